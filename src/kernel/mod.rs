@@ -1,0 +1,1 @@
+//! The kernel's audit subsystem over netlink: status, settings, rules, the event stream.

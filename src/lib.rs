@@ -1,0 +1,14 @@
+//! auditwatch: kernel audit records → ECS events → on-host detections → alerts.
+//!
+//! The modules follow the pipeline: `source` (netlink, log files) → `record` (parse one
+//! record) → `assemble` (records → events) → `ecs` (normalise, process table) → `detect`
+//! (rules) → `output` (NDJSON, syslog). `kernel` talks to the kernel's audit subsystem.
+
+pub mod assemble;
+pub mod detect;
+pub mod ecs;
+pub mod event;
+pub mod kernel;
+pub mod output;
+pub mod record;
+pub mod source;

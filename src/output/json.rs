@@ -1,0 +1,130 @@
+//! Writes an `Event` as one nested JSON object straight from its flat fields, without building
+//! an intermediate tree (this is on the per-event hot path of `--events`).
+
+use crate::event::{Event, Value};
+use std::cmp::Ordering;
+
+fn cmp_paths(a: &str, b: &str) -> Ordering {
+    a.split('.').cmp(b.split('.'))
+}
+
+fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => buf.extend_from_slice(b"null"),
+        Value::Bool(true) => buf.extend_from_slice(b"true"),
+        Value::Bool(false) => buf.extend_from_slice(b"false"),
+        Value::Int(i) => buf.extend_from_slice(itoa(*i).as_bytes()),
+        Value::Float(f) if f.is_finite() => {
+            let _ = serde_json::to_writer(&mut *buf, f);
+        }
+        Value::Float(_) => buf.extend_from_slice(b"null"),
+        Value::Str(s) => write_str(buf, s),
+        Value::List(items) => {
+            buf.push(b'[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_scalar(buf, it);
+            }
+            buf.push(b']');
+        }
+    }
+}
+
+fn itoa(i: i64) -> String {
+    i.to_string()
+}
+
+/// JSON string with every control character escaped: argv and paths are attacker-controlled.
+pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+/// Appends the event as a JSON object (no trailing newline).
+pub fn write_event(ev: &Event, buf: &mut Vec<u8>) {
+    let mut order: Vec<usize> = (0..ev.fields.len()).collect();
+    order.sort_by(|&a, &b| cmp_paths(&ev.fields[a].0, &ev.fields[b].0));
+    // `open` holds the path segments of the objects currently open.
+    let mut open: Vec<&str> = Vec::new();
+    let mut first_in_obj = vec![true];
+    buf.push(b'{');
+    let mut prev_leaf: Option<&str> = None;
+    for i in order {
+        let (path, value) = &ev.fields[i];
+        let segs: Vec<&str> = path.split('.').collect();
+        // A later path below an earlier leaf (`a` then `a.b`) cannot nest: write it dotted.
+        let under_leaf = prev_leaf.is_some_and(|l| path.len() > l.len() && path.starts_with(l) && path.as_bytes()[l.len()] == b'.');
+        let (dirs, leaf): (&[&str], String) = if under_leaf {
+            let l = prev_leaf.unwrap_or_default();
+            let depth = l.split('.').count() - 1;
+            (&segs[..depth], segs[depth..].join("."))
+        } else {
+            (&segs[..segs.len() - 1], segs[segs.len() - 1].to_owned())
+        };
+        let common = open.iter().zip(dirs.iter()).take_while(|(a, b)| a == b).count();
+        while open.len() > common {
+            open.pop();
+            first_in_obj.pop();
+            buf.push(b'}');
+        }
+        for d in &dirs[common..] {
+            if !std::mem::replace(first_in_obj.last_mut().expect("root"), false) {
+                buf.push(b',');
+            }
+            write_str(buf, d);
+            buf.extend_from_slice(b":{");
+            open.push(d);
+            first_in_obj.push(true);
+        }
+        if !std::mem::replace(first_in_obj.last_mut().expect("root"), false) {
+            buf.push(b',');
+        }
+        write_str(buf, &leaf);
+        buf.push(b':');
+        write_scalar(buf, value);
+        if !under_leaf {
+            prev_leaf = Some(path);
+        }
+    }
+    for _ in 0..open.len() {
+        buf.push(b'}');
+    }
+    buf.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(ev: &Event) -> serde_json::Value {
+        let mut buf = Vec::new();
+        write_event(ev, &mut buf);
+        serde_json::from_slice(&buf).expect("valid JSON")
+    }
+
+    #[test]
+    fn nests_like_to_json() {
+        let mut ev = Event::new(0);
+        ev.push("process.pid", 5i64);
+        ev.push("@timestamp", "2020-01-01T00:00:00.000Z");
+        ev.push("process.args", vec!["a\n\"b".to_owned(), "\u{0}c".to_owned()]);
+        ev.push("auditd.data.a1", "2");
+        ev.push("process.parent.pid", 1i64);
+        ev.push("event.kind", "event");
+        assert_eq!(roundtrip(&ev), ev.to_json());
+    }
+
+    #[test]
+    fn leaf_and_subtree_share_a_name() {
+        let mut ev = Event::new(0);
+        ev.push("a.b", 1i64);
+        ev.push("a", 2i64);
+        ev.push("a.b.c", 3i64);
+        // Sorted, `a` comes first as a leaf; the paths below it stay dotted at its level.
+        let v = roundtrip(&ev);
+        assert_eq!(v["a"], 2);
+        assert_eq!(v["a.b"], 1);
+        assert_eq!(v["a.b.c"], 3);
+    }
+}

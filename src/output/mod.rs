@@ -1,0 +1,4 @@
+//! Where events and alerts go: NDJSON files/stdout, syslog.
+
+pub mod json;
+pub mod ndjson;

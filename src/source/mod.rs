@@ -1,0 +1,1 @@
+//! Where records come from: the kernel over netlink, or auditd log files.
