@@ -10,9 +10,13 @@
 //!   `fields()`, `get(key)`, `enriched(key)`, `enriched_fields()`, `raw_msg()`
 //! - `tables::{syscall_name, arch_name, errno_name, msg_type_name, msg_type_from_name}`
 
+pub mod execve;
 mod generated;
 pub mod hex;
+pub mod interp;
 mod parse;
+pub mod proctitle;
+pub mod sockaddr;
 pub mod tables;
 
 use parse::{err, parse_header, skip_spaces, trim_end, word_end, Tokenizer};

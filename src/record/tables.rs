@@ -8,6 +8,22 @@ use super::generated::{
     SYSCALLS_S390, SYSCALLS_S390X, SYSCALLS_X86_64,
 };
 
+// Record types the interpretation helpers dispatch on.
+pub const AUDIT_LOGIN: u16 = 1006;
+pub const AUDIT_USER_LOGIN: u16 = 1112;
+pub const AUDIT_USER_CMD: u16 = 1123;
+pub const AUDIT_USER_TTY: u16 = 1124;
+pub const AUDIT_SYSCALL: u16 = 1300;
+pub const AUDIT_PATH: u16 = 1302;
+pub const AUDIT_SOCKADDR: u16 = 1306;
+pub const AUDIT_CWD: u16 = 1307;
+pub const AUDIT_EXECVE: u16 = 1309;
+pub const AUDIT_TTY: u16 = 1319;
+pub const AUDIT_EOE: u16 = 1320;
+pub const AUDIT_SECCOMP: u16 = 1326;
+pub const AUDIT_PROCTITLE: u16 = 1327;
+pub const AUDIT_AVC: u16 = 1400;
+
 /// `1300` → `SYSCALL`. Types without a name give `None` (see `Record::type_name`).
 pub fn msg_type_name(t: u16) -> Option<&'static str> {
     MSG_TYPES
