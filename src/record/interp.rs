@@ -169,7 +169,7 @@ pub fn signal_name(n: u32) -> Option<&'static str> {
 type Data<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
 
 /// The interpreted key/value view of a record, Auditbeat's `auditd.data`:
-/// - fields without a value (`?`, `(null)`, empty) are left out; a repeated key keeps its
+/// - fields without a value (`?`, `(null)`, empty, quoted or not) are left out; a repeated key keeps its
 ///   last value (user space records repeat `uid` inside `msg='...'`);
 /// - hex-encoded strings are decoded (`FieldRef::decoded`), EXECVE arguments assembled
 ///   from their chunks (`aN_len`, `aN[i]` fold into `aN`);
@@ -187,7 +187,8 @@ pub fn data(rec: &Record) -> Data<'_> {
     let mut d: Data<'_> = BTreeMap::new();
     let is_execve = t == tables::AUDIT_EXECVE;
     for f in rec.fields() {
-        if f.is_null_or_unset() || f.raw.is_empty() || f.key == "key" {
+        // `acct="?"` is as empty as `acct=?`.
+        if f.is_null_or_unset() || matches!(f.raw, "" | "?" | "(null)") || f.key == "key" {
             continue;
         }
         if is_execve && (super::is_arg_key(f.key) || f.key.ends_with("_len")) {
