@@ -216,7 +216,7 @@ impl<'a> Paths<'a> {
             .filter(|(t, _)| t.as_str() == Some(nametype))
             .filter_map(|(_, n)| n.as_str());
         if last {
-            hits.last()
+            hits.next_back()
         } else {
             hits.next()
         }

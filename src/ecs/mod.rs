@@ -1,5 +1,6 @@
 //! Normalises an assembled audit event into one ECS document (Auditbeat auditd-module shape).
 
+pub mod actions;
 pub mod defend;
 pub mod host;
 
