@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod defend;
 pub mod host;
+pub mod process;
 
 pub use defend::defend_view;
 pub use host::HostInfo;
