@@ -370,8 +370,7 @@ impl<'a> Parser<'a> {
             return self.quoted().map(Some);
         }
         let mut pieces = Vec::new();
-        loop {
-            let Some(c) = self.peek() else { break };
+        while let Some(c) = self.peek() {
             // Keywords only count at a word boundary: `cannot` stays one word.
             if (is_space(c) && self.keyword_at(self.pos))
                 || (pieces.is_empty() && self.keyword_len(self.pos, "not").is_some())
