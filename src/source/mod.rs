@@ -1,1 +1,2 @@
 //! Where records come from: the kernel over netlink, or auditd log files.
+pub mod netlink;
