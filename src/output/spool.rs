@@ -73,12 +73,21 @@ fn corrupt(msg: String) -> io::Error {
 
 impl Spool {
     pub fn memory(max_bytes: u64) -> Spool {
-        Spool { store: Store::Memory(VecDeque::new()), max_bytes, bytes: 0, len: 0, dropped_full: 0 }
+        Spool {
+            store: Store::Memory(VecDeque::new()),
+            max_bytes,
+            bytes: 0,
+            len: 0,
+            dropped_full: 0,
+        }
     }
 
     /// Opens (or creates, mode 0700) the spool directory and picks up what an earlier run left.
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let mut ids: Vec<u64> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -87,11 +96,20 @@ impl Spool {
             })
             .collect();
         ids.sort_unstable();
-        let head_file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(dir.join("head"))?;
+        let head_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(dir.join("head"))?;
         let mut text = String::new();
         let _ = io::Read::read_to_string(&mut &head_file, &mut text);
         let head: Option<(u64, u64)> = text.split_once(' ').and_then(|(a, b)| {
-            Some((u64::from_str_radix(a.trim(), 16).ok()?, u64::from_str_radix(b.trim(), 16).ok()?))
+            Some((
+                u64::from_str_radix(a.trim(), 16).ok()?,
+                u64::from_str_radix(b.trim(), 16).ok()?,
+            ))
         });
         // Segments before the head were consumed but not yet deleted.
         let (head_id, mut head_off) = head.unwrap_or((0, 0));
@@ -108,10 +126,15 @@ impl Spool {
         for id in ids {
             let path = seg_path(dir, id);
             let data = fs::read(&path)?;
-            let mut off = if segments.is_empty() { head_off.min(data.len() as u64) } else { 0 } as usize;
+            let mut off = if segments.is_empty() {
+                head_off.min(data.len() as u64)
+            } else {
+                0
+            } as usize;
             let start = off;
             while off + 4 <= data.len() {
-                let n = u32::from_le_bytes(data[off..off + 4].try_into().expect("4 bytes")) as usize;
+                let n =
+                    u32::from_le_bytes(data[off..off + 4].try_into().expect("4 bytes")) as usize;
                 if n as u32 > MAX_RECORD || off + 4 + n > data.len() {
                     break;
                 }
@@ -121,17 +144,27 @@ impl Spool {
             if off < data.len() {
                 tracing::warn!(segment = %path.display(), cut = data.len() - off, "syslog spool: torn or corrupt tail cut off");
                 if Some(id) == last {
-                    OpenOptions::new().write(true).open(&path)?.set_len(off as u64)?;
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&path)?
+                        .set_len(off as u64)?;
                 }
             }
             bytes += (off - start) as u64;
             if segments.is_empty() {
                 head_off = start as u64;
             }
-            segments.push_back(Segment { id, end: off as u64 });
+            segments.push_back(Segment {
+                id,
+                end: off as u64,
+            });
         }
         let segment_max = (max_bytes / 8).clamp(64 << 10, 16 << 20);
-        let next_id = segments.back().map_or(head_id, |s: &Segment| s.id).max(head_id) + 1;
+        let next_id = segments
+            .back()
+            .map_or(head_id, |s: &Segment| s.id)
+            .max(head_id)
+            + 1;
         let disk = Disk {
             next_id,
             dir: dir.to_owned(),
@@ -144,7 +177,13 @@ impl Spool {
             dirty: false,
             front_len: None,
         };
-        let mut spool = Spool { store: Store::Disk(disk), max_bytes, bytes, len, dropped_full: 0 };
+        let mut spool = Spool {
+            store: Store::Disk(disk),
+            max_bytes,
+            bytes,
+            len,
+            dropped_full: 0,
+        };
         while spool.bytes > spool.max_bytes && spool.len > 0 {
             spool.pop_front()?;
             spool.dropped_full += 1;
@@ -240,7 +279,11 @@ impl Disk {
         if need_new {
             let id = self.next_id;
             self.next_id += 1;
-            let f = OpenOptions::new().create(true).append(true).mode(0o600).open(seg_path(&self.dir, id))?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(seg_path(&self.dir, id))?;
             if let Some(old) = self.writer.replace(f) {
                 old.sync_data()?;
             }
@@ -276,7 +319,10 @@ impl Disk {
     fn front(&mut self) -> io::Result<Vec<u8>> {
         let (off, end) = (self.head_off, self.segments[0].end);
         if off + 4 > end {
-            return Err(corrupt(format!("spool segment {} ends inside a record", self.segments[0].id)));
+            return Err(corrupt(format!(
+                "spool segment {} ends inside a record",
+                self.segments[0].id
+            )));
         }
         let r = self.head_reader()?;
         let mut lenb = [0u8; 4];
@@ -284,7 +330,9 @@ impl Disk {
         let n = u32::from_le_bytes(lenb);
         if n > MAX_RECORD || off + 4 + n as u64 > end {
             self.front_len = None;
-            return Err(corrupt(format!("spool record of {n} bytes at {off} runs past its segment")));
+            return Err(corrupt(format!(
+                "spool record of {n} bytes at {off} runs past its segment"
+            )));
         }
         let mut buf = vec![0u8; n as usize];
         r.read_exact_at(&mut buf, off + 4)?;
@@ -302,6 +350,7 @@ impl Disk {
                 Err(_) => (self.segments[0].end - self.head_off).saturating_sub(4) as u32,
             },
         };
+        self.front_len = None;
         self.head_off = (self.head_off + 4 + n as u64).min(self.segments[0].end);
         if self.head_off >= self.segments[0].end {
             let done = self.segments.pop_front().expect("non-empty");
@@ -376,7 +425,10 @@ mod tests {
             }
             s.sync().unwrap();
         }
-        let segs = fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some()).count();
+        let segs = fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some())
+            .count();
         assert!(segs >= 2, "expected several segments, got {segs}");
         let mut s = Spool::open(&dir, 1 << 20).unwrap();
         assert_eq!(s.len(), 6);
@@ -387,7 +439,10 @@ mod tests {
         }
         assert_eq!(firsts, [4, 5, 6, 7, 8, 9]);
         // Everything consumed: no segment is left behind.
-        let left = fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some()).count();
+        let left = fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some())
+            .count();
         assert_eq!(left, 0);
         s.push(b"again").unwrap();
         drop(s);
@@ -426,6 +481,37 @@ mod tests {
         assert_eq!(s.len(), 10);
         assert_eq!(s.dropped_full(), 15);
         assert_eq!(drain(&mut s).first().map(String::as_str), Some("015"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn frames_of_varying_length_with_peeks_and_drops() {
+        let dir = tmp("vary");
+        let mut s = Spool::open(&dir, 40 * cost(10)).unwrap();
+        let mut expect = std::collections::VecDeque::new();
+        for i in 0..500usize {
+            let f = "x".repeat(i % 13) + &i.to_string();
+            s.push(f.as_bytes()).unwrap();
+            expect.push_back(f);
+            while s.len() < expect.len() {
+                expect.pop_front();
+            }
+            if i % 3 == 0 {
+                assert_eq!(
+                    s.front().unwrap().as_deref(),
+                    expect.front().map(|f| f.as_bytes())
+                );
+            }
+            if i % 5 == 0 {
+                s.pop_front().unwrap();
+                expect.pop_front();
+            }
+        }
+        let total: u64 = expect.iter().map(|f| cost(f.len())).sum();
+        assert_eq!(s.bytes(), total);
+        drop(s);
+        let mut s = Spool::open(&dir, 40 * cost(10)).unwrap();
+        assert_eq!(drain(&mut s), Vec::from(expect));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

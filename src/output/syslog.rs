@@ -53,9 +53,9 @@ impl SyslogTarget {
     /// `unix:///dev/log`, `udp://host[:514]`, `tcp://host[:514]`, `tls://host[:6514]`; IPv6 hosts
     /// in brackets (`udp://[::1]:514`).
     pub fn parse(url: &str) -> Result<SyslogTarget, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("syslog URL `{url}` has no scheme: use unix://, udp://, tcp:// or tls://"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            format!("syslog URL `{url}` has no scheme: use unix://, udp://, tcp:// or tls://")
+        })?;
         if scheme == "unix" {
             if !rest.starts_with('/') || rest.len() < 2 {
                 return Err(format!("syslog URL `{url}`: unix:// needs an absolute socket path, e.g. unix:///dev/log"));
@@ -65,14 +65,25 @@ impl SyslogTarget {
         let default_port = match scheme {
             "udp" | "tcp" => 514,
             "tls" => 6514,
-            _ => return Err(format!("syslog URL `{url}`: unknown scheme `{scheme}` (use unix, udp, tcp or tls)")),
+            _ => {
+                return Err(format!(
+                    "syslog URL `{url}`: unknown scheme `{scheme}` (use unix, udp, tcp or tls)"
+                ))
+            }
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-            let (h, after) = r.split_once(']').ok_or_else(|| format!("syslog URL `{url}`: unclosed `[` in host"))?;
+            let (h, after) = r
+                .split_once(']')
+                .ok_or_else(|| format!("syslog URL `{url}`: unclosed `[` in host"))?;
             match after {
                 "" => (h, None),
-                p => (h, Some(p.strip_prefix(':').ok_or_else(|| format!("syslog URL `{url}`: expected `:port` after `]`"))?)),
+                p => (
+                    h,
+                    Some(p.strip_prefix(':').ok_or_else(|| {
+                        format!("syslog URL `{url}`: expected `:port` after `]`")
+                    })?),
+                ),
             }
         } else {
             match rest.rsplit_once(':') {
@@ -87,7 +98,11 @@ impl SyslogTarget {
             None => default_port,
             Some(p) => match p.parse::<u16>() {
                 Ok(p) if p > 0 => p,
-                _ => return Err(format!("syslog URL `{url}`: port `{p}` is not a number in 1..65535")),
+                _ => {
+                    return Err(format!(
+                        "syslog URL `{url}`: port `{p}` is not a number in 1..65535"
+                    ))
+                }
             },
         };
         let host = host.to_owned();
@@ -105,7 +120,13 @@ impl SyslogTarget {
 
 impl std::fmt::Display for SyslogTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hp = |h: &str, p: &u16| if h.contains(':') { format!("[{h}]:{p}") } else { format!("{h}:{p}") };
+        let hp = |h: &str, p: &u16| {
+            if h.contains(':') {
+                format!("[{h}]:{p}")
+            } else {
+                format!("{h}:{p}")
+            }
+        };
         match self {
             SyslogTarget::Unix(p) => write!(f, "unix://{}", p.display()),
             SyslogTarget::Udp { host, port } => write!(f, "udp://{}", hp(host, port)),
@@ -150,7 +171,11 @@ impl SyslogConfig {
     /// Defaults for a target: RFC 3164 (as syslog(3) writes it) on a local socket, RFC 5424
     /// on the network; facility `auth`; 64 MiB spool.
     pub fn new(target: SyslogTarget) -> SyslogConfig {
-        let format = if matches!(target, SyslogTarget::Unix(_)) { SyslogFormat::Rfc3164 } else { SyslogFormat::Rfc5424 };
+        let format = if matches!(target, SyslogTarget::Unix(_)) {
+            SyslogFormat::Rfc3164
+        } else {
+            SyslogFormat::Rfc5424
+        };
         SyslogConfig {
             target,
             format,
@@ -210,7 +235,9 @@ fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Va
 }
 
 fn first_of<'a>(alert: &'a serde_json::Value, paths: &[&str]) -> Option<&'a serde_json::Value> {
-    paths.iter().find_map(|p| lookup(alert, p).filter(|v| !v.is_null()))
+    paths
+        .iter()
+        .find_map(|p| lookup(alert, p).filter(|v| !v.is_null()))
 }
 
 fn scalar_text(v: &serde_json::Value) -> String {
@@ -220,9 +247,21 @@ fn scalar_text(v: &serde_json::Value) -> String {
     }
 }
 
-const RULE_ID_PATHS: &[&str] = &["kibana.alert.rule.rule_id", "rule.id", "kibana.alert.rule.uuid"];
-const SEVERITY_PATHS: &[&str] = &["kibana.alert.severity", "kibana.alert.rule.severity", "rule.severity"];
-const RISK_PATHS: &[&str] = &["kibana.alert.risk_score", "kibana.alert.rule.risk_score", "rule.risk_score"];
+const RULE_ID_PATHS: &[&str] = &[
+    "kibana.alert.rule.rule_id",
+    "rule.id",
+    "kibana.alert.rule.uuid",
+];
+const SEVERITY_PATHS: &[&str] = &[
+    "kibana.alert.severity",
+    "kibana.alert.rule.severity",
+    "rule.severity",
+];
+const RISK_PATHS: &[&str] = &[
+    "kibana.alert.risk_score",
+    "kibana.alert.rule.risk_score",
+    "rule.risk_score",
+];
 
 /// Compact JSON with every control character escaped, plus DEL, NEL and the Unicode line and
 /// paragraph separators, so no receiver sees a line break inside the message.
@@ -260,7 +299,11 @@ pub fn safe_json(alert: &serde_json::Value) -> Vec<u8> {
 
 /// HOSTNAME / APP-NAME fields are PRINTUSASCII without spaces (RFC 5424 §6.2).
 fn header_token(s: &str, max: usize) -> String {
-    let t: String = s.chars().map(|c| if c.is_ascii_graphic() { c } else { '_' }).take(max).collect();
+    let t: String = s
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .take(max)
+        .collect();
     if t.is_empty() {
         "-".to_owned()
     } else {
@@ -269,7 +312,10 @@ fn header_token(s: &str, max: usize) -> String {
 }
 
 fn system_hostname() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".to_owned())
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Turns an alert into one syslog message (without transport framing).
@@ -290,7 +336,12 @@ impl SyslogFormatter {
             (None, SyslogFormat::Rfc3164, true) => None,
             (None, _, _) => Some(header_token(&system_hostname(), 255)),
         };
-        SyslogFormatter { format: cfg.format, facility: cfg.facility, hostname, pid: std::process::id() }
+        SyslogFormatter {
+            format: cfg.format,
+            facility: cfg.facility,
+            hostname,
+            pid: std::process::id(),
+        }
     }
 
     /// Formats with the current time.
@@ -336,7 +387,11 @@ impl SyslogFormatter {
                 let pri = self.facility as u8 | severity as u8;
                 let host = self.hostname.as_deref().unwrap_or("-");
                 let ts = format_rfc3339_ms(now_ms);
-                let _ = write!(out, "<{pri}>1 {ts} {host} {APP_NAME} {} alert {sd} {msg}", self.pid);
+                let _ = write!(
+                    out,
+                    "<{pri}>1 {ts} {host} {APP_NAME} {} alert {sd} {msg}",
+                    self.pid
+                );
             }
         }
         out
@@ -495,9 +550,21 @@ impl SyslogSink {
             }),
             cv: Condvar::new(),
         });
-        let sender = Sender { target: cfg.target.clone(), tls, shared: shared.clone(), conn: None };
-        let handle = std::thread::Builder::new().name("syslog-sender".into()).spawn(move || sender.run())?;
-        Ok(SyslogSink { formatter: SyslogFormatter::new(&cfg), shared, sender: Some(handle), target: cfg.target })
+        let sender = Sender {
+            target: cfg.target.clone(),
+            tls,
+            shared: shared.clone(),
+            conn: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("syslog-sender".into())
+            .spawn(move || sender.run())?;
+        Ok(SyslogSink {
+            formatter: SyslogFormatter::new(&cfg),
+            shared,
+            sender: Some(handle),
+            target: cfg.target,
+        })
     }
 
     pub fn target(&self) -> &SyslogTarget {
@@ -523,7 +590,12 @@ impl SyslogSink {
             if now >= deadline {
                 break;
             }
-            q = self.shared.cv.wait_timeout(q, deadline - now).map(|r| r.0).unwrap_or_else(|p| p.into_inner().0);
+            q = self
+                .shared
+                .cv
+                .wait_timeout(q, deadline - now)
+                .map(|r| r.0)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
         let r = q.spool.sync();
         q.note_spool_result(r);
@@ -541,7 +613,9 @@ impl SyslogSink {
     }
 
     fn shutdown(&mut self, timeout: Duration) {
-        let Some(handle) = self.sender.take() else { return };
+        let Some(handle) = self.sender.take() else {
+            return;
+        };
         self.flush(timeout);
         self.shared.lock().shutdown = true;
         self.shared.cv.notify_all();
@@ -552,7 +626,10 @@ impl SyslogSink {
         q.note_spool_result(r);
         if q.spool.is_memory() && !q.spool.is_empty() {
             q.stats.dropped_at_exit += q.spool.len() as u64;
-            tracing::error!(lost = q.spool.len(), "syslog: undelivered alerts lost at exit (no state directory for a disk spool)");
+            tracing::error!(
+                lost = q.spool.len(),
+                "syslog: undelivered alerts lost at exit (no state directory for a disk spool)"
+            );
         }
     }
 }
@@ -567,7 +644,12 @@ fn tls_config(ca_file: Option<&Path>) -> io::Result<Arc<rustls::ClientConfig>> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     let path = ca_file.unwrap_or(Path::new("/etc/ssl/certs/ca-certificates.crt"));
-    let bad = |e: String| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS CA file {}: {e}", path.display()));
+    let bad = |e: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("TLS CA file {}: {e}", path.display()),
+        )
+    };
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
         let cert = cert.map_err(|e| bad(e.to_string()))?;
@@ -601,8 +683,12 @@ impl Conn {
     fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
         let short = || io::Error::new(io::ErrorKind::WriteZero, "short datagram write");
         match self {
-            Conn::Unix(s) => (s.send(frame)? == frame.len()).then_some(()).ok_or_else(short),
-            Conn::Udp(s) => (s.send(frame)? == frame.len()).then_some(()).ok_or_else(short),
+            Conn::Unix(s) => (s.send(frame)? == frame.len())
+                .then_some(())
+                .ok_or_else(short),
+            Conn::Udp(s) => (s.send(frame)? == frame.len())
+                .then_some(())
+                .ok_or_else(short),
             Conn::Tcp(s) => write_octet_counted(s, frame),
             Conn::Tls(s) => write_octet_counted(&mut **s, frame),
         }
@@ -617,7 +703,14 @@ impl Conn {
         };
         let mut b = [0u8; 1];
         // SAFETY: recv into a valid one-byte buffer on a socket we own.
-        let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        let n = unsafe {
+            libc::recv(
+                fd,
+                b.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
         match n {
             0 => true,
             n if n < 0 => io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock,
@@ -714,8 +807,14 @@ impl Sender {
                 let addr = (host.as_str(), *port)
                     .to_socket_addrs()?
                     .next()
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address")))?;
-                let local = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
+                    })?;
+                let local = if addr.is_ipv6() {
+                    "[::]:0"
+                } else {
+                    "0.0.0.0:0"
+                };
                 let s = UdpSocket::bind(local)?;
                 s.connect(addr)?;
                 s.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -726,7 +825,10 @@ impl Sender {
                 let sock = connect_tcp(host, *port)?;
                 let name = rustls_pki_types::ServerName::try_from(host.clone())
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-                let cfg = self.tls.clone().ok_or_else(|| io::Error::other("no TLS config"))?;
+                let cfg = self
+                    .tls
+                    .clone()
+                    .ok_or_else(|| io::Error::other("no TLS config"))?;
                 let conn = rustls::ClientConnection::new(cfg, name).map_err(io::Error::other)?;
                 let mut s = rustls::StreamOwned::new(conn, sock);
                 // Handshake now, so certificate errors show up as connect errors.
@@ -759,8 +861,17 @@ impl Sender {
                     if q.len() > 0 && (self.conn.is_some() || now >= next_attempt) {
                         break;
                     }
-                    let wait = if q.len() > 0 { next_attempt - now } else { SYNC_EVERY };
-                    q = self.shared.cv.wait_timeout(q, wait.min(SYNC_EVERY)).map(|r| r.0).unwrap_or_else(|p| p.into_inner().0);
+                    let wait = if q.len() > 0 {
+                        next_attempt - now
+                    } else {
+                        SYNC_EVERY
+                    };
+                    q = self
+                        .shared
+                        .cv
+                        .wait_timeout(q, wait.min(SYNC_EVERY))
+                        .map(|r| r.0)
+                        .unwrap_or_else(|p| p.into_inner().0);
                 }
                 match q.head() {
                     Some(h) => h,
@@ -816,7 +927,14 @@ impl Sender {
         }
     }
 
-    fn down(&mut self, backoff: &mut Duration, next: &mut Instant, logged: &mut bool, e: &io::Error, connect: bool) {
+    fn down(
+        &mut self,
+        backoff: &mut Duration,
+        next: &mut Instant,
+        logged: &mut bool,
+        e: &io::Error,
+        connect: bool,
+    ) {
         let mut q = self.shared.lock();
         q.stats.connected = false;
         if connect {
@@ -841,12 +959,45 @@ mod tests {
 
     #[test]
     fn parses_urls() {
-        assert_eq!(SyslogTarget::parse("unix:///dev/log"), Ok(SyslogTarget::Unix("/dev/log".into())));
-        assert_eq!(SyslogTarget::parse("udp://10.0.0.1"), Ok(SyslogTarget::Udp { host: "10.0.0.1".into(), port: 514 }));
-        assert_eq!(SyslogTarget::parse("tcp://log.example:601"), Ok(SyslogTarget::Tcp { host: "log.example".into(), port: 601 }));
-        assert_eq!(SyslogTarget::parse("tls://[::1]"), Ok(SyslogTarget::Tls { host: "::1".into(), port: 6514 }));
-        assert_eq!(SyslogTarget::parse("tls://[::1]:7000").map(|t| t.to_string()), Ok("tls://[::1]:7000".into()));
-        for bad in ["/dev/log", "http://x", "udp://", "tcp://h:0", "tcp://h:70000", "unix://dev/log", "udp://[::1", "tcp://h:x"] {
+        assert_eq!(
+            SyslogTarget::parse("unix:///dev/log"),
+            Ok(SyslogTarget::Unix("/dev/log".into()))
+        );
+        assert_eq!(
+            SyslogTarget::parse("udp://10.0.0.1"),
+            Ok(SyslogTarget::Udp {
+                host: "10.0.0.1".into(),
+                port: 514
+            })
+        );
+        assert_eq!(
+            SyslogTarget::parse("tcp://log.example:601"),
+            Ok(SyslogTarget::Tcp {
+                host: "log.example".into(),
+                port: 601
+            })
+        );
+        assert_eq!(
+            SyslogTarget::parse("tls://[::1]"),
+            Ok(SyslogTarget::Tls {
+                host: "::1".into(),
+                port: 6514
+            })
+        );
+        assert_eq!(
+            SyslogTarget::parse("tls://[::1]:7000").map(|t| t.to_string()),
+            Ok("tls://[::1]:7000".into())
+        );
+        for bad in [
+            "/dev/log",
+            "http://x",
+            "udp://",
+            "tcp://h:0",
+            "tcp://h:70000",
+            "unix://dev/log",
+            "udp://[::1",
+            "tcp://h:x",
+        ] {
             assert!(SyslogTarget::parse(bad).is_err(), "{bad}");
         }
     }
@@ -863,7 +1014,10 @@ mod tests {
 
     #[test]
     fn rfc5424_header_sd_and_safe_msg() {
-        let cfg = SyslogConfig { hostname: Some("web 1".into()), ..SyslogConfig::new(SyslogTarget::parse("udp://h").unwrap()) };
+        let cfg = SyslogConfig {
+            hostname: Some("web 1".into()),
+            ..SyslogConfig::new(SyslogTarget::parse("udp://h").unwrap())
+        };
         let f = SyslogFormatter::new(&cfg);
         let out = String::from_utf8(f.format_at(&alert(), 1_714_557_600_123)).unwrap();
         let pid = std::process::id();
@@ -879,12 +1033,21 @@ mod tests {
 
     #[test]
     fn rfc3164_local_has_no_hostname() {
-        let cfg = SyslogConfig { facility: Facility::LOG_LOCAL3, ..SyslogConfig::new(SyslogTarget::parse("unix:///dev/log").unwrap()) };
+        let cfg = SyslogConfig {
+            facility: Facility::LOG_LOCAL3,
+            ..SyslogConfig::new(SyslogTarget::parse("unix:///dev/log").unwrap())
+        };
         assert_eq!(cfg.format, SyslogFormat::Rfc3164);
-        let out = String::from_utf8(SyslogFormatter::new(&cfg).format(&json!({"rule": {"severity": "critical"}}))).unwrap();
+        let out = String::from_utf8(
+            SyslogFormatter::new(&cfg).format(&json!({"rule": {"severity": "critical"}})),
+        )
+        .unwrap();
         // local3 (19) * 8 + crit (2)
         assert!(out.starts_with("<154>"), "{out}");
-        let tag = format!(" auditwatch[{}]: {{\"rule\":{{\"severity\":\"critical\"}}}}", std::process::id());
+        let tag = format!(
+            " auditwatch[{}]: {{\"rule\":{{\"severity\":\"critical\"}}}}",
+            std::process::id()
+        );
         assert!(out.ends_with(&tag), "{out}");
         // `<PRI>Mmm dd hh:mm:ss` then the tag, no host name in between.
         assert_eq!(out.len(), 5 + 15 + tag.len(), "{out}");
