@@ -115,8 +115,20 @@ pub(super) fn parse_header(s: &[u8]) -> Result<Header, ParseError> {
     })
 }
 
+const fn key_char_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'[' | b']');
+        b += 1;
+    }
+    t
+}
+static KEY_CHAR: [bool; 256] = key_char_table();
+
 fn is_key_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'[' | b']')
+    KEY_CHAR[b as usize]
 }
 
 /// One pass over `key=value` text producing spans.
