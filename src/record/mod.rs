@@ -151,7 +151,9 @@ impl Record {
             extra: String::new(),
             avc_done: false,
         };
-        let mut fields = Vec::with_capacity(24);
+        // One allocation of the right size in the common case: a field per `=`.
+        let eqs = memchr::memchr_iter(b'=', &b[h.body.min(end)..end]).count();
+        let mut fields = Vec::with_capacity(eqs.min(512));
         t.scan(h.body.min(end), end, false, &mut fields);
         let mut enriched = Vec::new();
         if end < b.len() {

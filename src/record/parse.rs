@@ -230,9 +230,22 @@ impl Tokenizer<'_> {
                     });
                 }
                 i = close;
+            } else if i < end && s[i] == b'{' && !in_msg {
+                // ENRICHED `SADDR={ saddr_fam=inet laddr=10.0.0.1 lport=80 }`: one value.
+                let v0 = i;
+                let v1 = memchr::memchr(b'}', &s[v0..end]).map_or(end, |q| v0 + q + 1);
+                out.push(Span {
+                    key,
+                    val: (v0 as u32, v1 as u32),
+                    kind: FieldKind::Plain,
+                });
+                i = v1;
             } else {
                 let v0 = i;
-                while i < end && !is_space(s[i]) && !(in_msg && s[i] == b'\'') {
+                while i < end && !is_space(s[i]) {
+                    if s[i] == b'\'' && in_msg {
+                        break;
+                    }
                     i += 1;
                 }
                 let mut v1 = i;

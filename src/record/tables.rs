@@ -41,6 +41,20 @@ pub fn msg_type_from_name(name: &str) -> Option<u16> {
     {
         return parse_decimal_u16(num);
     }
+    // The types of nearly every line, without a table search.
+    let common = match name {
+        "SYSCALL" => Some(AUDIT_SYSCALL),
+        "EXECVE" => Some(AUDIT_EXECVE),
+        "PATH" => Some(AUDIT_PATH),
+        "CWD" => Some(AUDIT_CWD),
+        "PROCTITLE" => Some(AUDIT_PROCTITLE),
+        "EOE" => Some(AUDIT_EOE),
+        "SOCKADDR" => Some(AUDIT_SOCKADDR),
+        _ => None,
+    };
+    if common.is_some() {
+        return common;
+    }
     if let Some(t) = parse_decimal_u16(name) {
         return Some(t);
     }
