@@ -12,4 +12,5 @@ pub mod event;
 pub mod kernel;
 pub mod output;
 pub mod record;
+pub mod service;
 pub mod source;

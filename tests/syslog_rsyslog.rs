@@ -259,7 +259,7 @@ fn rfc5424(url_scheme: &str) {
     };
     let rs = Rsyslog::start(&dir, udp, tcp);
     let port = udp.or(tcp).unwrap();
-    let mut s = sink(
+    let s = sink(
         &format!("{url_scheme}://127.0.0.1:{port}"),
         SyslogFormat::Rfc5424,
         None,
@@ -304,7 +304,7 @@ fn udp_rfc3164() {
         let dir = temp_dir("3164");
         let port = free_udp_port();
         let rs = Rsyslog::start(&dir, Some(port), None);
-        let mut s = sink(
+        let s = sink(
             &format!("udp://127.0.0.1:{port}"),
             SyslogFormat::Rfc3164,
             None,
@@ -346,7 +346,7 @@ fn tcp_outage_spools_and_delivers_once_in_order() {
         let port = free_tcp_port();
         let spool = dir.join("spool");
         let rs = Rsyslog::start(&dir, None, Some(port));
-        let mut s = sink(
+        let s = sink(
             &format!("tcp://127.0.0.1:{port}"),
             SyslogFormat::Rfc5424,
             Some(spool.clone()),
@@ -405,7 +405,7 @@ fn spool_full_drops_oldest_and_counts() {
         cfg.queue_capacity = 5;
         // Room for about ten frames in the spool.
         cfg.spool_max_bytes = 10 * (one as u64 + 4) + 2;
-        let mut s = SyslogSink::new(cfg, Some(dir.join("spool"))).unwrap();
+        let s = SyslogSink::new(cfg, Some(dir.join("spool"))).unwrap();
         for i in 0..100 {
             s.send(&alert(i, "high", &["sh"]));
         }
@@ -449,7 +449,7 @@ fn spool_survives_sink_restart() {
         let port = free_tcp_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let spool = dir.join("spool");
-        let mut s = sink(&url, SyslogFormat::Rfc5424, Some(spool.clone()));
+        let s = sink(&url, SyslogFormat::Rfc5424, Some(spool.clone()));
         for i in 0..15 {
             s.send(&alert(i, "high", &["sh"]));
         }
@@ -459,7 +459,7 @@ fn spool_survives_sink_restart() {
 
         // A new sink (as after a restart of auditwatch) picks the spool up; the collector
         // comes back after it.
-        let mut s = sink(&url, SyslogFormat::Rfc5424, Some(spool));
+        let s = sink(&url, SyslogFormat::Rfc5424, Some(spool));
         assert_eq!(s.stats().spooled, 15);
         let rs = Rsyslog::start(&dir, None, Some(port));
         s.send(&alert(15, "high", &["sh"]));
@@ -496,7 +496,7 @@ fn hostile_argv_makes_one_well_formed_message() {
             (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc3164),
             (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc3164),
         ] {
-            let mut s = sink(&url, format, None);
+            let s = sink(&url, format, None);
             s.send(&a);
             assert!(s.flush(Duration::from_secs(10)));
             n += 1;

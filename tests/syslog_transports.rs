@@ -177,7 +177,7 @@ fn tls_delivers_and_reconnects_after_the_server_closes() {
             let ca = dir.join("ca.pem");
             std::fs::write(&ca, &p.ca_pem).unwrap();
             let (port, rx) = tls_server(&p, 5);
-            let mut s = tls_sink(port, ca, Some(dir.join("spool")));
+            let s = tls_sink(port, ca, Some(dir.join("spool")));
             for i in 0..5 {
                 s.send(&alert(i));
             }
@@ -229,7 +229,7 @@ fn tls_with_the_wrong_ca_delivers_nothing_and_keeps_the_alerts() {
             let ca = dir.join("other-ca.pem");
             std::fs::write(&ca, &other.ca_pem).unwrap();
             let (port, rx) = tls_server(&p, usize::MAX);
-            let mut s = tls_sink(port, ca, Some(dir.join("spool")));
+            let s = tls_sink(port, ca, Some(dir.join("spool")));
             for i in 0..3 {
                 s.send(&alert(i));
             }
@@ -263,7 +263,7 @@ fn unix_socket_missing_then_present() {
         SyslogConfig::new(SyslogTarget::parse(&format!("unix://{}", path.display())).unwrap());
     assert_eq!(cfg.format, SyslogFormat::Rfc3164);
     cfg.queue_capacity = 2;
-    let mut s = SyslogSink::new(cfg, None).unwrap();
+    let s = SyslogSink::new(cfg, None).unwrap();
     for i in 0..6 {
         s.send(&alert(i));
     }

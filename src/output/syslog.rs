@@ -572,7 +572,7 @@ impl SyslogSink {
     }
 
     /// Queues one alert; never blocks on the network.
-    pub fn send(&mut self, alert: &serde_json::Value) {
+    pub fn send(&self, alert: &serde_json::Value) {
         let frame = self.formatter.format(alert);
         let mut q = self.shared.lock();
         q.push(frame);
