@@ -569,10 +569,7 @@ impl Queue {
     fn push(&mut self, frame: Vec<u8>) {
         if self.mem.len() >= self.mem_cap {
             if let Some(oldest) = self.mem.pop_front() {
-                let before = self.spool.dropped_full();
-                let r = self.spool.push(&oldest);
-                self.removed += self.spool.dropped_full() - before;
-                self.note_spool_result(r);
+                self.move_to_spool(&oldest);
             }
         }
         self.mem.push_back(frame);
@@ -581,10 +578,23 @@ impl Queue {
     /// Moves all of `mem` to the spool tail (order is kept: the spool comes first).
     fn spill(&mut self) {
         while let Some(f) = self.mem.pop_front() {
-            let before = self.spool.dropped_full();
-            let r = self.spool.push(&f);
-            self.removed += self.spool.dropped_full() - before;
-            self.note_spool_result(r);
+            self.move_to_spool(&f);
+        }
+    }
+
+    fn move_to_spool(&mut self, frame: &[u8]) {
+        let before = self.spool.dropped_full();
+        let r = self.spool.push(frame);
+        self.note_spool_result(r);
+        let dropped = self.spool.dropped_full();
+        // Drops remove the oldest frames, the head of the queue.
+        self.removed += dropped - before;
+        // Say so at the first drop and at each power of ten, not for every alert.
+        if dropped > before && (before == 0 || dropped.ilog10() > before.ilog10()) {
+            tracing::warn!(
+                dropped_total = dropped,
+                "syslog spool full: oldest alerts dropped"
+            );
         }
     }
 
@@ -1043,6 +1053,8 @@ impl Sender {
                     let mut q = self.shared.lock();
                     q.commit(id);
                     q.stats.dropped_oversize += 1;
+                    drop(q);
+                    self.shared.cv.notify_all();
                 }
                 Err(e) => {
                     self.conn = None;
