@@ -387,7 +387,7 @@ impl Builder {
                     ..=id::SUBJ_CLR
             )
         {
-            return Err(format!("field {name} cannot be used on the exclude list (only pid, uid, gid, auid, msgtype, subj_*)"));
+            return Err(format!("field {name} cannot be used on the exclude list (only pid, uid, gid, auid, msgtype, subj_*, exe)"));
         }
         let exit_only = |what: &str| -> Result<(), String> {
             if matches!(list, List::Exit | List::IoUring) {
@@ -455,7 +455,9 @@ impl Builder {
                 string_value(v, name)?
             }
             id::EXE => {
-                exit_only("exe")?;
+                if !matches!(list, List::Exit | List::IoUring | List::Exclude) {
+                    return Err("exe can only be used with the exit or exclude list".into());
+                }
                 eq_or_ne("exe")?;
                 if !v.starts_with('/') {
                     return Err("exe must be an absolute path".into());
