@@ -2,13 +2,16 @@
 
 use auditwatch::kernel::rules::fields::{id, op};
 use auditwatch::kernel::rules::{
-    bundled, decode, load_dirs, parse_line, parse_str, self_exclusion, Action, Control, Directive, List, Rule, SelfId,
-    Value, BUNDLED_FILES, HEADER_LEN,
+    bundled, decode, load_dirs, parse_line, parse_str, self_exclusion, Action, Control, Directive,
+    List, Rule, SelfId, Value, BUNDLED_FILES, HEADER_LEN,
 };
 use std::path::PathBuf;
 
 fn rule(line: &str) -> Rule {
-    match parse_line(line).unwrap_or_else(|e| panic!("`{line}`: {e}")).as_slice() {
+    match parse_line(line)
+        .unwrap_or_else(|e| panic!("`{line}`: {e}"))
+        .as_slice()
+    {
         [Directive::Add(r)] => r.clone(),
         other => panic!("`{line}`: expected one rule, got {other:?}"),
     }
@@ -19,22 +22,38 @@ fn err(line: &str) -> String {
 }
 
 fn field(r: &Rule, fid: u32) -> &auditwatch::kernel::rules::Field {
-    r.fields.iter().find(|f| f.id == fid).unwrap_or_else(|| panic!("no field {fid} in {r:?}"))
+    r.fields
+        .iter()
+        .find(|f| f.id == fid)
+        .unwrap_or_else(|| panic!("no field {fid} in {r:?}"))
 }
 
 #[test]
 fn list_and_action_in_either_order() {
     for line in ["-a always,exit -S 59", "-a exit,always -S 59"] {
         let r = rule(line);
-        assert_eq!((r.list, r.action, r.prepend), (List::Exit, Action::Always, false));
+        assert_eq!(
+            (r.list, r.action, r.prepend),
+            (List::Exit, Action::Always, false)
+        );
         assert_eq!(r.syscalls(), vec![59]);
     }
     let r = rule("-A never,task -F uid=0");
-    assert_eq!((r.list, r.action, r.prepend), (List::Task, Action::Never, true));
-    assert_eq!(&r.to_bytes()[..4], &0x11u32.to_ne_bytes(), "prepend flag 0x10 | task 1");
+    assert_eq!(
+        (r.list, r.action, r.prepend),
+        (List::Task, Action::Never, true)
+    );
+    assert_eq!(
+        &r.to_bytes()[..4],
+        &0x11u32.to_ne_bytes(),
+        "prepend flag 0x10 | task 1"
+    );
     assert_eq!(r.mask, [0; 64], "task rules carry no syscalls");
     assert!(rule("-a always,user -F uid=0").all_syscalls());
-    assert!(rule("-a always,exit -F uid=0").all_syscalls(), "exit rule without -S means all");
+    assert!(
+        rule("-a always,exit -F uid=0").all_syscalls(),
+        "exit rule without -S means all"
+    );
     assert_eq!(rule("-a always,io_uring -S 3").list, List::IoUring);
     assert!(err("-a always,sometimes").contains("expected a list"));
     assert!(err("-a possible,exit").contains("deprecated"));
@@ -66,15 +85,38 @@ fn operators_encode_as_the_kernel_expects() {
 fn values_follow_libaudit() {
     let r = rule("-a always,exit -S 2 -F uid=010 -F gid=0x10 -F auid=unset -F euid=-1 -F a0=-1 -F a1=0xffffffff -F exit=-5");
     let nums: Vec<u32> = r.fields.iter().map(|f| f.value.num().unwrap()).collect();
-    assert_eq!(nums, [8, 16, u32::MAX, u32::MAX, u32::MAX, u32::MAX, (-5i32) as u32]);
-    assert_eq!(field(&rule("-a always,exit -S 2 -F uid=root"), id::UID).value, Value::Num(0));
+    assert_eq!(
+        nums,
+        [
+            8,
+            16,
+            u32::MAX,
+            u32::MAX,
+            u32::MAX,
+            u32::MAX,
+            (-5i32) as u32
+        ]
+    );
+    assert_eq!(
+        field(&rule("-a always,exit -S 2 -F uid=root"), id::UID).value,
+        Value::Num(0)
+    );
     assert!(field(&rule("-a always,exit -S 2 -F gid=root"), id::GID).value == Value::Num(0));
     assert!(err("-a always,exit -F uid=no-such-user-xyz").contains("Unknown user"));
     assert!(err("-a always,exit -F pid=-1").contains("should be number for pid"));
-    assert!(err("-a always,exit -F pid=12abc").contains("should be number"), "trailing garbage is an error");
+    assert!(
+        err("-a always,exit -F pid=12abc").contains("should be number"),
+        "trailing garbage is an error"
+    );
     assert!(err("-a always,exit -F a0=0x1ffffffff").contains("32-bit"));
-    assert_eq!(field(&rule("-a always,exit -F perm=wa -F dir=/etc"), id::PERM).value, Value::Num(10));
-    assert_eq!(field(&rule("-a always,exit -F filetype=dir"), id::FILETYPE).value, Value::Num(0o040000));
+    assert_eq!(
+        field(&rule("-a always,exit -F perm=wa -F dir=/etc"), id::PERM).value,
+        Value::Num(10)
+    );
+    assert_eq!(
+        field(&rule("-a always,exit -F filetype=dir"), id::FILETYPE).value,
+        Value::Num(0o040000)
+    );
     assert!(err("-a always,exit -F perm=rwxz").contains("rwxa"));
     assert!(err("-a always,exit -F perm!=w").contains("only takes ="));
 }
@@ -84,11 +126,17 @@ fn fields_are_checked_against_their_list() {
     assert!(err("-a always,exit -F msgtype=1300").contains("exclude or user"));
     assert!(err("-a always,user -F exit=1").contains("exit list"));
     assert!(err("-a always,task -F exe=/bin/ls").contains("exit or exclude list"));
-    assert_eq!(field(&rule("-a always,exclude -F exe=/bin/ls"), id::EXE).value, Value::Str(b"/bin/ls".to_vec()));
+    assert_eq!(
+        field(&rule("-a always,exclude -F exe=/bin/ls"), id::EXE).value,
+        Value::Str(b"/bin/ls".to_vec())
+    );
     assert!(err("-a always,exclude -F ppid=1").contains("exclude list"));
     assert!(err("-a always,task -F path=/etc/passwd").contains("exit list"));
     assert!(err("-a always,exit -F fstype=0x9fa0").contains("filesystem"));
-    assert_eq!(field(&rule("-a always,filesystem -F fstype=0x9fa0"), id::FSTYPE).value, Value::Num(0x9fa0));
+    assert_eq!(
+        field(&rule("-a always,filesystem -F fstype=0x9fa0"), id::FSTYPE).value,
+        Value::Num(0x9fa0)
+    );
     assert!(err("-a always,exit -F path=/etc/").contains("cannot end in /"));
     assert!(err("-a always,exit -F path=etc").contains("absolute"));
     assert!(err("-a always,exit -F path=/a -F dir=/b").contains("only one path"));
@@ -98,12 +146,18 @@ fn fields_are_checked_against_their_list() {
 
 #[test]
 fn arch_comes_first_and_picks_the_syscall_table() {
-    assert_eq!(err("-a always,exit -S 59 -F arch=b64"), "arch must be before -S");
+    assert_eq!(
+        err("-a always,exit -S 59 -F arch=b64"),
+        "arch must be before -S"
+    );
     let r = rule("-a always,exit -F arch=b64 -S 59");
     assert_eq!(field(&r, id::ARCH).value, Value::Num(0xC000_003E));
     let r = rule("-a always,exit -F arch=b32 -S 11");
     assert_eq!(field(&r, id::ARCH).value, Value::Num(0x4000_0003));
-    assert_eq!(field(&rule("-a always,exit -F arch!=x86_64 -S 1"), id::ARCH).op, op::NOT_EQUAL);
+    assert_eq!(
+        field(&rule("-a always,exit -F arch!=x86_64 -S 1"), id::ARCH).op,
+        op::NOT_EQUAL
+    );
     assert!(err("-a always,exit -F arch=vax -S 1").contains("unknown architecture"));
     assert!(err("-a always,exit -F arch>b64").contains("= or !="));
 }
@@ -116,7 +170,10 @@ fn keys_join_with_the_separator_and_go_last() {
     assert_eq!(last.value, Value::Str(b"one\x01two\x01three".to_vec()));
     assert_eq!(r.keys(), ["one", "two", "three"]);
     assert_eq!(r.fields.len(), 2, "uid, then the one key field");
-    assert_eq!(err("-a always,exit -k early -S 59"), "key option needs a watch or syscall given prior to it");
+    assert_eq!(
+        err("-a always,exit -k early -S 59"),
+        "key option needs a watch or syscall given prior to it"
+    );
     assert!(err(&format!("-a always,exit -S 1 -k {}", "k".repeat(257))).contains("256"));
 }
 
@@ -140,8 +197,14 @@ fn watches_compile_like_auditctl() {
     assert_eq!(r.to_auditctl(), format!("-w {d}/missing -p rwxa"));
     // Quoted paths keep their spaces.
     let r = rule(&format!("-w '{d}/with space' -p w"));
-    assert_eq!(r.fields[0].value, Value::Str(format!("{d}/with space").into_bytes()));
-    assert!(matches!(parse_line(&format!("-W {d} -p wa")).unwrap()[0], Directive::Delete(_)));
+    assert_eq!(
+        r.fields[0].value,
+        Value::Str(format!("{d}/with space").into_bytes())
+    );
+    assert!(matches!(
+        parse_line(&format!("-W {d} -p wa")).unwrap()[0],
+        Directive::Delete(_)
+    ));
     assert!(err("-w relative/path").contains("start with '/'"));
     assert!(err("-p wa").contains("watch"));
     assert!(err("-w /tmp -S 59").contains("watch"));
@@ -161,12 +224,23 @@ fn control_lines() {
             .collect()
     };
     assert_eq!(c("-D"), [Control::DeleteAll { key: None }]);
-    assert_eq!(c("-D -k mykey"), [Control::DeleteAll { key: Some("mykey".into()) }]);
+    assert_eq!(
+        c("-D -k mykey"),
+        [Control::DeleteAll {
+            key: Some("mykey".into())
+        }]
+    );
     assert_eq!(c("-b 8192"), [Control::BacklogLimit(8192)]);
-    assert_eq!(c("-b 320 -f 1"), [Control::BacklogLimit(320), Control::Failure(1)]);
+    assert_eq!(
+        c("-b 320 -f 1"),
+        [Control::BacklogLimit(320), Control::Failure(1)]
+    );
     assert_eq!(c("-e 2"), [Control::Enabled(2)]);
     assert_eq!(c("-r 100"), [Control::RateLimit(100)]);
-    assert_eq!(c("--backlog_wait_time 60000"), [Control::BacklogWaitTime(60000)]);
+    assert_eq!(
+        c("--backlog_wait_time 60000"),
+        [Control::BacklogWaitTime(60000)]
+    );
     assert_eq!(c("--backlog_wait_time=0"), [Control::BacklogWaitTime(0)]);
     assert_eq!(c("-i"), [Control::IgnoreErrors]);
     assert_eq!(c("-c"), [Control::ContinueOnError]);
@@ -185,7 +259,13 @@ fn every_bad_line_is_reported_and_the_rest_load() {
     assert_eq!(set.rules().count(), 2);
     let lines: Vec<usize> = errors.iter().map(|e| e.origin.line).collect();
     assert_eq!(lines, [2, 5, 7]);
-    assert!(errors[1].to_string().starts_with("t.rules:5: -F unknown field: nosuch"), "{}", errors[1]);
+    assert!(
+        errors[1]
+            .to_string()
+            .starts_with("t.rules:5: -F unknown field: nosuch"),
+        "{}",
+        errors[1]
+    );
     assert!(errors[2].reason.contains("unterminated"));
     assert_eq!(set.entries[1].origin.line, 6);
 }
@@ -193,10 +273,32 @@ fn every_bad_line_is_reported_and_the_rest_load() {
 #[test]
 fn hostile_input_never_panics() {
     for line in [
-        "-", "--", "-a", "-a ,", "-a always,", "-F", "-F =", "-F uid=", "-C", "-C uid", "-C =euid", "-S", "-a always,exit -S ,",
-        "-a always,exit -S 99999999999", "-a always,exit -S 4000", "-a always,exit -F a0=-", "-a always,exit -F a0=0x",
-        "-a always,exit -F exit=-", "-w", "-w /", "-w //", "-k", "\u{0}\u{1}", "-a always,exit -F uid=\u{ff}",
-        "-a always,exit -C uid!=gid", "-a always,exit -C uid=nosuch",
+        "-",
+        "--",
+        "-a",
+        "-a ,",
+        "-a always,",
+        "-F",
+        "-F =",
+        "-F uid=",
+        "-C",
+        "-C uid",
+        "-C =euid",
+        "-S",
+        "-a always,exit -S ,",
+        "-a always,exit -S 99999999999",
+        "-a always,exit -S 4000",
+        "-a always,exit -F a0=-",
+        "-a always,exit -F a0=0x",
+        "-a always,exit -F exit=-",
+        "-w",
+        "-w /",
+        "-w //",
+        "-k",
+        "\u{0}\u{1}",
+        "-a always,exit -F uid=\u{ff}",
+        "-a always,exit -C uid!=gid",
+        "-a always,exit -C uid=nosuch",
     ] {
         let _ = parse_line(line);
     }
@@ -214,10 +316,22 @@ fn hostile_input_never_panics() {
 #[test]
 fn comparisons() {
     let r = rule("-a always,exit -S 59 -C uid!=euid");
-    assert_eq!((r.fields[0].id, r.fields[0].op, r.fields[0].value.num()), (id::FIELD_COMPARE, op::NOT_EQUAL, Some(11)));
-    assert_eq!(rule("-a always,exit -C obj_uid=auid").fields[0].value, Value::Num(5), "either order");
-    assert!(rule("-a always,exit -C auid=obj_uid").to_auditctl().ends_with("-C auid=obj_uid"));
-    assert!(err("-a always,exit -C uid<euid").contains("no operator") || err("-a always,exit -C uid<euid").contains("unknown"));
+    assert_eq!(
+        (r.fields[0].id, r.fields[0].op, r.fields[0].value.num()),
+        (id::FIELD_COMPARE, op::NOT_EQUAL, Some(11))
+    );
+    assert_eq!(
+        rule("-a always,exit -C obj_uid=auid").fields[0].value,
+        Value::Num(5),
+        "either order"
+    );
+    assert!(rule("-a always,exit -C auid=obj_uid")
+        .to_auditctl()
+        .ends_with("-C auid=obj_uid"));
+    assert!(
+        err("-a always,exit -C uid<euid").contains("no operator")
+            || err("-a always,exit -C uid<euid").contains("unknown")
+    );
     assert!(err("-a always,exit -C uid=gid").contains("cannot compare"));
     assert!(err("-a always,user -C uid=euid").contains("exit list"));
 }
@@ -228,7 +342,10 @@ fn self_exclusion_rule() {
     assert_eq!(r.to_auditctl(), "-a never,exit -S all -F pid=4242");
     assert_eq!(r.to_bytes(), rule("-a never,exit -F pid=4242").to_bytes());
     let r = self_exclusion(SelfId::Exe(PathBuf::from("/usr/sbin/auditwatch")));
-    assert_eq!(r.to_bytes(), rule("-a never,exit -F exe=/usr/sbin/auditwatch").to_bytes());
+    assert_eq!(
+        r.to_bytes(),
+        rule("-a never,exit -F exe=/usr/sbin/auditwatch").to_bytes()
+    );
 }
 
 #[test]
@@ -237,9 +354,21 @@ fn load_dirs_sorts_across_directories_like_augenrules() {
     let (a, b) = (base.join("a"), base.join("b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
-    std::fs::write(a.join("10-second.rules"), "-a always,exit -S 2 -k second\n-e 2\n").unwrap();
-    std::fs::write(b.join("9-first.rules"), "-b 100\n-a always,exit -S 1 -k first\n").unwrap();
-    std::fs::write(b.join("99-bad.rules"), "-a always,exit -S 3 -k third\n-a nonsense\n-D\n").unwrap();
+    std::fs::write(
+        a.join("10-second.rules"),
+        "-a always,exit -S 2 -k second\n-e 2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        b.join("9-first.rules"),
+        "-b 100\n-a always,exit -S 1 -k first\n",
+    )
+    .unwrap();
+    std::fs::write(
+        b.join("99-bad.rules"),
+        "-a always,exit -S 3 -k third\n-a nonsense\n-D\n",
+    )
+    .unwrap();
     std::fs::write(a.join("ignored.txt"), "-a always,exit -S 4\n").unwrap();
     let (set, errors) = load_dirs(&[a.clone(), b.clone(), base.join("missing")]);
     let keys: Vec<Vec<String>> = set.rules().map(|r| r.keys()).collect();
@@ -253,20 +382,41 @@ fn load_dirs_sorts_across_directories_like_augenrules() {
             Directive::Delete(_) => "del".into(),
         })
         .collect();
-    assert_eq!(kinds, ["DeleteAll { key: None }", "BacklogLimit(100)", "first", "second", "third", "Enabled(2)"]);
+    assert_eq!(
+        kinds,
+        [
+            "DeleteAll { key: None }",
+            "BacklogLimit(100)",
+            "first",
+            "second",
+            "third",
+            "Enabled(2)"
+        ]
+    );
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors.iter().any(|e| e.origin.file.ends_with("99-bad.rules") && e.origin.line == 2));
-    assert!(errors.iter().any(|e| e.reason.contains("cannot read rules directory")));
+    assert!(errors
+        .iter()
+        .any(|e| e.origin.file.ends_with("99-bad.rules") && e.origin.line == 2));
+    assert!(errors
+        .iter()
+        .any(|e| e.reason.contains("cannot read rules directory")));
     std::fs::remove_dir_all(&base).unwrap();
 }
 
 #[test]
 fn bundled_rules_all_compile() {
     let (set, errors) = bundled();
-    assert!(errors.is_empty(), "bundled lines that do not compile: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "bundled lines that do not compile: {errors:#?}"
+    );
     let lines: usize = BUNDLED_FILES
         .iter()
-        .map(|(_, t)| t.lines().filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).count())
+        .map(|(_, t)| {
+            t.lines()
+                .filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
+                .count()
+        })
         .sum();
     assert_eq!(set.rules().count(), lines, "one rule per non-comment line");
     for r in set.rules() {

@@ -340,10 +340,7 @@ impl Builder {
                         .or_else(fields::host_arch)
                         .ok_or("cannot tell this machine's architecture; add -F arch=")?;
                     names::syscall_number(arch, name).ok_or_else(|| {
-                        let arch_name = fields::ARCHES
-                            .iter()
-                            .find(|(_, c)| *c == arch)
-                            .map_or("?", |(n, _)| n);
+                        let arch_name = names::arch_name(arch).unwrap_or("?");
                         format!("unknown syscall `{name}` for arch {arch_name}")
                     })?
                 }
@@ -383,7 +380,7 @@ impl Builder {
         if list == List::Exclude
             && !matches!(
                 field,
-                id::PID | id::UID | id::GID | id::LOGINUID | id::MSGTYPE | id::SUBJ_USER
+                id::PID | id::UID | id::GID | id::LOGINUID | id::MSGTYPE | id::EXE | id::SUBJ_USER
                     ..=id::SUBJ_CLR
             )
         {
@@ -759,7 +756,7 @@ fn arch_value(v: &str) -> Result<u32, String> {
             .ok_or("b64 given but this machine is not 64-bit")?,
         "b32" => match host {
             Some(h) if h & fields::ARCH_64BIT == 0 => h,
-            Some(h) => fields::compat32(h).ok_or("this machine has no 32-bit architecture")?,
+            Some(h) => names::compat32(h).ok_or("this machine has no 32-bit architecture")?,
             None => return Err("cannot tell this machine's architecture".into()),
         },
         name if starts_digit(name) => {
@@ -767,7 +764,7 @@ fn arch_value(v: &str) -> Result<u32, String> {
             to_u32(n, v, "arch")?
         }
         name => {
-            fields::arch_code(name).ok_or_else(|| format!("-F arch={v}: unknown architecture"))?
+            names::arch_code(name).ok_or_else(|| format!("-F arch={v}: unknown architecture"))?
         }
     };
     if !fields::arch_is_known(arch) {
