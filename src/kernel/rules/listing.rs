@@ -36,7 +36,9 @@ impl Rule {
         let watch = self.is_watch();
         let mut out = String::new();
         if !watch {
-            let _ = write!(out, "-a {},{}", self.action.name(), self.list.name());
+            // auditctl prints `-a` for prepended rules too; `-A` keeps the flag.
+            let add = if self.prepend { "-A" } else { "-a" };
+            let _ = write!(out, "{add} {},{}", self.action.name(), self.list.name());
             if let Some(f) = self.fields.iter().find(|f| f.id == id::ARCH) {
                 let v = f.value.num().unwrap_or(0);
                 let sym = op::symbol(f.op & op::MASK).unwrap_or("?");
