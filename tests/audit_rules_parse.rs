@@ -430,3 +430,15 @@ fn bundled_rules_all_compile() {
         assert!(keys.contains(k), "no rule carries key {k}");
     }
 }
+
+#[test]
+fn duplicate_rules_are_dropped_with_their_origin() {
+    let (mut set, _) = parse_str(
+        "d.rules",
+        "-a always,exit -S 1 -k a\n-a exit,always -S 1 -k a\n-a always,exit -S 2\n",
+    );
+    let dropped = set.dedup_rules();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].line, 2);
+    assert_eq!(set.rules().count(), 2);
+}
