@@ -237,3 +237,147 @@ fn self_exclusion_loads_first() {
         format!("-a never,exit -S all -F exe={}", exe.display())
     );
 }
+
+/// Keys of a SYSCALL record: `key="a"`, or hex of `a\x01b` for several, or `(null)`.
+fn record_keys(text: &str) -> Vec<String> {
+    let Some(v) = text.split(' ').find_map(|w| w.strip_prefix("key=")) else {
+        return Vec::new();
+    };
+    if let Some(q) = v.strip_prefix('"') {
+        return vec![q.trim_end_matches('"').to_owned()];
+    }
+    let bytes: Option<Vec<u8>> = (0..v.len() / 2)
+        .map(|i| {
+            v.get(2 * i..2 * i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    match bytes {
+        Some(b) if !b.is_empty() => b
+            .split(|c| *c == 1)
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.split(' ')
+        .find_map(|w| w.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+}
+
+/// The bundled rules, loaded from our bytes over netlink, report what the four detections read:
+/// a shell's exec, its UDP socket() and connect(), a .so written under /dev/shm, a file written
+/// in /etc/cron.d. Read from the audit multicast group, so no auditd is needed.
+#[test]
+fn bundled_rules_report_what_the_detections_need() {
+    let _guard = kernel_guard();
+    auditctl(&["-D"]);
+    let mut client = AuditClient::open().unwrap();
+    let (set, errors) = auditwatch::kernel::rules::bundled();
+    assert!(errors.is_empty(), "{errors:?}");
+    for r in set.rules() {
+        client
+            .add_rule(&r.to_bytes())
+            .unwrap_or_else(|e| panic!("kernel refused `{r}`: {e}"));
+    }
+    let (ok, _, err) = auditctl(&["-e", "1"]);
+    assert!(ok, "{err}");
+    let sock = auditwatch::kernel::netlink::open_multicast_socket().expect("multicast group");
+    let fd = std::os::unix::io::AsRawFd::as_raw_fd(&sock);
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 200_000,
+    };
+    // SAFETY: setting a receive timeout on a socket we own, with a valid timeval.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+
+    // The actions, each by a process whose pid we know.
+    let me = std::process::id();
+    let shell = Command::new("/bin/sh")
+        .args(["-c", "exit 0"])
+        .spawn()
+        .unwrap();
+    let shell_pid = shell.id();
+    let _ = shell.wait_with_output();
+    // bash opens /dev/udp with socket(AF_INET, SOCK_DGRAM, 0) + connect; no network in the netns.
+    let udp = Command::new("unshare")
+        .args(["-n", "bash", "-c", "exec 3<>/dev/udp/127.0.0.1/53"])
+        .output()
+        .unwrap();
+    let _ = udp;
+    let so = format!("/dev/shm/aw-krules-{me}.so");
+    std::fs::write(&so, b"\x7fELF").unwrap();
+    let cron = format!("/etc/cron.d/aw-krules-{me}");
+    let cron_dir_existed = Path::new("/etc/cron.d").is_dir();
+    std::fs::create_dir_all("/etc/cron.d").unwrap();
+    std::fs::write(&cron, "# test\n").unwrap();
+    std::fs::remove_file(&cron).unwrap();
+    std::fs::remove_file(&so).unwrap();
+    if !cron_dir_existed {
+        let _ = std::fs::remove_dir("/etc/cron.d");
+    }
+
+    let wanted = [
+        "exec of sh",
+        "udp socket",
+        "udp connect",
+        "so write",
+        "cron write",
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    let mut buf = vec![0u8; 16384];
+    while seen.len() < wanted.len() && std::time::Instant::now() < deadline {
+        // SAFETY: recv into our own buffer of the given length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        if n <= 0 {
+            continue;
+        }
+        auditwatch::kernel::netlink::split_datagram(&buf[..n as usize], |t, _, body| {
+            if t != 1300 {
+                return;
+            }
+            let text = String::from_utf8_lossy(body);
+            let keys = record_keys(&text);
+            let has = |k: &str| keys.iter().any(|x| x == k);
+            let (sc, pid) = (field(&text, "syscall"), field(&text, "pid"));
+            if sc == Some("59")
+                && pid == Some(&shell_pid.to_string())
+                && has("apt_netcon")
+                && has("udp_revshell")
+            {
+                seen.insert("exec of sh");
+            }
+            if sc == Some("41")
+                && has("udp_revshell")
+                && field(&text, "a0") == Some("2")
+                && field(&text, "a1") == Some("2")
+            {
+                seen.insert("udp socket");
+            }
+            if sc == Some("42") && has("udp_revshell") && has("apt_netcon") {
+                seen.insert("udp connect");
+            }
+            if has("so_change") && pid == Some(&me.to_string()) {
+                seen.insert("so write");
+            }
+            if has("cron_change") && pid == Some(&me.to_string()) {
+                seen.insert("cron write");
+            }
+        });
+    }
+    let missing: Vec<_> = wanted.iter().filter(|w| !seen.contains(*w)).collect();
+    assert!(
+        missing.is_empty(),
+        "no event for {missing:?} (saw {seen:?})"
+    );
+}
