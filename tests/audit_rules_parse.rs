@@ -54,7 +54,17 @@ fn list_and_action_in_either_order() {
         rule("-a always,exit -F uid=0").all_syscalls(),
         "exit rule without -S means all"
     );
-    assert_eq!(rule("-a always,io_uring -S 3").list, List::IoUring);
+    let r = rule("-a always,io_uring -S 3");
+    assert_eq!(
+        (r.list, r.to_auditctl().as_str()),
+        (List::IoUring, "-a always,io_uring -S 3")
+    );
+    let r = rule("-a always,filesystem -F fstype=0x9fa0");
+    assert_eq!(
+        r.to_auditctl(),
+        "-a always,filesystem -F fstype=40864",
+        "as auditctl 3.0 lists it"
+    );
     assert!(err("-a always,sometimes").contains("expected a list"));
     assert!(err("-a possible,exit").contains("deprecated"));
     assert!(err("-a always,entry").contains("deprecated"));

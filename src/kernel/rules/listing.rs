@@ -127,14 +127,22 @@ impl Rule {
     }
 
     fn write_syscalls(&self, out: &mut String) {
-        if matches!(self.list, List::User | List::Task | List::Exclude) {
+        // auditctl 3.0 prints no syscalls for these lists (filesystem rules carry all bits).
+        if matches!(
+            self.list,
+            List::User | List::Task | List::Exclude | List::Filesystem
+        ) {
             return;
         }
         if self.all_syscalls() {
             out.push_str(" -S all");
             return;
         }
-        let arch = self.arch().or_else(fields::host_arch);
+        // io_uring rules hold io_uring operation numbers, not syscalls.
+        let arch = self
+            .arch()
+            .or_else(fields::host_arch)
+            .filter(|_| self.list != List::IoUring);
         for (i, nr) in self.syscalls().into_iter().enumerate() {
             out.push_str(if i == 0 { " -S " } else { "," });
             match arch.and_then(|a| names::syscall_name(a, nr)) {
