@@ -93,17 +93,52 @@ fn effective(opts: &RunOpts) -> anyhow::Result<Effective> {
     })
 }
 
+/// The kernel rules to load and the settings their files ask for (`-b`, `-f`, `-r`, `-e`,
+/// `--backlog_wait_time`, `-D`, as augenrules would apply them).
+struct KernelRules {
+    rules: Vec<Vec<u8>>,
+    controls: Vec<krules::Control>,
+}
+
 /// Kernel rules (bundled ones without paths), the sensor's own syscalls excluded first.
-fn kernel_rules(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+fn kernel_rules(paths: &[PathBuf]) -> anyhow::Result<KernelRules> {
     let (mut set, errors) = if paths.is_empty() { krules::bundled() } else { krules::load_dirs(paths) };
     for e in &errors {
         tracing::error!("kernel rule skipped: {e}");
+    }
+    for origin in set.dedup_rules() {
+        tracing::info!("{origin}: kernel rule repeats an earlier one; loaded once");
+    }
+    for e in &set.entries {
+        if let krules::Directive::Delete(r) = &e.directive {
+            tracing::warn!("{}: ignored: deleting rules ({r}) is for `auditwatch audit-rules delete`", e.origin);
+        }
     }
     if set.rules().next().is_none() {
         bail!("no kernel audit rules could be loaded ({} errors)", errors.len());
     }
     set.insert_first(krules::self_exclusion(SelfId::Pid(std::process::id())), Origin { file: "auditwatch".into(), line: 0 });
-    Ok(set.rules().map(|r| r.to_bytes()).collect())
+    Ok(KernelRules { rules: set.rules().map(|r| r.to_bytes()).collect(), controls: set.controls().cloned().collect() })
+}
+
+/// Applies the rule files' control lines over the configured kernel settings.
+fn apply_controls(settings: &mut KernelSettings, controls: &[krules::Control]) {
+    use krules::Control as C;
+    for c in controls {
+        match c {
+            C::DeleteAll { key: None } => settings.replace_rules = true,
+            C::DeleteAll { key: Some(k) } => tracing::warn!("ignored `-D -k {k}`: only `-D` (replace all) is applied at start"),
+            C::BacklogLimit(n) => settings.backlog_limit = Some(*n),
+            C::Failure(n) => settings.failure = Some(*n),
+            C::RateLimit(n) => settings.rate_limit = Some(*n),
+            C::BacklogWaitTime(n) => settings.backlog_wait_time = Some(*n),
+            C::Enabled(2) => tracing::warn!("ignored `-e 2`: a locked audit configuration could not be restored at stop"),
+            C::Enabled(n) => settings.enabled = Some(*n),
+            C::ResetLost | C::LoginuidImmutable | C::IgnoreErrors | C::ContinueOnError => {
+                tracing::debug!("kernel rule control {c:?} has no effect here")
+            }
+        }
+    }
 }
 
 fn build_engine(rules: &[PathBuf], state_dir: Option<&Path>) -> anyhow::Result<Engine> {
@@ -119,7 +154,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating state directory {}", dir.display()))?;
     }
     let engine = build_engine(&eff.rules, eff.state_dir.as_deref())?;
-    let rule_bytes = kernel_rules(&eff.audit_rules)?;
+    let kernel = kernel_rules(&eff.audit_rules)?;
 
     let mut host = HostInfo::detect();
     if let Some(n) = &eff.cfg.host.name {
@@ -142,17 +177,18 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
     let sinks = alert_sinks_for(&common, eff.cfg.output.alerts.syslog.clone())?;
 
     let k = &eff.cfg.kernel;
-    let settings = KernelSettings {
+    let mut settings = KernelSettings {
         mode: eff.mode,
         enabled: k.enabled.then_some(1),
         failure: Some(k.failure_mode.as_kernel()),
         rate_limit: Some(k.rate_limit),
         backlog_limit: Some(k.backlog_limit),
         backlog_wait_time: k.backlog_wait_time,
-        rules: rule_bytes,
+        rules: kernel.rules,
         replace_rules: eff.cfg.audit_rules.replace_existing,
         ..KernelSettings::default()
     };
+    apply_controls(&mut settings, &kernel.controls);
     let mut session = KernelSession::start(settings).context("taking the kernel audit stream")?;
     let stream = session.take_events().context("the kernel session has no event stream")?;
     let mode = session.mode();
