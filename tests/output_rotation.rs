@@ -203,6 +203,16 @@ fn filters_from_the_config() {
         .unwrap()
         .is_none());
 
+    // `--events FILE` with the configured rotation and filters.
+    let other = dir.join("cli.ndjson");
+    let mut w = NdjsonWriter::open_events(&cfg.output.events, other.to_str().unwrap()).unwrap();
+    for e in &evs {
+        w.write_event(e).unwrap();
+    }
+    w.flush().unwrap();
+    assert_eq!(seqs(&other), [1, 5, 6]);
+    assert_eq!(mode(&other), 0o600);
+
     let f = EventFilter::default();
     assert!(f.is_empty() && f.keep(&evs[1]));
     fs::remove_dir_all(&dir).unwrap();

@@ -156,10 +156,16 @@ impl NdjsonWriter {
 
     /// The event output as configured (`[output.events]`): `None` when it is off.
     pub fn from_config(cfg: &EventsOutput) -> io::Result<Option<Self>> {
-        let Some(path) = &cfg.path else {
-            return Ok(None);
-        };
-        let mut w = if path == "-" {
+        cfg.path
+            .as_deref()
+            .map(|p| Self::open_events(cfg, p))
+            .transpose()
+    }
+
+    /// The event output to `target` (`-` for stdout, e.g. from `--events`) with the rotation
+    /// and filters of `[output.events]`.
+    pub fn open_events(cfg: &EventsOutput, target: &str) -> io::Result<Self> {
+        let mut w = if target == "-" {
             Self::open("-")?
         } else {
             let rotation = Rotation {
@@ -167,14 +173,14 @@ impl NdjsonWriter {
                 keep_files: cfg.keep_files,
                 permissions: cfg.permissions,
             };
-            Self::open_rotating(Path::new(path), rotation)?
+            Self::open_rotating(Path::new(target), rotation)?
         };
         w.set_filter(EventFilter {
             exclude_kinds: cfg.exclude_kinds.clone(),
             exclude_actions: cfg.exclude_actions.clone(),
             include_categories: cfg.include_categories.clone(),
         });
-        Ok(Some(w))
+        Ok(w)
     }
 
     pub fn new(w: Box<dyn Write + Send>) -> Self {
