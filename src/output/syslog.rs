@@ -999,6 +999,11 @@ impl Sender {
                     if q.len() > 0 && (self.conn.is_some() || now >= next_attempt) {
                         break;
                     }
+                    // Waiting out a backoff: what arrives meanwhile goes to disk at once, so
+                    // even a crash of auditwatch keeps it.
+                    if self.conn.is_none() && !q.mem.is_empty() && !q.spool.is_memory() {
+                        q.spill();
+                    }
                     let wait = if q.len() > 0 {
                         next_attempt - now
                     } else {
