@@ -16,8 +16,14 @@ fn example_loads_and_states_the_defaults() {
     // the rule paths: the example names the installed directories, the default is the bundled
     // rules (the same files).
     let mut cfg = Config::load(Path::new(EXAMPLE)).unwrap_or_else(|e| panic!("{e:#?}"));
-    assert_eq!(cfg.rules.paths, vec![PathBuf::from("/etc/auditwatch/rules")]);
-    assert_eq!(cfg.audit_rules.paths, vec![PathBuf::from("/etc/auditwatch/audit-rules")]);
+    assert_eq!(
+        cfg.rules.paths,
+        vec![PathBuf::from("/etc/auditwatch/rules")]
+    );
+    assert_eq!(
+        cfg.audit_rules.paths,
+        vec![PathBuf::from("/etc/auditwatch/audit-rules")]
+    );
     cfg.rules.paths.clear();
     cfg.audit_rules.paths.clear();
     assert_eq!(cfg, Config::default());
