@@ -5,7 +5,7 @@
 //! are reported at once, each with line and column: syntax errors, unknown keys (with a "did
 //! you mean"), wrong types, values out of range, bad syslog URLs.
 
-use crate::output::syslog::{parse_facility, SyslogConfig, SyslogFormat, SyslogTarget};
+use crate::output::syslog::{parse_facility, Framing, SyslogConfig, SyslogFormat, SyslogTarget};
 use std::fmt;
 use std::io::Write;
 use std::ops::Range;
@@ -466,6 +466,7 @@ impl Ctx<'_> {
             "spool_max_mb",
             "queue_capacity",
             "syslog_max_message_bytes",
+            "syslog_framing",
         ];
         let mut known = vec!["path", "syslog_url"];
         known.extend_from_slice(SYSLOG_KEYS);
@@ -504,6 +505,9 @@ impl Ctx<'_> {
         let mut s = SyslogConfig::new(target);
         if let Some(f) = self.choice(t, "syslog_format", &["rfc5424", "rfc3164"]) {
             s.format = SyslogFormat::parse(&f).expect("checked by choice");
+        }
+        if let Some(f) = self.choice(t, "syslog_framing", &["octet-counting", "lf"]) {
+            s.framing = Framing::parse(&f).expect("checked by choice");
         }
         if let Some(f) = self.string(t, "syslog_facility") {
             match parse_facility(&f) {

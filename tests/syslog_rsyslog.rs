@@ -4,7 +4,7 @@
 //! Each test re-runs itself inside a fresh network namespace (`unshare -n`), so its rsyslog
 //! and traffic stay on a private loopback.
 
-use auditwatch::output::syslog::{SyslogConfig, SyslogFormat, SyslogSink, SyslogTarget};
+use auditwatch::output::syslog::{Framing, SyslogConfig, SyslogFormat, SyslogSink, SyslogTarget};
 use serde_json::{json, Value};
 use std::fs;
 use std::net::{TcpListener, UdpSocket};
@@ -492,13 +492,20 @@ fn hostile_argv_makes_one_well_formed_message() {
         ];
         let a = alert(0, "critical", &evil);
         let mut n = 0;
-        for (url, format) in [
-            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc5424),
-            (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc5424),
-            (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc3164),
-            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc3164),
+        let (oc, lf) = (Framing::OctetCounting, Framing::Lf);
+        for (url, format, framing) in [
+            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc5424, oc),
+            (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc5424, oc),
+            (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc3164, oc),
+            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc3164, oc),
+            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc5424, lf),
+            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc3164, lf),
         ] {
-            let s = sink(&url, format, None);
+            let mut cfg = SyslogConfig::new(SyslogTarget::parse(&url).unwrap());
+            cfg.format = format;
+            cfg.framing = framing;
+            cfg.hostname = Some("web-01".into());
+            let s = SyslogSink::new(cfg, None).unwrap();
             s.send(&a);
             assert!(s.flush(Duration::from_secs(10)));
             n += 1;
@@ -506,17 +513,17 @@ fn hostile_argv_makes_one_well_formed_message() {
             assert_eq!(
                 got.len(),
                 n,
-                "exactly one message per alert ({url} {format:?})"
+                "exactly one message per alert ({url} {format:?} {framing:?})"
             );
             let m = &got[n - 1];
             assert_eq!(m["app-name"], "auditwatch");
             assert_eq!(m["syslogseverity"], "2");
             let payload: Value =
                 serde_json::from_str(m["msg"].as_str().unwrap().trim_start()).unwrap();
-            assert_eq!(payload, a, "{url} {format:?}");
+            assert_eq!(payload, a, "{url} {format:?} {framing:?}");
         }
         let raw = rs.raw_lines();
-        assert_eq!(raw.len(), 4, "{raw:#?}");
+        assert_eq!(raw.len(), 6, "{raw:#?}");
         for line in &raw {
             // rsyslog writes received control characters as #NNN: there must be none.
             assert!(

@@ -152,6 +152,26 @@ impl SyslogFormat {
     }
 }
 
+/// How messages are delimited on tcp:// and tls:// (RFC 6587).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `LEN SP MSG`: rsyslog, syslog-ng and RFC 5425 TLS receivers.
+    OctetCounting,
+    /// `MSG LF`, for receivers that split on newlines. Safe here because a message never
+    /// holds a newline (the alert JSON escapes every control character).
+    Lf,
+}
+
+impl Framing {
+    pub fn parse(s: &str) -> Option<Framing> {
+        match s {
+            "octet-counting" => Some(Framing::OctetCounting),
+            "lf" => Some(Framing::Lf),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SyslogConfig {
     pub target: SyslogTarget,
@@ -168,6 +188,8 @@ pub struct SyslogConfig {
     /// Longest message sent; larger alerts are cut to fit. rsyslog's default limit is 8096 bytes,
     /// and it takes the rest of a longer TCP frame for a new message.
     pub max_message_bytes: usize,
+    /// Stream framing (tcp:// and tls:// only).
+    pub framing: Framing,
 }
 
 impl SyslogConfig {
@@ -188,6 +210,7 @@ impl SyslogConfig {
             spool_max_bytes: 64 << 20,
             queue_capacity: 1024,
             max_message_bytes: 8096,
+            framing: Framing::OctetCounting,
         }
     }
 }
@@ -202,6 +225,7 @@ impl PartialEq for SyslogConfig {
             && self.spool_max_bytes == o.spool_max_bytes
             && self.queue_capacity == o.queue_capacity
             && self.max_message_bytes == o.max_message_bytes
+            && self.framing == o.framing
     }
 }
 
@@ -689,6 +713,7 @@ impl SyslogSink {
         });
         let sender = Sender {
             target: cfg.target.clone(),
+            framing: cfg.framing,
             tls,
             shared: shared.clone(),
             conn: None,
@@ -818,7 +843,7 @@ fn is_oversize(e: &io::Error) -> bool {
 }
 
 impl Conn {
-    fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+    fn write_frame(&mut self, frame: &[u8], framing: Framing) -> io::Result<()> {
         let short = || io::Error::new(io::ErrorKind::WriteZero, "short datagram write");
         match self {
             Conn::Unix(s) => (s.send(frame)? == frame.len())
@@ -827,8 +852,8 @@ impl Conn {
             Conn::Udp(s) => (s.send(frame)? == frame.len())
                 .then_some(())
                 .ok_or_else(short),
-            Conn::Tcp(s) => write_octet_counted(s, frame),
-            Conn::Tls(s) => write_octet_counted(&mut **s, frame),
+            Conn::Tcp(s) => write_stream_frame(s, frame, framing),
+            Conn::Tls(s) => write_stream_frame(&mut **s, frame, framing),
         }
     }
 
@@ -900,11 +925,17 @@ fn tls_peer_closed(s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStre
     closed || s.sock.set_nonblocking(false).is_err()
 }
 
-/// RFC 6587 octet counting: `LEN SP MSG`.
-fn write_octet_counted<W: Write>(w: &mut W, frame: &[u8]) -> io::Result<()> {
+/// RFC 6587 framing: octet counting (`LEN SP MSG`) or non-transparent (`MSG LF`).
+fn write_stream_frame<W: Write>(w: &mut W, frame: &[u8], framing: Framing) -> io::Result<()> {
     let mut buf = Vec::with_capacity(frame.len() + 8);
-    let _ = write!(buf, "{} ", frame.len());
+    if framing == Framing::OctetCounting {
+        let _ = write!(buf, "{} ", frame.len());
+    }
     buf.extend_from_slice(frame);
+    if framing == Framing::Lf {
+        buf.push(b'\n');
+    }
+    // One write per frame, so a frame is never interleaved or split by us.
     w.write_all(&buf)?;
     w.flush()
 }
@@ -927,6 +958,7 @@ fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
 
 struct Sender {
     target: SyslogTarget,
+    framing: Framing,
     tls: Option<Arc<rustls::ClientConfig>>,
     shared: Arc<Shared>,
     conn: Option<Conn>,
@@ -1044,7 +1076,7 @@ impl Sender {
                 }
             }
             let conn = self.conn.as_mut().expect("connected above");
-            match conn.write_frame(&frame) {
+            match conn.write_frame(&frame, self.framing) {
                 Ok(()) => {
                     backoff = INITIAL_BACKOFF;
                     let mut q = self.shared.lock();
@@ -1236,6 +1268,16 @@ mod tests {
         let back: serde_json::Value =
             serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
         assert_eq!(back["process.executable"], "/bin/sh");
+    }
+
+    #[test]
+    fn stream_framing() {
+        let mut oc = Vec::new();
+        write_stream_frame(&mut oc, b"<13>1 x", Framing::OctetCounting).unwrap();
+        assert_eq!(oc, b"7 <13>1 x");
+        let mut lf = Vec::new();
+        write_stream_frame(&mut lf, b"<13>1 x", Framing::Lf).unwrap();
+        assert_eq!(lf, b"<13>1 x\n");
     }
 
     #[test]
