@@ -1,13 +1,20 @@
-//! Alerts to syslog: RFC 5424 or RFC 3164 over `/dev/log`, UDP, TCP (octet counting, RFC 6587)
-//! or TLS, with a bounded spool so that no alert is lost quietly while the collector is down.
+//! Alerts to syslog: RFC 5424 or RFC 3164 over `/dev/log`, UDP, TCP (RFC 6587 octet counting,
+//! or LF framing) or TLS, with a bounded spool so that no alert is lost quietly while the
+//! collector is down.
 //!
 //! Shape: [`SyslogSink::send`] formats the alert at once (so the syslog timestamp is the time
 //! the alert was raised, not the time it was delivered) and appends the frame to a bounded
 //! in-memory queue; a sender thread delivers it. One ordered queue: `spool` (oldest) then
 //! `mem` (newest). When `mem` is full its oldest frame moves to the spool tail, which keeps the
-//! order; while the collector is down the sender moves all of `mem` to the spool, so a restart
-//! of auditwatch keeps them too. Only the sender removes frames, always the head, and only after
-//! the write succeeded. When the spool is full its oldest frames are dropped and counted.
+//! order; while the collector is down (and during each reconnect backoff: 200 ms doubling to
+//! 30 s) the sender moves all of `mem` to the spool, so a restart or crash of auditwatch keeps
+//! them too. Only the sender removes frames, always the head, and only after the write
+//! succeeded. When the spool is full its oldest frames are dropped and counted.
+//!
+//! MSG is the alert as compact JSON with every control character escaped, so argv and paths
+//! cannot break framing or start a new line; an alert larger than `max_message_bytes` has its
+//! long strings and arrays cut (and `"auditwatch.truncated": true` added) so it still arrives
+//! as one valid message.
 //!
 //! Formatting uses the `syslog` crate's RFC 3164 formatter and its RFC 5424 structured-data
 //! escaping; the transports are our own (the crate has no octet counting, TLS or reconnect).
@@ -31,7 +38,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use syslog::{Facility, Formatter3164, LogFormat, Severity};
 
-/// RFC 5424 private enterprise number used in the structured data ID, as documented for auditwatch.
+/// Structured-data ID. 32473 is the private enterprise number RFC 5612 sets aside for
+/// documentation; a site with its own number can filter on the `auditwatch@` prefix.
 pub const SD_ID: &str = "auditwatch@32473";
 pub const APP_NAME: &str = "auditwatch";
 pub const DEFAULT_URL: &str = "unix:///dev/log";
