@@ -530,7 +530,7 @@ impl Ctx<'_> {
             s.tls_ca_file = Some(PathBuf::from(ca));
         }
         let mut mb = s.spool_max_bytes >> 20;
-        self.set_int(t, "spool_max_mb", 1, 1 << 20, &mut mb);
+        self.set_int(t, "spool_max_mb", 1, 102_400, &mut mb);
         s.spool_max_bytes = mb << 20;
         self.set_int(t, "queue_capacity", 1, 1_000_000, &mut s.queue_capacity);
         self.set_int(

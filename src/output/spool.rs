@@ -148,38 +148,38 @@ impl Spool {
         let last = ids.last().copied();
         for id in ids {
             let path = seg_path(dir, id);
-            let data = fs::read(&path)?;
+            // Walk the length headers only: a large spool is not read into memory.
+            let file = File::open(&path)?;
+            let file_len = file.metadata()?.len();
             let mut off = if segments.is_empty() {
-                head_off.min(data.len() as u64)
+                head_off.min(file_len)
             } else {
                 0
-            } as usize;
+            };
             let start = off;
-            while off + 4 <= data.len() {
-                let n =
-                    u32::from_le_bytes(data[off..off + 4].try_into().expect("4 bytes")) as usize;
-                if n as u32 > MAX_RECORD || off + 4 + n > data.len() {
+            let mut lenb = [0u8; 4];
+            while off + 4 <= file_len {
+                file.read_exact_at(&mut lenb, off)?;
+                let n = u32::from_le_bytes(lenb);
+                if n > MAX_RECORD || off + 4 + n as u64 > file_len {
                     break;
                 }
-                off += 4 + n;
+                off += 4 + n as u64;
                 len += 1;
             }
-            if off < data.len() {
-                tracing::warn!(segment = %path.display(), cut = data.len() - off, "syslog spool: torn or corrupt tail cut off");
+            if off < file_len {
+                tracing::warn!(segment = %path.display(), cut = file_len - off, "syslog spool: torn or corrupt tail cut off");
                 if Some(id) == last {
-                    OpenOptions::new()
-                        .write(true)
-                        .open(&path)?
-                        .set_len(off as u64)?;
+                    OpenOptions::new().write(true).open(&path)?.set_len(off)?;
                 }
             }
-            bytes += (off - start) as u64;
+            bytes += off - start;
             if segments.is_empty() {
-                head_off = start as u64;
+                head_off = start;
             }
             segments.push_back(Segment {
                 id,
-                end: off as u64,
+                end: off,
             });
         }
         let segment_max = (max_bytes / 8).clamp(64 << 10, 16 << 20);
