@@ -96,7 +96,13 @@ pub struct Auditd {
 }
 
 impl Auditd {
+    /// RAW log, no flushing: the quickest setup, for functional tests.
     pub fn start(tag: &str) -> Auditd {
+        Auditd::start_with(tag, "RAW", "NONE")
+    }
+
+    /// With the given `log_format` (RAW, ENRICHED) and `flush` (NONE, INCREMENTAL_ASYNC, ...).
+    pub fn start_with(tag: &str, log_format: &str, flush: &str) -> Auditd {
         assert_eq!(
             audit_pid(),
             0,
@@ -106,8 +112,8 @@ impl Auditd {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("plugins.d")).unwrap();
         let conf = format!(
-            "local_events = yes\nwrite_logs = yes\nlog_file = {}/audit.log\nlog_format = RAW\nflush = NONE\n\
-             freq = 0\nmax_log_file = 1024\nnum_logs = 1\nmax_log_file_action = IGNORE\nspace_left = 2\n\
+            "local_events = yes\nwrite_logs = yes\nlog_file = {}/audit.log\nlog_format = {log_format}\nflush = {flush}\n\
+             freq = 50\nmax_log_file = 1024\nnum_logs = 1\nmax_log_file_action = IGNORE\nspace_left = 2\n\
              space_left_action = IGNORE\nadmin_space_left = 1\nadmin_space_left_action = IGNORE\n\
              disk_full_action = IGNORE\ndisk_error_action = IGNORE\nname_format = NONE\n\
              plugin_dir = {}/plugins.d\nq_depth = 2000\noverflow_action = IGNORE\n",
