@@ -4,6 +4,7 @@
 mod common;
 mod kernel_support;
 
+use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,6 +20,14 @@ use kernel_support::*;
 const AUDIT_EXECVE: u16 = 1309;
 
 type Raw = (u16, Vec<u8>);
+
+/// The serial in `audit(SECS.MS:SERIAL):`.
+fn audit_seq(payload: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(payload.get(..64.min(payload.len()))?).ok()?;
+    let colon = text.find(':')?;
+    let close = text.find(')')?;
+    text.get(colon + 1..close)?.parse().ok()
+}
 
 fn raw_reader(
     session: &mut KernelSession,
@@ -132,11 +141,17 @@ fn status_get_set_round_trip() {
     c.set_rate_limit(77).unwrap();
     let s2 = c.get_status().unwrap();
     assert_eq!((s2.rate_limit, s2.backlog_limit), (77, 4321));
-    c.set_status(&StatusUpdate {
+    // Counter resets answer with the old value (a positive ACK code, not an error).
+    c.reset_lost().unwrap();
+    c.reset_backlog_wait_time_actual().unwrap();
+    let zeroed = c.get_status().unwrap();
+    assert_eq!((zeroed.lost, zeroed.backlog_wait_time_actual), (0, Some(0)));
+    let both = StatusUpdate {
         reset_lost: true,
+        reset_backlog_wait_time_actual: true,
         ..Default::default()
-    })
-    .unwrap();
+    };
+    c.set_status(&both).unwrap();
 
     // A bad value is refused with a named errno (failure mode must be 0..=2).
     let err = c.set_failure(9).unwrap_err();
@@ -555,4 +570,68 @@ fn full_channel_blocks_then_drops_and_counts() {
     reader.stop();
     assert!(t.elapsed() < Duration::from_secs(2));
     session.restore().unwrap();
+}
+
+#[test]
+fn events_arriving_during_requests_are_queued_not_dropped() {
+    let _g = kernel_guard();
+    let mut control = AuditClient::open().unwrap();
+    control.delete_all_rules().unwrap();
+    control
+        .add_rule(&exit_rule(&[SYS_GETPPID], "aw-queue"))
+        .unwrap();
+    control.set_enabled(1).unwrap();
+    let mut events = AuditClient::open().unwrap();
+    auditwatch::source::netlink::set_receive_buffer(events.socket().as_raw_fd(), 8 << 20).unwrap();
+    events.register_self().unwrap();
+    getppid_storm(500);
+    // Events sit in the socket ahead of the replies; the requests must keep them, in order.
+    let status = events.get_status().unwrap();
+    assert_eq!(status.pid, std::process::id());
+    assert_eq!(events.list_rules().unwrap().len(), 1);
+    let keyed = |p: &[u8]| memchr::memmem::find(p, b"key=\"aw-queue\"").is_some();
+    let pending = events.take_pending();
+    let queued = pending
+        .iter()
+        .filter(|m| m.msg_type == 1300 && keyed(&m.payload))
+        .count();
+    assert!(
+        queued > 0,
+        "events that came before the reply are queued ({} messages)",
+        pending.len()
+    );
+    let seqs: Vec<u64> = pending
+        .iter()
+        .filter_map(|m| audit_seq(&m.payload))
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] <= w[1]),
+        "queue keeps arrival order"
+    );
+    // The rest follow on the socket: together every event is there, none dropped.
+    let mut rest = 0;
+    let mut buf = vec![0u8; 65536];
+    let start = Instant::now();
+    while queued + rest < 500 && start.elapsed() < Duration::from_secs(5) {
+        // SAFETY: recv into our buffer.
+        let n = unsafe {
+            libc::recv(
+                events.socket().as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n <= 0 {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        auditwatch::kernel::netlink::split_datagram(&buf[..n as usize], |t, _, p| {
+            rest += usize::from(t == 1300 && keyed(p));
+        });
+    }
+    assert_eq!(queued + rest, 500, "queued {queued} + later {rest}");
+    assert_eq!(events.pending_dropped(), 0);
+    events.set_pid(0).unwrap();
+    assert_eq!(control.get_status().unwrap().pid, 0);
 }

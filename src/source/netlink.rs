@@ -385,10 +385,14 @@ where
                 tracing::warn!("audit netlink reader: no control socket for kernel counters: {e}")
             })
             .ok();
-        let lost_at_start = control
+        if let Some(c) = control.as_mut() {
+            c.set_timeout(Duration::from_millis(500)); // a stuck reply must not stall reading
+        }
+        let mut last_lost = control
             .as_mut()
             .and_then(|c| c.get_status().ok())
             .map(|s| s.lost);
+        let mut lost_total = 0u64;
         let mut last_poll = Instant::now();
         let mut enobufs_log = RateLimited::new(Duration::from_secs(10));
         let mut full_log = RateLimited::new(Duration::from_secs(10));
@@ -428,8 +432,14 @@ where
             if last_poll.elapsed() >= self.config.poll_interval {
                 last_poll = Instant::now();
                 if let Some(status) = control.as_mut().and_then(|c| c.get_status().ok()) {
-                    let lost = lost_at_start.map_or(0, |start| status.lost.wrapping_sub(start));
-                    self.stats.kernel_lost.store(lost as u64, Ordering::Relaxed);
+                    // `auditctl --reset-lost` may zero the kernel counter meanwhile.
+                    lost_total += match last_lost {
+                        Some(prev) if status.lost >= prev => (status.lost - prev) as u64,
+                        Some(_) => status.lost as u64,
+                        None => 0,
+                    };
+                    last_lost = Some(status.lost);
+                    self.stats.kernel_lost.store(lost_total, Ordering::Relaxed);
                     self.stats
                         .kernel_backlog
                         .store(status.backlog as u64, Ordering::Relaxed);
