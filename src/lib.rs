@@ -5,10 +5,12 @@
 //! (rules) → `output` (NDJSON, syslog). `kernel` talks to the kernel's audit subsystem.
 
 pub mod assemble;
+pub mod config;
 pub mod detect;
 pub mod ecs;
 pub mod event;
 pub mod kernel;
 pub mod output;
 pub mod record;
+pub mod service;
 pub mod source;
