@@ -635,3 +635,64 @@ fn events_arriving_during_requests_are_queued_not_dropped() {
     events.set_pid(0).unwrap();
     assert_eq!(control.get_status().unwrap().pid, 0);
 }
+
+#[test]
+fn reader_parses_records_that_assemble_into_the_exec_event() {
+    use auditwatch::assemble::{Limits, Reassembler};
+    use auditwatch::record::Record;
+    let _g = kernel_guard();
+    let mut session =
+        KernelSession::start(execve_rule_settings(SocketMode::Unicast, "aw-parse")).unwrap();
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<Record>>(64);
+    let reader =
+        NetlinkReader::spawn(session.take_events().unwrap(), ReaderConfig::default(), tx).unwrap();
+    let m = marker("parsed");
+    let mut asm = Reassembler::new(Limits::default());
+    let mut events = Vec::new();
+    let start = Instant::now();
+    let found = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no assembled exec event with the marker"
+        );
+        if events.is_empty() {
+            assert!(Command::new("/bin/true")
+                .arg(&m)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let Ok(batch) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        for rec in batch {
+            asm.push(rec, &mut events);
+        }
+        let hit = events.iter().find(|e| {
+            e.records
+                .iter()
+                .any(|r| r.rtype() == AUDIT_EXECVE && r.get("a1").is_some_and(|a| a.decoded() == m))
+        });
+        if let Some(e) = hit {
+            break e.clone();
+        }
+        events.clear();
+    };
+    let syscall = found
+        .records
+        .iter()
+        .find(|r| r.rtype() == 1300)
+        .expect("SYSCALL in the event");
+    assert_eq!(
+        syscall
+            .get("key")
+            .map(|k| k.decoded().into_owned())
+            .as_deref(),
+        Some("aw-parse")
+    );
+    assert_eq!(syscall.get("syscall").map(|s| s.raw), Some("59"));
+    assert!(!found.incomplete, "EOE completes the event");
+    assert_eq!(reader.stats().snapshot().parse_errors, 0);
+    reader.stop();
+    session.restore().unwrap();
+}
