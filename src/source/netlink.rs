@@ -15,6 +15,22 @@
 //!   `poll_interval` on a separate control socket.
 //!
 //! Stop: `NetlinkReader::stop` (or drop) sets a flag the thread sees within `recv_timeout`.
+//!
+//! Wiring (`auditwatch run`):
+//! ```no_run
+//! # use auditwatch::kernel::session::{KernelSession, KernelSettings};
+//! # use auditwatch::source::netlink::{NetlinkReader, ReaderConfig};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut session = KernelSession::start(KernelSettings::default())?; // lock, mode, rules
+//! tracing::info!("{}", session.mode_note());
+//! let (tx, rx) = crossbeam_channel::bounded(1024);
+//! let reader = NetlinkReader::spawn(session.take_events().unwrap(), ReaderConfig::default(), tx)?;
+//! let stats = reader.stats(); // `stats.snapshot()` for `auditwatch status` and the stats line
+//! for batch in rx.iter().take(1) { drop(batch) /* → Reassembler::push */ }
+//! reader.stop();
+//! session.restore()?;
+//! # drop(stats); Ok(()) }
+//! ```
 
 use std::fmt;
 use std::io;
