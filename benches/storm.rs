@@ -8,6 +8,12 @@
 //! `cargo bench --bench storm [-- COUNT] [--raw]` (default 500000; `--raw` skips record
 //! parsing to show the reader's own cost). Needs root; holds the kernel test
 //! lock and restores the kernel's audit state afterwards.
+//!
+//! Measured 2026-12-01, 500k calls, 2 shared vCPUs (other builds running), kernel 6.18:
+//! producer 21 660 calls/s with us vs 5 094 with auditd (4.25×; unaudited 1.47 M/s); both got
+//! 500 000 of 500 000 events, kernel lost 0 both; backlog_wait_time_actual 101 vs 21 789;
+//! consumer CPU 7.4 vs 35.5 µs/event (0.21×); peak RSS 11.8 MiB (whole bench process, incl.
+//! batches queued in the channel) vs 2.2 MiB.
 
 #[path = "../tests/common/kernel.rs"]
 mod kernel;

@@ -696,3 +696,66 @@ fn reader_parses_records_that_assemble_into_the_exec_event() {
     reader.stop();
     session.restore().unwrap();
 }
+
+#[test]
+fn multicast_overflow_is_counted_as_enobufs() {
+    use auditwatch::kernel::netlink::open_multicast_socket;
+    use auditwatch::kernel::session::EventStream;
+    let _g = kernel_guard();
+    // We hold the pid (unicast reader drains normally); a second, multicast listener with a tiny
+    // buffer and a consumer that never reads must overflow and count it.
+    let settings = KernelSettings {
+        mode: SocketMode::Unicast,
+        rules: vec![exit_rule(&[SYS_GETPPID], "aw-enobufs")],
+        lock_path: None,
+        ..Default::default()
+    };
+    let mut session = KernelSession::start(settings).unwrap();
+    let (main_reader, main_rx) = raw_reader(&mut session, ReaderConfig::default());
+    let slow = EventStream {
+        socket: open_multicast_socket().unwrap(),
+        pending: Default::default(),
+        mode: ActiveMode::Multicast,
+    };
+    let (tx, _never_read) = crossbeam_channel::bounded::<Vec<Raw>>(1);
+    let config = ReaderConfig {
+        rcvbuf_bytes: 4096,
+        batch_max: 1,
+        channel_block: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let slow_reader = NetlinkReader::spawn_with(slow, config, tx, |t, p: &[u8]| {
+        Ok::<_, String>((t, p.to_vec()))
+    })
+    .unwrap();
+    assert!(slow_reader.stats().snapshot().rcvbuf_bytes < 64 * 1024);
+    getppid_storm(5000);
+    let start = Instant::now();
+    while slow_reader.stats().snapshot().enobufs == 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let slow_stats = slow_reader.stats().snapshot();
+    assert!(slow_stats.enobufs > 0, "{slow_stats}");
+    assert!(
+        slow_stats.received < 15_000,
+        "the slow listener lost records: {slow_stats}"
+    );
+    // The unicast reader lost nothing meanwhile.
+    let mut keyed = 0;
+    let start = Instant::now();
+    while keyed < 5000 && start.elapsed() < Duration::from_secs(10) {
+        if let Ok(batch) = main_rx.recv_timeout(Duration::from_millis(100)) {
+            keyed += batch
+                .iter()
+                .filter(|(t, p)| {
+                    *t == 1300 && memchr::memmem::find(p, b"key=\"aw-enobufs\"").is_some()
+                })
+                .count();
+        }
+    }
+    assert_eq!(keyed, 5000);
+    assert_eq!(main_reader.stats().snapshot().enobufs, 0);
+    slow_reader.stop();
+    main_reader.stop();
+    session.restore().unwrap();
+}
