@@ -759,3 +759,39 @@ fn multicast_overflow_is_counted_as_enobufs() {
     main_reader.stop();
     session.restore().unwrap();
 }
+
+#[test]
+fn rules_compiled_by_kernel_rules_load_list_and_restore() {
+    use auditwatch::kernel::rules::{decode, parse_line, Directive};
+    let _g = kernel_guard();
+    auditctl(&["-D"]);
+    let lines = [
+        "-a always,exit -F arch=b64 -S getppid -k aw-compiled",
+        "-a always,exit -F arch=b64 -S execve -F exe=/bin/true -F key=aw-exe",
+        "-a always,exit -F arch=b64 -S openat -F auid>=1000 -F auid!=-1 -k aw-auid",
+        "-w /etc/passwd -p wa -k aw-watch",
+    ];
+    let rules: Vec<Vec<u8>> = lines
+        .iter()
+        .flat_map(|l| parse_line(l).unwrap())
+        .map(|d| match d {
+            Directive::Add(r) => r.to_bytes(),
+            other => panic!("unexpected directive {other:?}"),
+        })
+        .collect();
+    assert_eq!(rules.len(), lines.len());
+    let settings = KernelSettings {
+        mode: SocketMode::Unicast,
+        rules: rules.clone(),
+        lock_path: None,
+        ..Default::default()
+    };
+    let mut session = KernelSession::start(settings).unwrap();
+    let listed = session.control().list_rules().unwrap();
+    assert_eq!(listed, rules, "the kernel lists back the compiled bytes");
+    let by_auditctl: Vec<String> = auditctl(&["-l"]).lines().map(str::to_owned).collect();
+    let by_decode: Vec<String> = listed.iter().map(|r| decode(r).unwrap()).collect();
+    assert_eq!(by_decode, by_auditctl);
+    session.restore().unwrap();
+    assert_eq!(auditctl(&["-l"]).trim(), "No rules");
+}
