@@ -223,7 +223,11 @@ fn unicast_session_reads_marker_exec_and_restores() {
     assert_eq!(audit_pid(), std::process::id(), "we hold the audit pid");
     assert!(auditctl(&["-l"]).contains("-S execve -F key=aw-exec"));
 
-    let (reader, rx) = raw_reader(&mut session, ReaderConfig::default());
+    let fast_poll = ReaderConfig {
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (reader, rx) = raw_reader(&mut session, fast_poll);
     let m = marker("unicast");
     let execve = see_marker_exec(&rx, &m);
     assert!(String::from_utf8_lossy(&execve).contains("a0=\"/bin/true\""));
@@ -236,6 +240,17 @@ fn unicast_session_reads_marker_exec_and_restores() {
     assert!(
         stats.rcvbuf_bytes >= 8 << 20,
         "SO_RCVBUFFORCE as root: {stats}"
+    );
+    let start = Instant::now();
+    while reader.stats().snapshot().kernel_pid == 0 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let polled = reader.stats().snapshot();
+    let expect = (std::process::id() as u64, 1);
+    assert_eq!(
+        (polled.kernel_pid, polled.kernel_enabled),
+        expect,
+        "kernel status polled"
     );
 
     let t = Instant::now();
