@@ -167,11 +167,10 @@ impl Default for Config {
     fn default() -> Self {
         let limits = crate::assemble::Limits::default();
         Config {
-            rules: RulesConfig {
-                paths: vec![PathBuf::from("/etc/auditwatch/rules.d")],
-            },
+            // No paths: the detections and kernel rules embedded in the binary.
+            rules: RulesConfig { paths: Vec::new() },
             audit_rules: AuditRulesConfig {
-                paths: vec![PathBuf::from("/etc/auditwatch/audit.rules.d")],
+                paths: Vec::new(),
                 replace_existing: false,
             },
             kernel: KernelConfig {

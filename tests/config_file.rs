@@ -12,8 +12,14 @@ fn errors(text: &str) -> Vec<ConfigError> {
 
 #[test]
 fn example_loads_and_states_the_defaults() {
-    // Active lines of the example hold the defaults, so it must load to exactly them.
-    let cfg = Config::load(Path::new(EXAMPLE)).unwrap_or_else(|e| panic!("{e:#?}"));
+    // Active lines of the example hold the defaults, so it must load to exactly them, except
+    // the rule paths: the example names the installed directories, the default is the bundled
+    // rules (the same files).
+    let mut cfg = Config::load(Path::new(EXAMPLE)).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(cfg.rules.paths, vec![PathBuf::from("/etc/auditwatch/rules")]);
+    assert_eq!(cfg.audit_rules.paths, vec![PathBuf::from("/etc/auditwatch/audit-rules")]);
+    cfg.rules.paths.clear();
+    cfg.audit_rules.paths.clear();
     assert_eq!(cfg, Config::default());
 }
 

@@ -101,7 +101,7 @@ pub struct ReaderStats {
     pub kernel_enabled: AtomicU64,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReaderStatsSnapshot {
     pub received: u64,
     pub bytes: u64,
