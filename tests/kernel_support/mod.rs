@@ -124,12 +124,19 @@ impl Auditd {
         std::fs::write(&path, conf).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let st = Command::new("auditd")
+        let out = Command::new("auditd")
             .arg("-c")
             .arg(&dir)
-            .status()
+            .output()
             .expect("run auditd");
-        assert!(st.success(), "auditd -c {} failed: {st}", dir.display());
+        assert!(
+            out.status.success(),
+            "auditd -c {} failed ({}): {} (another auditd running? {:?})",
+            dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            std::fs::read_to_string("/run/auditd.pid").ok()
+        );
         let mut pid = 0;
         wait_for(
             "auditd to register its pid",
