@@ -47,10 +47,12 @@ pub(crate) struct Work<'a> {
     pub has_execve: bool,
 }
 
-/// `""`, `?`, `?,` and `(null)` carry nothing (auparse drops them too).
+/// `""`, `?`, `?,` and `(null)` carry nothing (auparse drops them too), nor do upper-case keys:
+/// those are ENRICHED interpretations (`UID="root"`) whose `\x1d` separator was lost.
 fn is_empty_value(f: &FieldRef<'_>) -> bool {
     matches!(f.kind, FieldKind::Null | FieldKind::Unset)
         || matches!(f.raw, "" | "?" | "?," | "(null)")
+        || !f.key.bytes().any(|b| b.is_ascii_lowercase())
 }
 
 fn unset(v: Cow<'_, str>) -> Cow<'_, str> {
@@ -136,7 +138,9 @@ impl<'a> Work<'a> {
         true
     }
 
-    fn take_main(&mut self, rec: &'a Record) {
+    /// `compound`: the event has more records than this one (only then does upstream drop
+    /// SYSCALL's `items`).
+    fn take_main(&mut self, rec: &'a Record, compound: bool) {
         let arch = rec.get("arch").map(|f| f.raw);
         let is_syscall = rec.rtype() == SYSCALL;
         for f in rec.fields() {
@@ -150,7 +154,7 @@ impl<'a> Work<'a> {
                 }
                 "key" => self.tags = interp::rule_keys(&f),
                 "ses" => self.session = Some(unset(Cow::Borrowed(f.raw))),
-                "items" if is_syscall => {}
+                "items" if is_syscall && compound => {}
                 "subj" => self.selinux.extend(selinux_parts(f.raw)),
                 "arch" => {
                     self.put_data("arch", Cow::Borrowed(interp::arch(f.raw).unwrap_or(f.raw)))
@@ -317,7 +321,7 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
     };
 
     let mut w = Work::default();
-    w.take_main(main);
+    w.take_main(main, recs.len() > 1);
     for (i, r) in recs.iter().enumerate() {
         if i != main_at {
             w.take_other(r);
@@ -356,7 +360,9 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
             0 => None,
             1 => Some(&norms[0]),
             // The last entry whose `has_fields` are all present wins, as upstream.
-            _ => norms.iter().rfind(|c| c.has_fields.iter().all(|f| n.work.has_data(f))),
+            _ => norms
+                .iter()
+                .rfind(|c| c.has_fields.iter().all(|f| n.work.has_data(f))),
         }
     };
     if let Some(norm) = n.norm {
@@ -446,6 +452,13 @@ fn apply(n: &mut Normalized<'_>, norm: &'static Norm) {
     }
 }
 
+/// A PATH record's `nametype` (`objtype` on kernels before 4.x, which upstream misses).
+fn nametype(rec: &Record) -> Option<&str> {
+    rec.get("nametype")
+        .or_else(|| rec.get("objtype"))
+        .map(|f| f.raw)
+}
+
 /// aucoalesce's `setFileObject`: the PATH at the hint, skipping PARENT/UNKNOWN records.
 fn set_file_object(n: &mut Normalized<'_>, hint: usize) {
     let paths = &n.work.paths;
@@ -454,12 +467,7 @@ fn set_file_object(n: &mut Normalized<'_>, hint: usize) {
     }
     let start = if hint < paths.len() { hint } else { 0 };
     let chosen = (start..paths.len())
-        .find(|&i| {
-            !matches!(
-                paths[i].get("nametype").map(|f| f.raw),
-                Some("PARENT" | "UNKNOWN")
-            )
-        })
+        .find(|&i| !matches!(nametype(paths[i]), Some("PARENT" | "UNKNOWN")))
         .unwrap_or(start);
     n.file_path = Some(chosen);
     let rec = paths[chosen];
