@@ -42,6 +42,8 @@ pub(crate) struct Work<'a> {
     pub exe: Option<Cow<'a, str>>,
     pub cwd: Option<Cow<'a, str>>,
     pub title: Option<Cow<'a, str>>,
+    /// PROCTITLE's arguments: `process.args` of an exec whose EXECVE record is missing.
+    pub title_argv: Vec<String>,
     pub paths: Vec<&'a Record>,
     pub sockaddr: Option<&'a Record>,
     pub has_execve: bool,
@@ -126,7 +128,9 @@ impl<'a> Work<'a> {
             "cwd" => &mut self.cwd,
             "proctitle" => {
                 if self.title.is_none() {
-                    self.title = Some(Cow::Owned(proctitle::parse(f).title));
+                    let t = proctitle::parse(f);
+                    self.title = Some(Cow::Owned(t.title));
+                    self.title_argv = t.argv;
                 }
                 return true;
             }
@@ -536,7 +540,12 @@ pub(crate) fn build(
     procs: &mut ProcessTable,
 ) -> Event {
     let ts = ev.records.first().map(Record::timestamp_ms).unwrap_or(0);
-    let mut out = Event::new(ts);
+    // Sized for a typical SYSCALL event, so the field list does not grow.
+    let mut out = Event {
+        timestamp_ms: ts,
+        arrival: 0,
+        fields: Vec::with_capacity(72),
+    };
     let w = &n.work;
     out.push("@timestamp", format_rfc3339_ms(ts));
 
@@ -660,17 +669,18 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
     if paths.is_empty() {
         return;
     }
-    let mut cols: Vec<(Cow<'_, str>, Vec<Value>)> = Vec::with_capacity(12);
+    // Column keys borrow from the records; `obj` parts get static names.
+    let mut cols: Vec<(&str, Vec<Value>)> = Vec::with_capacity(16);
     for (i, rec) in paths.iter().enumerate() {
         for f in rec.fields() {
             if is_empty_value(&f) {
                 continue;
             }
-            let mut put = |key: Cow<'_, str>, v: Value| {
+            let mut put = |key, v: Value| {
                 let col = match cols.iter().position(|(k, _)| *k == key) {
                     Some(c) => c,
                     None => {
-                        cols.push((Cow::Owned(key.into_owned()), vec![Value::Null; paths.len()]));
+                        cols.push((key, vec![Value::Null; paths.len()]));
                         cols.len() - 1
                     }
                 };
@@ -678,21 +688,46 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
             };
             if f.key == "obj" {
                 for (part, v) in selinux_parts(f.raw) {
-                    put(Cow::Owned(format!("obj_{part}")), Value::from(v));
+                    let key = match part {
+                        "user" => "obj_user",
+                        "role" => "obj_role",
+                        "domain" => "obj_domain",
+                        "level" => "obj_level",
+                        _ => "obj_category",
+                    };
+                    put(key, Value::from(v));
                 }
             } else {
-                put(Cow::Borrowed(f.key), Value::from(f.decoded().as_ref()));
+                put(f.key, Value::from(f.decoded().as_ref()));
             }
         }
     }
     for (k, vals) in cols {
-        let key: Key = match k.as_ref() {
-            "name" => Cow::Borrowed("auditd.paths.name"),
-            "nametype" => Cow::Borrowed("auditd.paths.nametype"),
-            "item" => Cow::Borrowed("auditd.paths.item"),
-            "inode" => Cow::Borrowed("auditd.paths.inode"),
-            "mode" => Cow::Borrowed("auditd.paths.mode"),
-            _ => Cow::Owned(format!("auditd.paths.{k}")),
+        let key: &'static str = match k {
+            "name" => "auditd.paths.name",
+            "nametype" => "auditd.paths.nametype",
+            "objtype" => "auditd.paths.objtype",
+            "item" => "auditd.paths.item",
+            "inode" => "auditd.paths.inode",
+            "dev" => "auditd.paths.dev",
+            "mode" => "auditd.paths.mode",
+            "ouid" => "auditd.paths.ouid",
+            "ogid" => "auditd.paths.ogid",
+            "rdev" => "auditd.paths.rdev",
+            "cap_fp" => "auditd.paths.cap_fp",
+            "cap_fi" => "auditd.paths.cap_fi",
+            "cap_fe" => "auditd.paths.cap_fe",
+            "cap_fver" => "auditd.paths.cap_fver",
+            "cap_frootid" => "auditd.paths.cap_frootid",
+            "obj_user" => "auditd.paths.obj_user",
+            "obj_role" => "auditd.paths.obj_role",
+            "obj_domain" => "auditd.paths.obj_domain",
+            "obj_level" => "auditd.paths.obj_level",
+            "obj_category" => "auditd.paths.obj_category",
+            _ => {
+                out.push(format!("auditd.paths.{k}"), Value::List(vals));
+                continue;
+            }
         };
         out.push(key, Value::List(vals));
     }
@@ -971,6 +1006,8 @@ fn push_process(
     let exec = matches!(syscall, "execve" | "execveat") && success;
     let info = match (&argv, exec) {
         (Some(a), true) => procs.on_exec(&sighting, a.args.clone()),
+        // EXECVE not audited: the proctitle is the best record of the new image's argv.
+        (None, true) => procs.on_exec(&sighting, w.title_argv.clone()),
         _ => procs.observe(&sighting),
     };
     out.push("process.entity_id", info.entity_id.as_ref());
