@@ -98,18 +98,25 @@ impl<'a> Work<'a> {
             .map(|(_, v)| v.as_ref())
     }
 
-    /// aucoalesce's `getValue`: the data (process fields included), then the user ids.
-    fn value(&self, key: &str) -> Option<&str> {
+    /// aucoalesce's `getValue`: the data (process fields included), then the user ids; a
+    /// copy that borrows from the records when the stored value does.
+    fn value_cow(&self, key: &str) -> Option<Cow<'a, str>> {
         let process = match key {
-            "pid" => self.pid,
-            "ppid" => self.ppid,
-            "comm" => self.comm.as_deref(),
-            "exe" => self.exe.as_deref(),
-            "cwd" => self.cwd.as_deref(),
-            "proctitle" => self.title.as_deref(),
+            "pid" => return self.pid.map(Cow::Borrowed),
+            "ppid" => return self.ppid.map(Cow::Borrowed),
+            "comm" => self.comm.as_ref(),
+            "exe" => self.exe.as_ref(),
+            "cwd" => self.cwd.as_ref(),
+            "proctitle" => self.title.as_ref(),
             _ => None,
         };
-        process.or_else(|| self.data(key)).or_else(|| self.id(key))
+        let find = |list: &[(&'a str, Cow<'a, str>)]| {
+            list.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+        };
+        process
+            .cloned()
+            .or_else(|| find(&self.data))
+            .or_else(|| find(&self.ids))
     }
 
     /// The fields that become `process.*`; false when `f` is not one of them.
@@ -324,7 +331,11 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
         main
     };
 
-    let mut w = Work::default();
+    let mut w = Work {
+        data: Vec::with_capacity(24),
+        ids: Vec::with_capacity(12),
+        ..Work::default()
+    };
     w.take_main(main, recs.len() > 1);
     for (i, r) in recs.iter().enumerate() {
         if i != main_at {
@@ -332,10 +343,13 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
         }
     }
 
-    let actor = (
-        w.id("auid").map(|s| Cow::Owned(s.to_owned())),
-        w.id("uid").map(|s| Cow::Owned(s.to_owned())),
-    );
+    let id = |k: &str| {
+        w.ids
+            .iter()
+            .find(|(ik, _)| *ik == k)
+            .map(|(_, v)| v.clone())
+    };
+    let actor = (id("auid"), id("uid"));
     let mut n = Normalized {
         type_name: head.type_name(),
         rtype: head.rtype(),
@@ -394,9 +408,7 @@ fn default_how<'a>(w: &Work<'a>) -> Option<Cow<'a, str>> {
 }
 
 fn first_value<'a>(w: &Work<'a>, keys: &[&str]) -> Option<Cow<'a, str>> {
-    keys.iter()
-        .find_map(|k| w.value(k))
-        .map(|v| Cow::Owned(v.to_owned()))
+    keys.iter().find_map(|k| w.value_cow(k))
 }
 
 fn apply(n: &mut Normalized<'_>, norm: &'static Norm) {
@@ -851,13 +863,11 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
         out.push("related.user", Value::from(related));
     }
     // Auditbeat drops user.effective.* when it says the same as user.*.
-    let same = |suffix: &str| {
-        let a = out
-            .get_str(&format!("user{suffix}"))
-            .filter(|v| !v.is_empty());
-        a.is_some() && a == out.get_str(&format!("user.effective{suffix}"))
+    let same = |a: &str, b: &str| {
+        let a = out.get_str(a).filter(|v| !v.is_empty());
+        a.is_some() && a == out.get_str(b)
     };
-    if same(".id") || same(".name") {
+    if same("user.id", "user.effective.id") || same("user.name", "user.effective.name") {
         out.fields
             .retain(|(k, _)| !k.starts_with("user.effective."));
     }
