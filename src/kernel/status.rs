@@ -23,7 +23,7 @@ pub mod mask {
 pub const AUDIT_STATUS_SIZE: usize = 44;
 
 /// The kernel's audit status as `AUDIT_GET` returns it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AuditStatus {
     pub mask: u32,
     /// 0 off, 1 on, 2 locked (immutable until reboot).

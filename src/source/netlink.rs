@@ -81,7 +81,7 @@ pub struct ReaderStats {
     pub rcvbuf_bytes: AtomicU64,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReaderStatsSnapshot {
     pub received: u64,
     pub bytes: u64,
