@@ -67,6 +67,15 @@ pub(crate) enum Pred {
 pub(crate) enum Val {
     Lit(Value),
     Field(Slot),
+    /// An `?optional` field: when absent it is the `null` literal, so `?x == ?y` holds when
+    /// both are absent (as ES replaces unmapped optional fields with `null`).
+    OptionalField(Slot),
+    /// `@timestamp`: the event's `timestamp_ms`.
+    Timestamp,
+    /// A comparison used as a value: `null` when a side is null (three-valued, as in ES).
+    Compare(CmpOp, Box<Val>, Box<Val>),
+    /// Negation of a boolean value (`null` stays `null`).
+    Negate(Box<Val>),
     Call {
         name: String,
         insensitive: bool,
@@ -169,6 +178,24 @@ fn compare(op: CmpOp, left: &Expr, right: &Expr) -> Result<Node, String> {
             None => Node::General(Box::new(Pred::IsNull(val(left)?))),
         });
     }
+    if matches!(left, Expr::Field { path, .. } if path == "@timestamp") {
+        let lit = match literal(right) {
+            Some(Value::Str(s)) => Value::Int(timestamp_literal(s)?),
+            Some(v) => v.clone(),
+            None => {
+                return Ok(Node::General(Box::new(Pred::Cmp(
+                    op,
+                    Val::Timestamp,
+                    val(right)?,
+                ))))
+            }
+        };
+        return Ok(Node::General(Box::new(Pred::Cmp(
+            op,
+            Val::Timestamp,
+            Val::Lit(lit),
+        ))));
+    }
     if let (Some(s), Some(lit)) = (field_slot(left), literal(right)) {
         return Ok(match (op, lit) {
             (CmpOp::Eq, Value::Str(x)) => {
@@ -184,6 +211,20 @@ fn compare(op: CmpOp, left: &Expr, right: &Expr) -> Result<Node, String> {
         val(left)?,
         val(right)?,
     ))))
+}
+
+/// A date literal compared with `@timestamp`: RFC 3339 or epoch milliseconds.
+fn timestamp_literal(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    t.parse::<i64>()
+        .ok()
+        .or_else(|| crate::event::parse_rfc3339_ms(t))
+        .or_else(|| {
+            (t.len() == 10)
+                .then(|| crate::event::parse_rfc3339_ms(&format!("{t}T00:00:00Z")))
+                .flatten()
+        })
+        .ok_or_else(|| format!("cannot parse [{s}] as a date"))
 }
 
 fn in_list(expr: &Expr, list: &[Expr], insensitive: bool) -> Result<Node, String> {
@@ -275,7 +316,21 @@ fn call_node(name: &str, insensitive: bool, args: &[Expr]) -> Result<Node, Strin
 pub(crate) fn val(e: &Expr) -> Result<Val, String> {
     Ok(match e {
         Expr::Literal(v) => Val::Lit(v.clone()),
+        Expr::Field { path, .. } if path == "@timestamp" => Val::Timestamp,
+        Expr::Field {
+            path,
+            optional: true,
+        } => Val::OptionalField(slot_of(path)),
         Expr::Field { path, .. } => Val::Field(slot_of(path)),
+        Expr::Compare { op, left, right } => {
+            let (l, r) = (val(left)?, val(right)?);
+            match op {
+                CmpOp::Ne => {
+                    Val::Negate(Box::new(Val::Compare(CmpOp::Eq, Box::new(l), Box::new(r))))
+                }
+                _ => Val::Compare(*op, Box::new(l), Box::new(r)),
+            }
+        }
         Expr::Call {
             name,
             insensitive,
@@ -482,23 +537,19 @@ impl Glob {
 
     fn matches(&self, s: &str) -> bool {
         let p = &self.chars;
-        let mut it = s.char_indices().peekable();
-        let t: Vec<char> = if s.len() <= 64 {
-            Vec::new()
-        } else {
-            s.chars().collect()
-        };
-        // Work on chars; short strings avoid the collect via a small stack copy.
+        // Work on chars; short strings use a stack copy instead of allocating.
         let mut stack = ['\0'; 64];
-        let text: &[char] = if t.is_empty() {
+        let heap: Vec<char>;
+        let text: &[char] = if s.len() <= stack.len() {
             let mut n = 0;
-            while let Some((_, c)) = it.next() {
+            for c in s.chars() {
                 stack[n] = c;
                 n += 1;
             }
             &stack[..n]
         } else {
-            &t
+            heap = s.chars().collect();
+            &heap
         };
         let (mut pi, mut ti) = (0usize, 0usize);
         let (mut star, mut mark) = (usize::MAX, 0usize);
@@ -583,9 +634,17 @@ impl Pred {
             Pred::Truthy(v) => v.eval(ix).iter().any(|v| matches!(**v, Value::Bool(true))),
             Pred::IsNull(v) => v.eval(ix).is_empty(),
             Pred::Cmp(op, l, r) => {
-                let (l, r) = (l.eval(ix), r.eval(ix));
-                l.iter()
-                    .any(|a| r.iter().any(|b| cmp_ok(*op, funcs::compare(a, b))))
+                let (lv, rv) = (l.eval(ix), r.eval(ix));
+                if *op == CmpOp::Eq
+                    && lv.is_empty()
+                    && rv.is_empty()
+                    && l.null_literal()
+                    && r.null_literal()
+                {
+                    return true;
+                }
+                lv.iter()
+                    .any(|a| rv.iter().any(|b| cmp_ok(*op, funcs::compare(a, b))))
             }
             Pred::In { val, list, fold } => {
                 let vs = val.eval(ix);
@@ -604,7 +663,23 @@ impl Val {
         match self {
             Val::Lit(Value::Null) => vec![],
             Val::Lit(v) => vec![Cow::Owned(v.clone())],
-            Val::Field(s) => match ix.get(*s) {
+            Val::Timestamp => vec![Cow::Owned(Value::Int(ix.event().timestamp_ms))],
+            Val::Compare(op, l, r) => {
+                let (lv, rv) = (l.eval(ix), r.eval(ix));
+                if lv.is_empty() || rv.is_empty() {
+                    return vec![];
+                }
+                let hit = lv
+                    .iter()
+                    .any(|a| rv.iter().any(|b| cmp_ok(*op, funcs::compare(a, b))));
+                vec![Cow::Owned(Value::Bool(hit))]
+            }
+            Val::Negate(inner) => inner
+                .eval(ix)
+                .iter()
+                .map(|v| Cow::Owned(Value::Bool(!matches!(**v, Value::Bool(true)))))
+                .collect(),
+            Val::OptionalField(s) | Val::Field(s) => match ix.get(*s) {
                 Some(v) => each_value(v).map(Cow::Borrowed).collect(),
                 None => vec![],
             },
@@ -665,6 +740,11 @@ impl Val {
                 out
             }
         }
+    }
+
+    /// Absent means the `null` literal (optional fields, `null`).
+    fn null_literal(&self) -> bool {
+        matches!(self, Val::OptionalField(_) | Val::Lit(Value::Null))
     }
 
     /// Key values for a join key: all values of the expression (empty when null).
