@@ -470,3 +470,45 @@ const FLOOR_SAMPLING: usize = 5;
 const FLOOR_SHARDS: usize = 17;
 const FLOOR_SUPPORTED: usize = 27;
 const FLOOR_BETWEEN: usize = 2;
+
+/// The EQL rules of the public detection-rules sample must parse and compile.
+#[test]
+fn detection_rules_parse() {
+    let dir = "../shared/fixtures/detection-rules/rules";
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("rules dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let (mut ok, mut failed) = (0, vec![]);
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("rule file");
+        let doc: toml::Value = toml::from_str(&text).expect("rule toml");
+        let rule = &doc["rule"];
+        if rule.get("language").and_then(|l| l.as_str()) != Some("eql") {
+            continue;
+        }
+        let query = rule["query"].as_str().unwrap_or_default();
+        match eql::parse(query) {
+            Ok(_) => ok += 1,
+            Err(e) => failed.push(format!(
+                "{}: {e}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            )),
+        }
+    }
+    for f in &failed {
+        println!("  REJECTED {f}");
+    }
+    println!(
+        "detection rules (eql): {ok} parsed, {} rejected",
+        failed.len()
+    );
+    assert!(
+        ok >= FLOOR_RULES,
+        "only {ok} EQL rules parse, floor {FLOOR_RULES}"
+    );
+}
+
+const FLOOR_RULES: usize = 239;
