@@ -39,8 +39,8 @@ pub(crate) struct StrTest {
     fold: bool,
     any_string: bool,
     exact: FxHashSet<Box<str>>,
-    prefixes: Vec<Box<str>>,
-    suffixes: Vec<Box<str>>,
+    prefixes: Affixes,
+    suffixes: Affixes,
     contains: Option<AhoCorasick>,
     globs: Vec<Glob>,
     regexes: Vec<regex::Regex>,
@@ -48,6 +48,8 @@ pub(crate) struct StrTest {
     numbers: Vec<Value>,
     /// A pattern looks numeric, so numeric event values are tested via their string form.
     numeric_strings: bool,
+    /// The whole test is one exact string: compared directly, no hashing.
+    single: Option<Box<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -201,6 +203,7 @@ fn compare(op: CmpOp, left: &Expr, right: &Expr) -> Result<Node, String> {
             (CmpOp::Eq, Value::Str(x)) => {
                 let mut t = StrTest::default();
                 t.add_exact(x);
+                t.finish()?;
                 Node::Str(s, Box::new(t))
             }
             _ => Node::Cmp(s, op, lit.clone()),
@@ -296,8 +299,8 @@ fn call_node(name: &str, insensitive: bool, args: &[Expr]) -> Result<Node, Strin
                 };
                 let lit = fold(lits[0], insensitive);
                 match name {
-                    "startswith" => t.prefixes.push(lit.into()),
-                    "endswith" => t.suffixes.push(lit.into()),
+                    "startswith" => t.prefixes.list.push(lit.into()),
+                    "endswith" => t.suffixes.list.push(lit.into()),
                     _ => t.add_contains(&lit),
                 }
                 t.finish()?;
@@ -363,6 +366,8 @@ fn simplify(n: Node) -> Node {
                     o => out.push(o),
                 }
             }
+            // Cheap tests first: evaluation is pure, so order only changes speed.
+            out.sort_by_key(Node::cost);
             match out.len() {
                 0 => Node::Const(true),
                 1 => out.pop().unwrap_or(Node::Const(true)),
@@ -379,6 +384,8 @@ fn simplify(n: Node) -> Node {
                     o => out.push(o),
                 }
             }
+            // Cheap tests first: evaluation is pure, so order only changes speed.
+            out.sort_by_key(Node::cost);
             match out.len() {
                 0 => Node::Const(false),
                 1 => out.pop().unwrap_or(Node::Const(false)),
@@ -420,6 +427,16 @@ fn with_folded<R>(s: &str, fold: bool, f: impl FnOnce(&str) -> R) -> R {
 }
 
 impl StrTest {
+    fn cost(&self) -> u32 {
+        let affixes = self.prefixes.list.len() + self.suffixes.list.len();
+        let base = if self.single.is_some() { 2 } else { 3 };
+        base + u32::from(self.fold)
+            + affixes.min(64) as u32 / 4
+            + if self.contains.is_some() { 4 } else { 0 }
+            + 4 * self.globs.len().min(8) as u32
+            + 20 * self.regexes.len().min(4) as u32
+    }
+
     fn add_exact(&mut self, s: &str) {
         let s = fold(s, self.fold);
         self.numeric_strings |= funcs::parse_number(&s).is_some();
@@ -442,9 +459,9 @@ impl StrTest {
         if p.chars().all(|c| c == '*') {
             self.any_string = true;
         } else if let Some(rest) = p.strip_suffix('*').filter(|r| !inner_wild(r)) {
-            self.prefixes.push(rest.into());
+            self.prefixes.list.push(rest.into());
         } else if let Some(rest) = p.strip_prefix('*').filter(|r| !inner_wild(r)) {
-            self.suffixes.push(rest.into());
+            self.suffixes.list.push(rest.into());
         } else if let Some(mid) = p
             .strip_prefix('*')
             .and_then(|r| r.strip_suffix('*'))
@@ -471,14 +488,25 @@ impl StrTest {
                 self.contains = Some(AhoCorasick::new(pats).map_err(|e| e.to_string())?);
             }
         }
-        // Longest first is not needed for a yes/no answer; sort for determinism only.
-        self.prefixes.sort();
-        self.suffixes.sort();
+        self.prefixes.finish(true);
+        self.suffixes.finish(false);
+        let only_exact = !self.any_string
+            && self.prefixes.is_empty()
+            && self.suffixes.is_empty()
+            && self.contains.is_none()
+            && self.globs.is_empty()
+            && self.regexes.is_empty();
+        if only_exact && self.exact.len() == 1 {
+            self.single = self.exact.iter().next().cloned();
+        }
         Ok(())
     }
 
     #[inline]
     fn test_str(&self, s: &str) -> bool {
+        if let Some(only) = &self.single {
+            return with_folded(s, self.fold, |s| s == &**only);
+        }
         if self.any_string {
             return true;
         }
@@ -487,8 +515,8 @@ impl StrTest {
         }
         with_folded(s, self.fold, |s| {
             self.exact.contains(s)
-                || self.prefixes.iter().any(|p| s.starts_with(&**p))
-                || self.suffixes.iter().any(|p| s.ends_with(&**p))
+                || self.prefixes.any_prefix(s)
+                || self.suffixes.any_suffix(s)
                 || self.contains.as_ref().is_some_and(|ac| ac.is_match(s))
                 || self.globs.iter().any(|g| g.matches(s))
         })
@@ -510,6 +538,57 @@ impl StrTest {
     }
 }
 
+/// Prefixes or suffixes of one test, with a bitmap of their first (last) bytes so most values
+/// are rejected by one bit test.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Affixes {
+    list: Vec<Box<str>>,
+    edge_bytes: [u64; 4],
+    has_empty: bool,
+}
+
+impl Affixes {
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn finish(&mut self, front: bool) {
+        self.list.sort();
+        self.list.dedup();
+        for a in &self.list {
+            let b = if front {
+                a.as_bytes().first()
+            } else {
+                a.as_bytes().last()
+            };
+            match b {
+                Some(&b) => self.edge_bytes[(b >> 6) as usize] |= 1 << (b & 63),
+                None => self.has_empty = true,
+            }
+        }
+    }
+
+    #[inline]
+    fn edge_hit(&self, b: Option<&u8>) -> bool {
+        self.has_empty
+            || b.is_some_and(|&b| self.edge_bytes[(b >> 6) as usize] & (1 << (b & 63)) != 0)
+    }
+
+    #[inline]
+    fn any_prefix(&self, s: &str) -> bool {
+        !self.list.is_empty()
+            && self.edge_hit(s.as_bytes().first())
+            && self.list.iter().any(|p| s.starts_with(&**p))
+    }
+
+    #[inline]
+    fn any_suffix(&self, s: &str) -> bool {
+        !self.list.is_empty()
+            && self.edge_hit(s.as_bytes().last())
+            && self.list.iter().any(|p| s.ends_with(&**p))
+    }
+}
+
 /// A general `*`/`?` wildcard pattern, matched on chars with the classic greedy backtracking
 /// (linear for one `*`, at most O(n·m)).
 #[derive(Clone, Debug)]
@@ -517,14 +596,18 @@ pub(crate) struct Glob {
     text: Box<str>,
     chars: Box<[char]>,
     contains: bool,
+    /// For patterns with `*` only: the literal pieces between stars, matched by byte search.
+    pieces: Option<Box<[Box<str>]>>,
 }
 
 impl Glob {
     fn new(p: &str) -> Glob {
+        let pieces = (!p.contains('?')).then(|| p.split('*').map(Box::from).collect());
         Glob {
             text: p.into(),
             chars: p.chars().collect(),
             contains: false,
+            pieces,
         }
     }
     fn contains_marker(s: &str) -> Glob {
@@ -532,10 +615,18 @@ impl Glob {
             text: s.into(),
             chars: Box::new([]),
             contains: true,
+            pieces: None,
         }
     }
 
     fn matches(&self, s: &str) -> bool {
+        match &self.pieces {
+            Some(pieces) => star_match(pieces, s.as_bytes()),
+            None => self.matches_chars(s),
+        }
+    }
+
+    fn matches_chars(&self, s: &str) -> bool {
         let p = &self.chars;
         // Work on chars; short strings use a stack copy instead of allocating.
         let mut stack = ['\0'; 64];
@@ -576,9 +667,43 @@ impl Glob {
     }
 }
 
+/// `pieces` = a pattern split at its `*`s (at least two pieces, the first anchored at the
+/// start, the last at the end). Placing each middle piece leftmost is optimal.
+fn star_match(pieces: &[Box<str>], s: &[u8]) -> bool {
+    let (first, last) = (pieces[0].as_bytes(), pieces[pieces.len() - 1].as_bytes());
+    if s.len() < first.len() + last.len() || !s.starts_with(first) || !s.ends_with(last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for piece in &pieces[1..pieces.len() - 1] {
+        if piece.is_empty() {
+            continue;
+        }
+        match memchr::memmem::find(rest, piece.as_bytes()) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 // ---- evaluation ----------------------------------------------------------------------------
 
 impl Node {
+    /// Rough evaluation cost, for ordering `and` / `or` operands.
+    fn cost(&self) -> u32 {
+        match self {
+            Node::Const(_) => 0,
+            Node::Present(_) => 1,
+            Node::Cmp(..) => 2,
+            Node::Str(_, t) => t.cost(),
+            Node::Cidr(..) => 8,
+            Node::Not(n) => n.cost(),
+            Node::And(items) | Node::Or(items) => 1 + items.iter().map(Node::cost).sum::<u32>(),
+            Node::General(_) => 40,
+        }
+    }
+
     pub(crate) fn eval(&self, ix: &IndexedEvent) -> bool {
         match self {
             Node::Const(b) => *b,
@@ -765,5 +890,13 @@ mod tests {
         assert!(!g.matches("abcdx"));
         assert!(!g.matches("acd"));
         assert!(Glob::new("*é?").matches("xxéz"));
+        // Star-only patterns use the piece matcher.
+        let g = Glob::new("*curl*http*");
+        assert!(g.pieces.is_some());
+        assert!(g.matches("sh -c curl http://x"));
+        assert!(!g.matches("sh -c http://x curl"));
+        assert!(Glob::new("a*b*a").matches("aba"));
+        assert!(!Glob::new("ab*ba").matches("aba"));
+        assert!(Glob::new("/tmp/*").matches("/tmp/"));
     }
 }
