@@ -5,6 +5,7 @@
 //! (rules) → `output` (NDJSON, syslog). `kernel` talks to the kernel's audit subsystem.
 
 pub mod assemble;
+pub mod config;
 pub mod detect;
 pub mod ecs;
 pub mod event;

@@ -486,6 +486,30 @@ pub fn record_norms(type_name: &str) -> &'static [Norm] {
     }
 }
 
+/// Auditbeat's older, pre-ECS category of a record type (`user-login`, `audit-rule`, ...),
+/// which it leaves in `event.category` when the table gives no ECS category.
+pub fn legacy_category(rtype: u16) -> &'static str {
+    match rtype {
+        1100..=1106 | 1108..=1110 | 1112..=1113 | 1126 => "user-login",
+        1114..=1117 | 1132..=1133 | 1135..=1136 => "user-account",
+        2000 | 1127..=1131 => "system-services",
+        1111 | 1305 | 1325 | 1328..=1329 => "configuration",
+        1326 => "dac-decision",
+        1119..=1121 | 1123 | 1125 => "user-space",
+        1124 | 1319 => "TTY",
+        1200..=1299 => "audit-daemon",
+        1107 | 1122 | 1400..=1402 | 1502..=1503 | 1506 => "mac-decision",
+        1800..=1899 | 2109 => "integrity",
+        1700..=1799 | 2100..=2108 | 2110..=2199 => "anomaly",
+        2200..=2299 => "anomaly-response",
+        1403..=1499 | 1500..=1501 | 1504..=1505 | 2300..=2399 => "mac",
+        1600..=1699 | 2400..=2499 => "crypto",
+        2500..=2599 => "virt",
+        1300..=1304 | 1306..=1313 | 1317..=1318 | 1321..=1324 => "audit-rule",
+        _ => "unknown",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
