@@ -465,6 +465,7 @@ impl Ctx<'_> {
             "tls_ca_file",
             "spool_max_mb",
             "queue_capacity",
+            "syslog_max_message_bytes",
         ];
         let mut known = vec!["path", "syslog_url"];
         known.extend_from_slice(SYSLOG_KEYS);
@@ -528,6 +529,13 @@ impl Ctx<'_> {
         self.set_int(t, "spool_max_mb", 1, 1 << 20, &mut mb);
         s.spool_max_bytes = mb << 20;
         self.set_int(t, "queue_capacity", 1, 1_000_000, &mut s.queue_capacity);
+        self.set_int(
+            t,
+            "syslog_max_message_bytes",
+            1024,
+            1 << 20,
+            &mut s.max_message_bytes,
+        );
         a.syslog = Some(s);
     }
 

@@ -41,7 +41,7 @@ fn example_with_every_optional_setting_turned_on_loads() {
         .collect();
     let uncommented = on.lines().filter(|l| !l.starts_with('#')).count()
         - text.lines().filter(|l| !l.starts_with('#')).count();
-    assert_eq!(uncommented, 11, "optional settings found");
+    assert_eq!(uncommented, 12, "optional settings found");
     let cfg = Config::parse(&on).unwrap_or_else(|e| panic!("{e:#?}"));
     let s = cfg.output.alerts.syslog.expect("syslog configured");
     assert_eq!(
@@ -52,6 +52,7 @@ fn example_with_every_optional_setting_turned_on_loads() {
         }
     );
     assert_eq!(s.hostname.as_deref(), Some("web-01"));
+    assert_eq!(s.max_message_bytes, 8096);
     assert_eq!(cfg.output.alerts.path.as_deref(), Some("-"));
     assert_eq!(
         cfg.output.events.path.as_deref(),

@@ -83,12 +83,13 @@ struct Rsyslog {
 }
 
 impl Rsyslog {
-    /// rsyslogd in the foreground with only our inputs (no imuxsock, so no /dev/log), writing
+    /// rsyslogd in the foreground with only our inputs (no imuxsock, so no /dev/log) and its
+    /// default limits (maxMessageSize 8k), writing
     /// each message raw and as rsyslog parsed it (`%jsonmesg%`).
     fn start(dir: &Path, udp_port: Option<u16>, tcp_port: Option<u16>) -> Rsyslog {
         let d = dir.display();
         let mut conf = format!(
-            "global(workDirectory=\"{d}\" maxMessageSize=\"256k\")\n\
+            "global(workDirectory=\"{d}\")\n\
              template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
              template(name=\"parsed\" type=\"string\" string=\"%jsonmesg%\\n\")\n\
              ruleset(name=\"in\") {{\n\
@@ -259,7 +260,7 @@ fn rfc5424(url_scheme: &str) {
     };
     let rs = Rsyslog::start(&dir, udp, tcp);
     let port = udp.or(tcp).unwrap();
-    let mut s = sink(
+    let s = sink(
         &format!("{url_scheme}://127.0.0.1:{port}"),
         SyslogFormat::Rfc5424,
         None,
@@ -304,7 +305,7 @@ fn udp_rfc3164() {
         let dir = temp_dir("3164");
         let port = free_udp_port();
         let rs = Rsyslog::start(&dir, Some(port), None);
-        let mut s = sink(
+        let s = sink(
             &format!("udp://127.0.0.1:{port}"),
             SyslogFormat::Rfc3164,
             None,
@@ -346,7 +347,7 @@ fn tcp_outage_spools_and_delivers_once_in_order() {
         let port = free_tcp_port();
         let spool = dir.join("spool");
         let rs = Rsyslog::start(&dir, None, Some(port));
-        let mut s = sink(
+        let s = sink(
             &format!("tcp://127.0.0.1:{port}"),
             SyslogFormat::Rfc5424,
             Some(spool.clone()),
@@ -405,7 +406,7 @@ fn spool_full_drops_oldest_and_counts() {
         cfg.queue_capacity = 5;
         // Room for about ten frames in the spool.
         cfg.spool_max_bytes = 10 * (one as u64 + 4) + 2;
-        let mut s = SyslogSink::new(cfg, Some(dir.join("spool"))).unwrap();
+        let s = SyslogSink::new(cfg, Some(dir.join("spool"))).unwrap();
         for i in 0..100 {
             s.send(&alert(i, "high", &["sh"]));
         }
@@ -449,7 +450,7 @@ fn spool_survives_sink_restart() {
         let port = free_tcp_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let spool = dir.join("spool");
-        let mut s = sink(&url, SyslogFormat::Rfc5424, Some(spool.clone()));
+        let s = sink(&url, SyslogFormat::Rfc5424, Some(spool.clone()));
         for i in 0..15 {
             s.send(&alert(i, "high", &["sh"]));
         }
@@ -459,7 +460,7 @@ fn spool_survives_sink_restart() {
 
         // A new sink (as after a restart of auditwatch) picks the spool up; the collector
         // comes back after it.
-        let mut s = sink(&url, SyslogFormat::Rfc5424, Some(spool));
+        let s = sink(&url, SyslogFormat::Rfc5424, Some(spool));
         assert_eq!(s.stats().spooled, 15);
         let rs = Rsyslog::start(&dir, None, Some(port));
         s.send(&alert(15, "high", &["sh"]));
@@ -496,7 +497,7 @@ fn hostile_argv_makes_one_well_formed_message() {
             (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc3164),
             (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc3164),
         ] {
-            let mut s = sink(&url, format, None);
+            let s = sink(&url, format, None);
             s.send(&a);
             assert!(s.flush(Duration::from_secs(10)));
             n += 1;
@@ -525,4 +526,73 @@ fn hostile_argv_makes_one_well_formed_message() {
         }
         rs.stop();
     });
+}
+
+#[test]
+fn oversized_alert_arrives_whole_and_valid_at_rsyslog_default_limit() {
+    in_netns(
+        "oversized_alert_arrives_whole_and_valid_at_rsyslog_default_limit",
+        || {
+            let dir = temp_dir("oversize");
+            let (udp, tcp) = (free_udp_port(), free_tcp_port());
+            let rs = Rsyslog::start(&dir, Some(udp), Some(tcp));
+            // 40 KB of attacker-chosen argv, with fake frames inside.
+            let long =
+                "A".repeat(20_000) + "\n<13>1 - evil - - - - injected\n" + &"B".repeat(20_000);
+            let many: Vec<String> = (0..3000).map(|i| format!("--opt{i}")).collect();
+            let mut args = vec!["sh", long.as_str()];
+            args.extend(many.iter().map(String::as_str));
+            let a = alert(0, "critical", &args);
+            for url in [
+                format!("tcp://127.0.0.1:{tcp}"),
+                format!("udp://127.0.0.1:{udp}"),
+            ] {
+                let s = sink(&url, SyslogFormat::Rfc5424, None);
+                s.send(&a);
+                assert!(s.flush(Duration::from_secs(10)));
+                assert_eq!(s.stats().truncated, 1);
+            }
+            // Right at the limit: sent as it is, and rsyslog (maxMessageSize 8k = 8096) takes it whole;
+            // at 8192 it would cut it and take the rest for a second message.
+            let probe = auditwatch::output::syslog::SyslogFormatter::new(&{
+                let mut c = SyslogConfig::new(SyslogTarget::parse("tcp://127.0.0.1:1").unwrap());
+                c.hostname = Some("web-01".into());
+                c
+            });
+            let base = probe.format(&alert(1, "critical", &["sh", ""])).len();
+            let fill = "C".repeat(8096 - base);
+            let edge = alert(1, "critical", &["sh", &fill]);
+            assert_eq!(probe.format(&edge).len(), 8096);
+            let s = sink(
+                &format!("tcp://127.0.0.1:{tcp}"),
+                SyslogFormat::Rfc5424,
+                None,
+            );
+            s.send(&edge);
+            assert!(s.flush(Duration::from_secs(10)));
+            assert_eq!(s.stats().truncated, 0);
+
+            let got = rs.wait_for(3);
+            assert_eq!(got.len(), 3, "one message per alert");
+            let whole: Value = serde_json::from_str(got[2]["msg"].as_str().unwrap())
+                .expect("complete JSON at the limit");
+            assert_eq!(whole, edge);
+            for m in &got[..2] {
+                assert_eq!(m["app-name"], "auditwatch");
+                let payload: Value =
+                    serde_json::from_str(m["msg"].as_str().unwrap()).expect("complete JSON");
+                assert_eq!(payload["auditwatch.truncated"], true);
+                assert_eq!(payload["kibana.alert.uuid"], "alert-0");
+                assert_eq!(payload["process"]["executable"], "/usr/bin/bash");
+                assert!(payload["process"]["args"][1]
+                    .as_str()
+                    .unwrap()
+                    .ends_with('…'));
+            }
+            for line in rs.raw_lines() {
+                assert!(line.len() <= 8096, "{}", line.len());
+            }
+            rs.stop();
+        },
+    );
 }
