@@ -1,5 +1,11 @@
 //! Detection engine: Elastic detection-rules files, EQL and KQL, rule types.
 
+pub mod alert;
+pub mod check;
+pub mod engine;
 pub mod eql;
 pub mod expr;
 pub mod kql;
+mod new_terms;
+pub mod rule;
+mod threshold;

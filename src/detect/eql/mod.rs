@@ -7,9 +7,32 @@
 //!   pushes each completed match (one event for a plain query, all events in order for a
 //!   sequence or sample).
 //! - `Filter` is a compiled boolean expression usable on its own (KQL compiles to it too):
-//!   `Filter::matches(&Event) -> bool`.
+//!   `Filter::matches(&Event) -> bool`, `Filter::compile(&Expr)`.
+//!
+//! Speed: field paths are interned to slots at compile time. The engine should build one
+//! [`IndexedEvent`] per event with a [`FieldIndex`] and pass it to every rule through
+//! [`Filter::matches_indexed`] / [`Runtime::on_indexed`]; [`Query::categories`] tells which
+//! `event.category` values a rule can match at all, so the engine can skip it cheaply.
+//!
+//! Semantics follow the ES EQL reference: multi-valued fields match when any value does;
+//! `!=`, `not` and `not in` are complements (a missing field satisfies them); `== null` means
+//! absent; `==`, `in`, `like`, `regex` are case-sensitive, `:`, `in~`, `like~`, `regex~` are not;
+//! wildcards are `*` and `?`, anchored; regexes are anchored.
 
-use crate::event::Event;
+mod compile;
+mod fields;
+mod funcs;
+mod lexer;
+mod parser;
+mod sample;
+mod sequence;
+
+pub use fields::{FieldIndex, IndexedEvent};
+pub use parser::Pipe;
+
+use crate::detect::expr::Expr;
+use crate::event::{Event, Value};
+use compile::{Node, Val};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +42,14 @@ pub struct QueryError {
     pub message: String,
 }
 
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}:{}: {}", self.line, self.col, self.message)
+    }
+}
+
+impl std::error::Error for QueryError {}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueryKind {
     Event,
@@ -26,28 +57,240 @@ pub enum QueryKind {
     Sample,
 }
 
-#[derive(Debug)]
-pub struct Query {}
-
+/// A compiled boolean condition over one event.
 #[derive(Debug, Clone)]
-pub struct Filter {}
+pub struct Filter {
+    root: Node,
+}
 
 impl Filter {
-    pub fn matches(&self, ev: &Event) -> bool {
-        let _ = ev;
-        todo!("eql")
+    /// Compiles an expression tree (from the EQL or the KQL parser). Errors (unknown function,
+    /// bad regex or CIDR) carry line 1, col 1: the tree has no positions; the EQL parser
+    /// reports the same errors with their real position first.
+    pub fn compile(expr: &Expr) -> Result<Filter, QueryError> {
+        compile::compile(expr)
+            .map(|root| Filter { root })
+            .map_err(|message| QueryError {
+                line: 1,
+                col: 1,
+                message,
+            })
     }
+
+    /// Parses and compiles a bare EQL condition such as `process.name : "bash" and user.id == "0"`.
+    pub fn parse(src: &str) -> Result<Filter, QueryError> {
+        let e = parser::parse_expr(src)?;
+        Filter::compile(&e)
+    }
+
+    /// Matches one event. Builds a throw-away index; prefer [`Filter::matches_indexed`] when
+    /// many filters look at the same event.
+    pub fn matches(&self, ev: &Event) -> bool {
+        with_index(ev, |ix| self.matches_indexed(ix))
+    }
+
+    pub fn matches_indexed(&self, ix: &IndexedEvent) -> bool {
+        self.root.eval(ix)
+    }
+}
+
+/// Runs `f` on an index of `ev` built in a thread-local buffer (no allocation once warm).
+fn with_index<R>(ev: &Event, f: impl FnOnce(&IndexedEvent) -> R) -> R {
+    thread_local! {
+        static INDEX: std::cell::RefCell<FieldIndex> = std::cell::RefCell::new(FieldIndex::new());
+    }
+    INDEX.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut index) => f(&index.index(ev)),
+        Err(_) => f(&FieldIndex::new().index(ev)),
+    })
+}
+
+/// A join key (`by` expression) of a sequence or sample stage.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinKey {
+    val: Val,
+    /// `?field`: a missing value is a valid key (`null`) instead of excluding the event.
+    optional: bool,
+}
+
+/// One stage: `[category where condition] by keys`.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// `event.category` value this stage selects; `None` for `any`.
+    pub category: Option<String>,
+    /// The condition, category check included.
+    pub filter: Filter,
+    /// A missing-event stage `![...]` of a sequence.
+    pub missing: bool,
+    keys: Vec<JoinKey>,
+}
+
+#[derive(Debug)]
+pub struct Query {
+    kind: QueryKind,
+    stages: Vec<Stage>,
+    until: Option<Stage>,
+    maxspan_ms: Option<i64>,
+    pipes: Vec<Pipe>,
 }
 
 impl Query {
     pub fn kind(&self) -> QueryKind {
-        todo!("eql")
+        self.kind
+    }
+
+    /// The stages in order (one for an event query; `runs=N` terms are expanded).
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// The filters of all stages, in order.
+    pub fn filters(&self) -> impl Iterator<Item = &Filter> {
+        self.stages.iter().map(|s| &s.filter)
+    }
+
+    /// The `until` stage of a sequence.
+    pub fn until(&self) -> Option<&Stage> {
+        self.until.as_ref()
+    }
+
+    /// `event.category` values some stage (or `until`) selects; `None` when a stage uses
+    /// `any`, i.e. the rule must see every event.
+    pub fn categories(&self) -> Option<Vec<&str>> {
+        let mut out: Vec<&str> = vec![];
+        for s in self.stages.iter().chain(&self.until) {
+            let c = s.category.as_deref()?;
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        Some(out)
+    }
+
+    pub fn maxspan_ms(&self) -> Option<i64> {
+        self.maxspan_ms
+    }
+
+    pub fn pipes(&self) -> &[Pipe] {
+        &self.pipes
     }
 }
 
 pub fn parse(src: &str) -> Result<Query, QueryError> {
-    let _ = src;
-    todo!("eql")
+    let p = parser::parse(src)?;
+    let err = |message: String| QueryError {
+        line: 1,
+        col: 1,
+        message,
+    };
+    let shared: Vec<JoinKey> = p
+        .shared_by
+        .iter()
+        .map(join_key)
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    let build = |t: &parser::Term| -> Result<Stage, QueryError> {
+        let cond = match &t.category {
+            Some(c) => Expr::And(vec![
+                Expr::In {
+                    expr: Box::new(Expr::field("event.category")),
+                    list: vec![Expr::string(c)],
+                    insensitive: false,
+                    negated: false,
+                },
+                t.expr.clone(),
+            ]),
+            None => t.expr.clone(),
+        };
+        let mut keys = shared.clone();
+        for k in &t.by {
+            keys.push(join_key(k).map_err(err)?);
+        }
+        Ok(Stage {
+            category: t.category.clone(),
+            filter: Filter::compile(&cond)?,
+            missing: t.missing,
+            keys,
+        })
+    };
+    let mut stages = vec![];
+    for t in &p.terms {
+        let s = build(t)?;
+        for _ in 0..t.runs {
+            stages.push(s.clone());
+        }
+    }
+    let until = p.until.as_ref().map(build).transpose()?;
+    Ok(Query {
+        kind: p.kind,
+        stages,
+        until,
+        maxspan_ms: p.maxspan_ms,
+        pipes: p.pipes,
+    })
+}
+
+fn join_key(e: &Expr) -> Result<JoinKey, String> {
+    let optional = matches!(e, Expr::Field { optional: true, .. });
+    Ok(JoinKey {
+        val: compile::val(e)?,
+        optional,
+    })
+}
+
+/// A hashable join-key value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum KeyVal {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// Floats by bit pattern (`-0.0` and `0.0` normalised).
+    Float(u64),
+    Str(Box<str>),
+}
+
+impl KeyVal {
+    fn from_value(v: &Value) -> KeyVal {
+        match v {
+            Value::Null | Value::List(_) => KeyVal::Null,
+            Value::Bool(b) => KeyVal::Bool(*b),
+            Value::Int(i) => KeyVal::Int(*i),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => KeyVal::Int(*f as i64),
+            Value::Float(f) => KeyVal::Float(if *f == 0.0 { 0 } else { f.to_bits() }),
+            Value::Str(s) => KeyVal::Str(s.as_str().into()),
+        }
+    }
+}
+
+/// All key tuples an event joins on: the cartesian product of each key's values (a multi-valued
+/// key joins on each value). Empty when a non-optional key is null. Bounded to `MAX_TUPLES`.
+pub(crate) fn key_tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Vec<KeyVal>> {
+    const MAX_TUPLES: usize = 64;
+    let mut tuples: Vec<Vec<KeyVal>> = vec![Vec::with_capacity(keys.len())];
+    for k in keys {
+        let mut vals: Vec<KeyVal> = k.val.values(ix).iter().map(KeyVal::from_value).collect();
+        vals.sort();
+        vals.dedup();
+        if vals.is_empty() {
+            if !k.optional {
+                return vec![];
+            }
+            vals.push(KeyVal::Null);
+        }
+        let mut next = Vec::with_capacity(tuples.len() * vals.len());
+        for t in &tuples {
+            for v in &vals {
+                if next.len() == MAX_TUPLES {
+                    break;
+                }
+                let mut t2 = t.clone();
+                t2.push(v.clone());
+                next.push(t2);
+            }
+        }
+        tuples = next;
+    }
+    tuples
 }
 
 /// Bounds on sequence/sample state per rule.
@@ -61,23 +304,233 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_states: 100_000, window_ms: 5 * 60 * 1000 }
+        Limits {
+            max_states: 100_000,
+            window_ms: 5 * 60 * 1000,
+        }
     }
 }
 
-pub struct Runtime {}
+/// A completed match with the join-key values it was joined on (empty for event queries).
+#[derive(Clone, Debug)]
+pub struct Match {
+    /// One event for an event query; all events in stage order for a sequence or sample
+    /// (a missing-event stage holds a placeholder, see [`is_missing_placeholder`]).
+    pub events: Vec<Arc<Event>>,
+    pub join_keys: Vec<Value>,
+}
+
+/// Path of the only field of a missing-event placeholder.
+pub const MISSING_EVENT_FIELD: &str = "eql.missing";
+
+/// True for the placeholder a sequence puts where a missing-event stage `![...]` stands.
+pub fn is_missing_placeholder(ev: &Event) -> bool {
+    matches!(ev.get(MISSING_EVENT_FIELD), Some(Value::Bool(true)))
+}
+
+fn missing_placeholder() -> Arc<Event> {
+    thread_local! {
+        static P: Arc<Event> = Arc::new(Event {
+            timestamp_ms: 0,
+            arrival: 0,
+            fields: vec![(MISSING_EVENT_FIELD.into(), Value::Bool(true))],
+        });
+    }
+    P.with(Arc::clone)
+}
+
+impl KeyVal {
+    fn to_value(&self) -> Value {
+        match self {
+            KeyVal::Null => Value::Null,
+            KeyVal::Bool(b) => Value::Bool(*b),
+            KeyVal::Int(i) => Value::Int(*i),
+            KeyVal::Float(bits) => Value::Float(f64::from_bits(*bits)),
+            KeyVal::Str(s) => Value::Str(s.to_string()),
+        }
+    }
+}
+
+enum Engine {
+    Event,
+    Sequence(sequence::Matcher),
+    Sample(sample::Matcher),
+}
+
+/// Streaming evaluation of one query. Events must come in arrival order. `| head N` caps the
+/// matches a runtime ever emits; `| tail N` needs the whole result set and applies only in
+/// [`search`].
+pub struct Runtime {
+    query: Arc<Query>,
+    engine: Engine,
+    emitted: usize,
+    head: Option<usize>,
+    scratch: Vec<Match>,
+}
 
 impl Runtime {
     pub fn new(query: Arc<Query>, limits: Limits) -> Runtime {
-        let _ = (query, limits);
-        todo!("eql")
+        let engine = match query.kind {
+            QueryKind::Event => Engine::Event,
+            QueryKind::Sequence => Engine::Sequence(sequence::Matcher::new(&query, limits)),
+            QueryKind::Sample => Engine::Sample(sample::Matcher::new(&query, limits)),
+        };
+        let head = query.pipes.iter().find_map(|p| match p {
+            Pipe::Head(n) => Some(*n),
+            Pipe::Tail(_) => None,
+        });
+        Runtime {
+            query,
+            engine,
+            emitted: 0,
+            head,
+            scratch: vec![],
+        }
     }
+
+    pub fn query(&self) -> &Arc<Query> {
+        &self.query
+    }
+
     pub fn on_event(&mut self, ev: &Arc<Event>, out: &mut Vec<Vec<Arc<Event>>>) {
-        let _ = (ev, out);
-        todo!("eql")
+        with_index(ev, |ix| self.on_indexed(ix, ev, out))
     }
+
+    /// Like [`Runtime::on_event`] with an index the caller built once for all rules
+    /// (`ix` must index `ev`).
+    pub fn on_indexed(
+        &mut self,
+        ix: &IndexedEvent,
+        ev: &Arc<Event>,
+        out: &mut Vec<Vec<Arc<Event>>>,
+    ) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.on_indexed_matches(ix, ev, &mut scratch);
+        out.extend(scratch.drain(..).map(|m| m.events));
+        self.scratch = scratch;
+    }
+
+    /// Like [`Runtime::on_indexed`], keeping the join keys of each match.
+    pub fn on_indexed_matches(&mut self, ix: &IndexedEvent, ev: &Arc<Event>, out: &mut Vec<Match>) {
+        if self.head.is_some_and(|h| self.emitted >= h) {
+            return;
+        }
+        let before = out.len();
+        match &mut self.engine {
+            Engine::Event => {
+                if self.query.stages[0].filter.matches_indexed(ix) {
+                    out.push(Match {
+                        events: vec![ev.clone()],
+                        join_keys: vec![],
+                    });
+                }
+            }
+            Engine::Sequence(m) => m.on_event(&self.query, ix, ev, out),
+            Engine::Sample(m) => m.on_event(&self.query, ix, ev, out),
+        }
+        self.cap(before, out);
+    }
+
+    fn cap(&mut self, before: usize, out: &mut Vec<Match>) {
+        if let Some(h) = self.head {
+            out.truncate(before + (h - self.emitted).min(out.len() - before));
+        }
+        self.emitted += out.len() - before;
+    }
+
+    /// Lets time pass without an event: emits sequences whose trailing missing-event window
+    /// (`![...]` last) closed before `now_ms`. Call on idle ticks with the stream's clock.
+    pub fn on_time(&mut self, now_ms: i64, out: &mut Vec<Match>) {
+        if self.head.is_some_and(|h| self.emitted >= h) {
+            return;
+        }
+        let before = out.len();
+        if let Engine::Sequence(m) = &mut self.engine {
+            m.flush_expired(&self.query, now_ms, out);
+        }
+        self.cap(before, out);
+    }
+
     /// Partial matches dropped because a bound bit.
     pub fn dropped(&self) -> u64 {
-        0
+        match &self.engine {
+            Engine::Event => 0,
+            Engine::Sequence(m) => m.dropped(),
+            Engine::Sample(m) => m.dropped(),
+        }
     }
+}
+
+/// Options of a batch [`search_with`], as in the ES request.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchOptions {
+    /// Maximum number of results (ES `size`, default 10 there; the spec runner uses 50).
+    pub size: usize,
+    /// Samples per join-key tuple (ES `max_samples_per_key`).
+    pub max_samples_per_key: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            size: 10,
+            max_samples_per_key: 1,
+        }
+    }
+}
+
+/// Runs `query` over a finished batch of events in time order, as an ES search does: results
+/// ordered as ES orders them, `head`/`tail` pipes applied, then `size`.
+pub fn search(query: &Arc<Query>, events: &[Arc<Event>], limits: Limits) -> Vec<Vec<Arc<Event>>> {
+    search_with(
+        query,
+        events,
+        limits,
+        SearchOptions {
+            size: usize::MAX,
+            ..Default::default()
+        },
+    )
+    .into_iter()
+    .map(|m| m.events)
+    .collect()
+}
+
+pub fn search_with(
+    query: &Arc<Query>,
+    events: &[Arc<Event>],
+    limits: Limits,
+    opts: SearchOptions,
+) -> Vec<Match> {
+    let mut out = if query.kind == QueryKind::Sample {
+        sample::search(query, events, opts.max_samples_per_key)
+    } else {
+        let mut rt = Runtime::new(query.clone(), limits);
+        rt.head = None;
+        let mut out = vec![];
+        let mut index = FieldIndex::new();
+        for ev in events {
+            let ix = index.index(ev);
+            rt.on_indexed_matches(&ix, ev, &mut out);
+        }
+        rt.on_time(i64::MAX, &mut out);
+        if query.kind == QueryKind::Sequence {
+            sequence::sort_results(&mut out);
+        }
+        out
+    };
+    let mut limited = false;
+    for p in &query.pipes {
+        match *p {
+            Pipe::Head(n) => out.truncate(n),
+            Pipe::Tail(n) => {
+                let skip = out.len().saturating_sub(n);
+                out.drain(..skip);
+            }
+        }
+        limited = true;
+    }
+    let _ = limited;
+    out.truncate(opts.size);
+    out
 }

@@ -1,0 +1,689 @@
+//! `Expr` → compiled matcher. Common shapes (`field == "x"`, `field in (...)`, `field : "a*"`,
+//! `field like~ (...)`, `startsWith(field, "x")`, `cidrMatch(field, ...)`, `field > 3`) become
+//! specialised nodes that read one slot and test each value without allocating; literal and
+//! wildcard patterns of one node are grouped (hash set, prefix/suffix lists, one Aho-Corasick
+//! automaton for `*x*`), case-folded at compile time when the operator is insensitive.
+//! Everything else goes through a general evaluator with the same semantics.
+//!
+//! Semantics: a multi-valued field matches when any value does; `!=`, `not` and `not in` are
+//! exact complements (so an event without the field satisfies them); `== null` means absent.
+
+use super::fields::{each_value, present, slot_of, FxHashSet, IndexedEvent, Slot};
+use super::funcs;
+use crate::detect::expr::{ArithOp, CmpOp, Expr, MatchKind};
+use crate::event::Value;
+use aho_corasick::AhoCorasick;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    Const(bool),
+    And(Box<[Node]>),
+    Or(Box<[Node]>),
+    Not(Box<Node>),
+    /// The field has a non-null value.
+    Present(Slot),
+    /// Some string value of the field passes the test.
+    Str(Slot, Box<StrTest>),
+    /// Some value compares to the literal as `op` says.
+    Cmp(Slot, CmpOp, Value),
+    Cidr(Slot, Box<[ipnet::IpNet]>),
+    General(Box<Pred>),
+}
+
+/// A group of string patterns applied to one value; `fold` when the operator is insensitive
+/// (patterns are stored lower-cased, the value is lower-cased before testing).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StrTest {
+    fold: bool,
+    any_string: bool,
+    exact: FxHashSet<Box<str>>,
+    prefixes: Vec<Box<str>>,
+    suffixes: Vec<Box<str>>,
+    contains: Option<AhoCorasick>,
+    globs: Vec<Glob>,
+    regexes: Vec<regex::Regex>,
+    /// Numbers from an `in` list: compared numerically against numeric values.
+    numbers: Vec<Value>,
+    /// A pattern looks numeric, so numeric event values are tested via their string form.
+    numeric_strings: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pred {
+    Truthy(Val),
+    Cmp(CmpOp, Val, Val),
+    IsNull(Val),
+    In {
+        val: Val,
+        list: Vec<Val>,
+        fold: bool,
+    },
+    Match(Val, Box<StrTest>),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    Lit(Value),
+    Field(Slot),
+    Call {
+        name: String,
+        insensitive: bool,
+        args: Vec<Val>,
+    },
+    Arith(ArithOp, Box<Val>, Box<Val>),
+    Neg(Box<Val>),
+    Bool(Box<Node>),
+}
+
+/// Compiles a boolean expression.
+pub(crate) fn compile(e: &Expr) -> Result<Node, String> {
+    Ok(simplify(node(e)?))
+}
+
+fn node(e: &Expr) -> Result<Node, String> {
+    Ok(match e {
+        Expr::Literal(Value::Bool(b)) => Node::Const(*b),
+        Expr::Literal(Value::Null) => Node::Const(false),
+        Expr::Literal(v) => return Err(format!("a literal {v:?} is not a condition")),
+        Expr::Field { path, .. } => {
+            Node::General(Box::new(Pred::Truthy(Val::Field(slot_of(path)))))
+        }
+        Expr::Not(inner) => Node::Not(Box::new(node(inner)?)),
+        Expr::And(items) => Node::And(items.iter().map(node).collect::<Result<_, _>>()?),
+        Expr::Or(items) => Node::Or(items.iter().map(node).collect::<Result<_, _>>()?),
+        Expr::Compare { op, left, right } => compare(*op, left, right)?,
+        Expr::In {
+            expr,
+            list,
+            insensitive,
+            negated,
+        } => {
+            let n = in_list(expr, list, *insensitive)?;
+            if *negated {
+                Node::Not(Box::new(n))
+            } else {
+                n
+            }
+        }
+        Expr::Match {
+            kind,
+            insensitive,
+            expr,
+            patterns,
+        } => {
+            let test = pattern_test(*kind, *insensitive, patterns)?;
+            match field_slot(expr) {
+                Some(s) => Node::Str(s, Box::new(test)),
+                None => Node::General(Box::new(Pred::Match(val(expr)?, Box::new(test)))),
+            }
+        }
+        Expr::Call {
+            name,
+            insensitive,
+            args,
+        } => call_node(name, *insensitive, args)?,
+        Expr::Arith { .. } | Expr::Neg(_) => Node::General(Box::new(Pred::Truthy(val(e)?))),
+    })
+}
+
+fn field_slot(e: &Expr) -> Option<Slot> {
+    match e {
+        Expr::Field { path, .. } => Some(slot_of(path)),
+        _ => None,
+    }
+}
+
+fn literal(e: &Expr) -> Option<&Value> {
+    match e {
+        Expr::Literal(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        o => o,
+    }
+}
+
+fn compare(op: CmpOp, left: &Expr, right: &Expr) -> Result<Node, String> {
+    if op == CmpOp::Ne {
+        return Ok(Node::Not(Box::new(compare(CmpOp::Eq, left, right)?)));
+    }
+    // Literal on the left: mirror.
+    if literal(left).is_some() && literal(right).is_none() {
+        return compare(flip(op), right, left);
+    }
+    if let Some(Value::Null) = literal(right) {
+        if op != CmpOp::Eq {
+            return Ok(Node::Const(false));
+        }
+        return Ok(match field_slot(left) {
+            Some(s) => Node::Not(Box::new(Node::Present(s))),
+            None => Node::General(Box::new(Pred::IsNull(val(left)?))),
+        });
+    }
+    if let (Some(s), Some(lit)) = (field_slot(left), literal(right)) {
+        return Ok(match (op, lit) {
+            (CmpOp::Eq, Value::Str(x)) => {
+                let mut t = StrTest::default();
+                t.add_exact(x);
+                Node::Str(s, Box::new(t))
+            }
+            _ => Node::Cmp(s, op, lit.clone()),
+        });
+    }
+    Ok(Node::General(Box::new(Pred::Cmp(
+        op,
+        val(left)?,
+        val(right)?,
+    ))))
+}
+
+fn in_list(expr: &Expr, list: &[Expr], insensitive: bool) -> Result<Node, String> {
+    let all_literal = list.iter().all(|e| literal(e).is_some());
+    if !all_literal {
+        return Ok(Node::General(Box::new(Pred::In {
+            val: val(expr)?,
+            list: list.iter().map(val).collect::<Result<_, _>>()?,
+            fold: insensitive,
+        })));
+    }
+    let mut t = StrTest {
+        fold: insensitive,
+        ..Default::default()
+    };
+    for e in list {
+        match literal(e) {
+            Some(Value::Str(s)) => t.add_exact(s),
+            Some(Value::Null) => {}
+            Some(v) => t.numbers.push(v.clone()),
+            None => {}
+        }
+    }
+    t.finish()?;
+    Ok(match field_slot(expr) {
+        Some(s) => Node::Str(s, Box::new(t)),
+        None => Node::General(Box::new(Pred::Match(val(expr)?, Box::new(t)))),
+    })
+}
+
+fn pattern_test(kind: MatchKind, insensitive: bool, patterns: &[Expr]) -> Result<StrTest, String> {
+    let mut t = StrTest {
+        fold: insensitive && kind != MatchKind::Regex,
+        ..Default::default()
+    };
+    for p in patterns {
+        match (kind, literal(p)) {
+            (MatchKind::Regex, Some(Value::Str(s))) => {
+                t.regexes.push(funcs::build_regex(s, insensitive)?)
+            }
+            (_, Some(Value::Str(s))) => t.add_wildcard(s),
+            (MatchKind::Seq, Some(Value::Null)) => {}
+            (MatchKind::Seq, Some(v)) => t.numbers.push(v.clone()),
+            _ => return Err("patterns must be constant strings".into()),
+        }
+    }
+    t.finish()?;
+    Ok(t)
+}
+
+fn call_node(name: &str, insensitive: bool, args: &[Expr]) -> Result<Node, String> {
+    funcs::check_call(name, insensitive, args)?;
+    let slot = args.first().and_then(field_slot);
+    let lits: Option<Vec<&str>> = args[1..]
+        .iter()
+        .map(|a| literal(a).and_then(Value::as_str))
+        .collect();
+    if let (Some(s), Some(lits)) = (slot, lits) {
+        match name {
+            "cidrmatch" => {
+                let nets: Vec<ipnet::IpNet> =
+                    lits.iter().filter_map(|c| funcs::parse_cidr(c)).collect();
+                return Ok(Node::Cidr(s, nets.into()));
+            }
+            "startswith" | "endswith" | "stringcontains" => {
+                let mut t = StrTest {
+                    fold: insensitive,
+                    ..Default::default()
+                };
+                let lit = fold(lits[0], insensitive);
+                match name {
+                    "startswith" => t.prefixes.push(lit.into()),
+                    "endswith" => t.suffixes.push(lit.into()),
+                    _ => t.add_contains(&lit),
+                }
+                t.finish()?;
+                return Ok(Node::Str(s, Box::new(t)));
+            }
+            _ => {}
+        }
+    }
+    Ok(Node::General(Box::new(Pred::Truthy(val(&Expr::Call {
+        name: name.to_owned(),
+        insensitive,
+        args: args.to_vec(),
+    })?))))
+}
+
+pub(crate) fn val(e: &Expr) -> Result<Val, String> {
+    Ok(match e {
+        Expr::Literal(v) => Val::Lit(v.clone()),
+        Expr::Field { path, .. } => Val::Field(slot_of(path)),
+        Expr::Call {
+            name,
+            insensitive,
+            args,
+        } => {
+            funcs::check_call(name, *insensitive, args)?;
+            Val::Call {
+                name: name.clone(),
+                insensitive: *insensitive,
+                args: args.iter().map(val).collect::<Result<_, _>>()?,
+            }
+        }
+        Expr::Arith { op, left, right } => {
+            Val::Arith(*op, Box::new(val(left)?), Box::new(val(right)?))
+        }
+        Expr::Neg(inner) => Val::Neg(Box::new(val(inner)?)),
+        other => Val::Bool(Box::new(compile(other)?)),
+    })
+}
+
+fn simplify(n: Node) -> Node {
+    match n {
+        Node::And(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items.into_vec().into_iter().map(simplify) {
+                match i {
+                    Node::Const(true) => {}
+                    Node::Const(false) => return Node::Const(false),
+                    Node::And(inner) => out.extend(inner.into_vec()),
+                    o => out.push(o),
+                }
+            }
+            match out.len() {
+                0 => Node::Const(true),
+                1 => out.pop().unwrap_or(Node::Const(true)),
+                _ => Node::And(out.into()),
+            }
+        }
+        Node::Or(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items.into_vec().into_iter().map(simplify) {
+                match i {
+                    Node::Const(false) => {}
+                    Node::Const(true) => return Node::Const(true),
+                    Node::Or(inner) => out.extend(inner.into_vec()),
+                    o => out.push(o),
+                }
+            }
+            match out.len() {
+                0 => Node::Const(false),
+                1 => out.pop().unwrap_or(Node::Const(false)),
+                _ => Node::Or(out.into()),
+            }
+        }
+        Node::Not(inner) => match simplify(*inner) {
+            Node::Const(b) => Node::Const(!b),
+            Node::Not(x) => *x,
+            o => Node::Not(Box::new(o)),
+        },
+        o => o,
+    }
+}
+
+fn fold(s: &str, yes: bool) -> Cow<'_, str> {
+    if yes && s.chars().any(|c| c.is_uppercase() || !c.is_ascii()) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Lower-cases `s` into `buf` when it has to, without allocating for short ASCII text.
+#[inline]
+fn with_folded<R>(s: &str, fold: bool, f: impl FnOnce(&str) -> R) -> R {
+    if !fold || !s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+        return f(s);
+    }
+    if s.is_ascii() && s.len() <= 256 {
+        let mut buf = [0u8; 256];
+        let b = &mut buf[..s.len()];
+        b.copy_from_slice(s.as_bytes());
+        b.make_ascii_lowercase();
+        // ASCII in, ASCII out.
+        return f(std::str::from_utf8(b).unwrap_or(""));
+    }
+    f(&s.to_lowercase())
+}
+
+impl StrTest {
+    fn add_exact(&mut self, s: &str) {
+        let s = fold(s, self.fold);
+        self.numeric_strings |= funcs::parse_number(&s).is_some();
+        self.exact.insert(s.into());
+    }
+
+    fn add_contains(&mut self, s: &str) {
+        // Rebuilt in `finish`; collect needles in `globs` meanwhile.
+        self.globs.push(Glob::contains_marker(s));
+    }
+
+    /// A `*`/`?` wildcard pattern, classified into the cheapest test that implements it.
+    fn add_wildcard(&mut self, p: &str) {
+        let p = fold(p, self.fold);
+        let p: &str = &p;
+        let inner_wild = |s: &str| s.contains(['*', '?']);
+        if !inner_wild(p) {
+            return self.add_exact(p);
+        }
+        if p.chars().all(|c| c == '*') {
+            self.any_string = true;
+        } else if let Some(rest) = p.strip_suffix('*').filter(|r| !inner_wild(r)) {
+            self.prefixes.push(rest.into());
+        } else if let Some(rest) = p.strip_prefix('*').filter(|r| !inner_wild(r)) {
+            self.suffixes.push(rest.into());
+        } else if let Some(mid) = p
+            .strip_prefix('*')
+            .and_then(|r| r.strip_suffix('*'))
+            .filter(|m| !inner_wild(m))
+        {
+            self.add_contains(mid);
+        } else {
+            self.numeric_strings |= p.starts_with(|c: char| c.is_ascii_digit());
+            self.globs.push(Glob::new(p));
+        }
+        self.numeric_strings |= p.starts_with(|c: char| c.is_ascii_digit());
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        let (needles, globs): (Vec<Glob>, Vec<Glob>) = std::mem::take(&mut self.globs)
+            .into_iter()
+            .partition(|g| g.contains);
+        self.globs = globs;
+        if !needles.is_empty() {
+            let pats: Vec<&str> = needles.iter().map(|g| g.text.as_ref()).collect();
+            if pats.iter().any(|p| p.is_empty()) {
+                self.any_string = true;
+            } else {
+                self.contains = Some(AhoCorasick::new(pats).map_err(|e| e.to_string())?);
+            }
+        }
+        // Longest first is not needed for a yes/no answer; sort for determinism only.
+        self.prefixes.sort();
+        self.suffixes.sort();
+        Ok(())
+    }
+
+    #[inline]
+    fn test_str(&self, s: &str) -> bool {
+        if self.any_string {
+            return true;
+        }
+        if self.regexes.iter().any(|r| r.is_match(s)) {
+            return true;
+        }
+        with_folded(s, self.fold, |s| {
+            self.exact.contains(s)
+                || self.prefixes.iter().any(|p| s.starts_with(&**p))
+                || self.suffixes.iter().any(|p| s.ends_with(&**p))
+                || self.contains.as_ref().is_some_and(|ac| ac.is_match(s))
+                || self.globs.iter().any(|g| g.matches(s))
+        })
+    }
+
+    #[inline]
+    pub(crate) fn test(&self, v: &Value) -> bool {
+        match v {
+            Value::Str(s) => self.test_str(s),
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                self.numbers
+                    .iter()
+                    .any(|n| funcs::compare(v, n) == Some(Ordering::Equal))
+                    || (self.numeric_strings || matches!(v, Value::Bool(_)))
+                        && funcs::to_string(v).is_some_and(|s| self.test_str(&s))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A general `*`/`?` wildcard pattern, matched on chars with the classic greedy backtracking
+/// (linear for one `*`, at most O(n·m)).
+#[derive(Clone, Debug)]
+pub(crate) struct Glob {
+    text: Box<str>,
+    chars: Box<[char]>,
+    contains: bool,
+}
+
+impl Glob {
+    fn new(p: &str) -> Glob {
+        Glob {
+            text: p.into(),
+            chars: p.chars().collect(),
+            contains: false,
+        }
+    }
+    fn contains_marker(s: &str) -> Glob {
+        Glob {
+            text: s.into(),
+            chars: Box::new([]),
+            contains: true,
+        }
+    }
+
+    fn matches(&self, s: &str) -> bool {
+        let p = &self.chars;
+        let mut it = s.char_indices().peekable();
+        let t: Vec<char> = if s.len() <= 64 {
+            Vec::new()
+        } else {
+            s.chars().collect()
+        };
+        // Work on chars; short strings avoid the collect via a small stack copy.
+        let mut stack = ['\0'; 64];
+        let text: &[char] = if t.is_empty() {
+            let mut n = 0;
+            while let Some((_, c)) = it.next() {
+                stack[n] = c;
+                n += 1;
+            }
+            &stack[..n]
+        } else {
+            &t
+        };
+        let (mut pi, mut ti) = (0usize, 0usize);
+        let (mut star, mut mark) = (usize::MAX, 0usize);
+        while ti < text.len() {
+            if pi < p.len() && (p[pi] == '?' || p[pi] == text[ti]) {
+                pi += 1;
+                ti += 1;
+            } else if pi < p.len() && p[pi] == '*' {
+                star = pi;
+                mark = ti;
+                pi += 1;
+            } else if star != usize::MAX {
+                pi = star + 1;
+                mark += 1;
+                ti = mark;
+            } else {
+                return false;
+            }
+        }
+        while pi < p.len() && p[pi] == '*' {
+            pi += 1;
+        }
+        pi == p.len()
+    }
+}
+
+// ---- evaluation ----------------------------------------------------------------------------
+
+impl Node {
+    pub(crate) fn eval(&self, ix: &IndexedEvent) -> bool {
+        match self {
+            Node::Const(b) => *b,
+            Node::And(items) => items.iter().all(|n| n.eval(ix)),
+            Node::Or(items) => items.iter().any(|n| n.eval(ix)),
+            Node::Not(n) => !n.eval(ix),
+            Node::Present(s) => present(ix.get(*s)),
+            Node::Str(s, t) => ix.get(*s).is_some_and(|v| each_value(v).any(|v| t.test(v))),
+            Node::Cmp(s, op, lit) => ix
+                .get(*s)
+                .is_some_and(|v| each_value(v).any(|v| cmp_ok(*op, funcs::compare(v, lit)))),
+            Node::Cidr(s, nets) => ix.get(*s).is_some_and(|v| {
+                each_value(v).any(|v| {
+                    v.as_str()
+                        .and_then(|x| x.parse::<std::net::IpAddr>().ok())
+                        .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+                })
+            }),
+            Node::General(p) => p.eval(ix),
+        }
+    }
+}
+
+fn cmp_ok(op: CmpOp, o: Option<Ordering>) -> bool {
+    let Some(o) = o else { return false };
+    match op {
+        CmpOp::Eq => o == Ordering::Equal,
+        CmpOp::Ne => o != Ordering::Equal,
+        CmpOp::Lt => o == Ordering::Less,
+        CmpOp::Le => o != Ordering::Greater,
+        CmpOp::Gt => o == Ordering::Greater,
+        CmpOp::Ge => o != Ordering::Less,
+    }
+}
+
+/// Candidate values of an expression: all values of a multi-valued field, one per argument
+/// combination for functions. Empty means null.
+type Vals<'a> = Vec<Cow<'a, Value>>;
+
+/// Bound on argument combinations a function over multi-valued fields is evaluated for.
+const MAX_COMBOS: usize = 64;
+
+fn ci_eq(a: &Value, b: &Value, fold: bool) -> bool {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) if fold => x.to_lowercase() == y.to_lowercase(),
+        _ => funcs::compare(a, b) == Some(Ordering::Equal),
+    }
+}
+
+impl Pred {
+    fn eval(&self, ix: &IndexedEvent) -> bool {
+        match self {
+            Pred::Truthy(v) => v.eval(ix).iter().any(|v| matches!(**v, Value::Bool(true))),
+            Pred::IsNull(v) => v.eval(ix).is_empty(),
+            Pred::Cmp(op, l, r) => {
+                let (l, r) = (l.eval(ix), r.eval(ix));
+                l.iter()
+                    .any(|a| r.iter().any(|b| cmp_ok(*op, funcs::compare(a, b))))
+            }
+            Pred::In { val, list, fold } => {
+                let vs = val.eval(ix);
+                list.iter().any(|item| {
+                    let is = item.eval(ix);
+                    vs.iter().any(|a| is.iter().any(|b| ci_eq(a, b, *fold)))
+                })
+            }
+            Pred::Match(v, t) => v.eval(ix).iter().any(|v| t.test(v)),
+        }
+    }
+}
+
+impl Val {
+    fn eval<'a>(&self, ix: &IndexedEvent<'a>) -> Vals<'a> {
+        match self {
+            Val::Lit(Value::Null) => vec![],
+            Val::Lit(v) => vec![Cow::Owned(v.clone())],
+            Val::Field(s) => match ix.get(*s) {
+                Some(v) => each_value(v).map(Cow::Borrowed).collect(),
+                None => vec![],
+            },
+            Val::Bool(n) => vec![Cow::Owned(Value::Bool(n.eval(ix)))],
+            Val::Neg(inner) => inner
+                .eval(ix)
+                .iter()
+                .map(|v| funcs::arith(ArithOp::Sub, &Value::Int(0), v))
+                .filter(|v| *v != Value::Null)
+                .map(Cow::Owned)
+                .collect(),
+            Val::Arith(op, l, r) => {
+                let (l, r) = (l.eval(ix), r.eval(ix));
+                let mut out = vec![];
+                for a in l.iter().take(MAX_COMBOS) {
+                    for b in r.iter().take(MAX_COMBOS / 8) {
+                        let x = funcs::arith(*op, a, b);
+                        if x != Value::Null {
+                            out.push(Cow::Owned(x));
+                        }
+                    }
+                }
+                out
+            }
+            Val::Call {
+                name,
+                insensitive,
+                args,
+            } => {
+                let argv: Vec<Vals<'a>> = args.iter().map(|a| a.eval(ix)).collect();
+                let mut out = vec![];
+                let mut idx = vec![0usize; argv.len()];
+                let null = Value::Null;
+                for _ in 0..MAX_COMBOS {
+                    let cur: Vec<&Value> = argv
+                        .iter()
+                        .zip(&idx)
+                        .map(|(vs, &i)| vs.get(i).map_or(&null, |c| &**c))
+                        .collect();
+                    let r = funcs::call(name, *insensitive, &cur);
+                    if r != Value::Null {
+                        out.push(Cow::Owned(r));
+                    }
+                    // Next combination (odometer); stop after the last one.
+                    let mut k = 0;
+                    loop {
+                        if k == idx.len() {
+                            return out;
+                        }
+                        idx[k] += 1;
+                        if idx[k] < argv[k].len() {
+                            break;
+                        }
+                        idx[k] = 0;
+                        k += 1;
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Key values for a join key: all values of the expression (empty when null).
+    pub(crate) fn values<'a>(&self, ix: &IndexedEvent<'a>) -> Vec<Value> {
+        self.eval(ix).into_iter().map(Cow::into_owned).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        let g = Glob::new("a?c*d");
+        assert!(g.matches("abcd"));
+        assert!(g.matches("abcxxd"));
+        assert!(!g.matches("abcdx"));
+        assert!(!g.matches("acd"));
+        assert!(Glob::new("*é?").matches("xxéz"));
+    }
+}

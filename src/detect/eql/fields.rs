@@ -1,0 +1,200 @@
+//! Field slots and the per-event index shared by every rule.
+//!
+//! Compiling a rule interns each field path it reads into a process-wide table and keeps the
+//! slot number. Per event the engine builds ONE [`IndexedEvent`] (a slot → value table, filled by
+//! one hash lookup per event field) and hands it to every rule; a rule then reads a field with an
+//! array index. [`FieldIndex`] owns the reusable buffers so building an index does not allocate
+//! once warm:
+//!
+//! ```ignore
+//! let mut index = FieldIndex::new();
+//! for ev in events {
+//!     let ix = index.index(&ev);
+//!     for rule in &rules { if rule.filter.matches_indexed(&ix) { /* ... */ } }
+//! }
+//! ```
+
+use crate::event::{Event, Value};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{OnceLock, RwLock};
+
+/// A small fast hasher (FxHash) for interned paths and literal sets: keys are short strings
+/// chosen by rule authors and the sensor, not by attackers, except values from events looked up
+/// in literal sets; those are bounded by the set's own entries, so collisions cost nothing.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
+pub type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;
+
+/// Index of an interned field path.
+pub type Slot = u32;
+
+#[derive(Default)]
+struct Interner {
+    map: FxHashMap<Box<str>, Slot>,
+    names: Vec<Box<str>>,
+}
+
+fn interner() -> &'static RwLock<Interner> {
+    static I: OnceLock<RwLock<Interner>> = OnceLock::new();
+    I.get_or_init(Default::default)
+}
+
+/// The slot of `path`, interning it on first use.
+pub fn slot_of(path: &str) -> Slot {
+    if let Some(&s) = interner()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .map
+        .get(path)
+    {
+        return s;
+    }
+    let mut w = interner().write().unwrap_or_else(|e| e.into_inner());
+    if let Some(&s) = w.map.get(path) {
+        return s;
+    }
+    let s = w.names.len() as Slot;
+    w.names.push(path.into());
+    w.map.insert(path.into(), s);
+    s
+}
+
+/// The path interned as `slot`.
+pub fn slot_name(slot: Slot) -> String {
+    interner()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .names
+        .get(slot as usize)
+        .map_or_else(String::new, |n| n.to_string())
+}
+
+/// Reusable buffers for building [`IndexedEvent`]s.
+#[derive(Default)]
+pub struct FieldIndex {
+    /// Per slot: (generation, field position in the event).
+    table: Vec<(u32, u32)>,
+    generation: u32,
+}
+
+impl FieldIndex {
+    pub fn new() -> FieldIndex {
+        FieldIndex::default()
+    }
+
+    /// Indexes `ev`: one hash lookup per event field, against the paths rules use.
+    pub fn index<'a>(&'a mut self, ev: &'a Event) -> IndexedEvent<'a> {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.table.iter_mut().for_each(|e| e.0 = 0);
+            self.generation = 1;
+        }
+        let g = self.generation;
+        let int = interner().read().unwrap_or_else(|e| e.into_inner());
+        if self.table.len() < int.names.len() {
+            self.table.resize(int.names.len(), (0, 0));
+        }
+        for (pos, (k, _)) in ev.fields.iter().enumerate() {
+            if let Some(&s) = int.map.get(k.as_ref()) {
+                let e = &mut self.table[s as usize];
+                // The first occurrence wins, like `Event::get`.
+                if e.0 != g {
+                    *e = (g, pos as u32);
+                }
+            }
+        }
+        IndexedEvent {
+            ev,
+            table: &self.table,
+            generation: g,
+        }
+    }
+}
+
+/// One event with its fields resolved to slots; build with [`FieldIndex::index`] (or
+/// [`IndexedEvent::build`] for one-off use) and share across all rules.
+pub struct IndexedEvent<'a> {
+    ev: &'a Event,
+    table: &'a [(u32, u32)],
+    generation: u32,
+}
+
+impl<'a> IndexedEvent<'a> {
+    pub fn event(&self) -> &'a Event {
+        self.ev
+    }
+
+    /// The value at `slot`, if the event has that field. Slots interned after the index was
+    /// built fall back to a scan.
+    #[inline]
+    pub fn get(&self, slot: Slot) -> Option<&'a Value> {
+        match self.table.get(slot as usize) {
+            Some(&(g, pos)) if g == self.generation => {
+                self.ev.fields.get(pos as usize).map(|(_, v)| v)
+            }
+            Some(_) => None,
+            None => self.ev.get(&slot_name(slot)),
+        }
+    }
+}
+
+/// The values of a possibly multi-valued field; `Null` entries are skipped.
+#[inline]
+pub fn each_value(v: &Value) -> impl Iterator<Item = &Value> {
+    let items: &[Value] = match v {
+        Value::List(l) => l,
+        other => std::slice::from_ref(other),
+    };
+    items.iter().filter(|v| !matches!(v, Value::Null))
+}
+
+/// True when the field has at least one non-null value.
+#[inline]
+pub fn present(v: Option<&Value>) -> bool {
+    v.is_some_and(|v| each_value(v).next().is_some())
+}

@@ -1,0 +1,421 @@
+//! EQL functions as Elasticsearch defines them: names (lower-cased), arity, which accept the `~`
+//! case-insensitive form, and their evaluation on single values. A `null` argument gives `null`.
+
+use crate::detect::expr::{ArithOp, Expr};
+use crate::event::Value;
+use std::cmp::Ordering;
+
+/// (name, min args, max args (usize::MAX = variadic), has a `~` form)
+const FUNCS: &[(&str, usize, usize, bool)] = &[
+    ("add", 2, 2, false),
+    ("between", 3, 4, true),
+    ("cidrmatch", 2, usize::MAX, false),
+    ("concat", 1, usize::MAX, false),
+    ("divide", 2, 2, false),
+    ("endswith", 2, 2, true),
+    ("indexof", 2, 3, true),
+    ("length", 1, 1, false),
+    ("modulo", 2, 2, false),
+    ("multiply", 2, 2, false),
+    ("number", 1, 2, false),
+    ("startswith", 2, 2, true),
+    ("string", 1, 1, false),
+    ("stringcontains", 2, 2, true),
+    ("subtract", 2, 2, false),
+    ("substring", 2, 3, false),
+];
+
+/// Validates a call as the ES verifier would (unknown function, arity, `~` form, constant
+/// arguments where ES requires them). `name` is lower-cased.
+pub fn check_call(name: &str, tilde: bool, args: &[Expr]) -> Result<(), String> {
+    let Some(&(_, min, max, has_tilde)) = FUNCS.iter().find(|f| f.0 == name) else {
+        return Err(format!("Unknown function [{name}]"));
+    };
+    if tilde && !has_tilde {
+        return Err(format!(
+            "Function [{name}] has no case-insensitive [~] form"
+        ));
+    }
+    if args.len() < min || args.len() > max {
+        let want = match (min, max) {
+            (a, b) if a == b => format!("{a}"),
+            (a, usize::MAX) => format!("at least {a}"),
+            (a, b) => format!("{a} to {b}"),
+        };
+        return Err(format!(
+            "Function [{name}] takes {want} arguments, got {}",
+            args.len()
+        ));
+    }
+    if name == "cidrmatch" {
+        for a in &args[1..] {
+            match a {
+                Expr::Literal(Value::Str(s)) => {
+                    parse_cidr(s).ok_or_else(|| format!("invalid CIDR [{s}] in cidrMatch"))?;
+                }
+                _ => return Err("cidrMatch needs constant string CIDR blocks".into()),
+            }
+        }
+    }
+    if name == "between" && args.len() == 4 && !matches!(args[3], Expr::Literal(Value::Bool(_))) {
+        return Err("the greedy argument of between must be true or false".into());
+    }
+    Ok(())
+}
+
+/// Validates a `regex` pattern.
+pub fn check_regex(pattern: &str, insensitive: bool) -> Result<(), String> {
+    build_regex(pattern, insensitive).map(|_| ())
+}
+
+/// An anchored regex, as Lucene's regexp query is always anchored.
+pub fn build_regex(pattern: &str, insensitive: bool) -> Result<regex::Regex, String> {
+    let flags = if insensitive { "(?si)" } else { "(?s)" };
+    regex::RegexBuilder::new(&format!("{flags}^(?:{pattern})$"))
+        .size_limit(1 << 22)
+        .build()
+        .map_err(|e| format!("invalid regular expression [{pattern}]: {e}"))
+}
+
+pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+}
+
+/// The string form ES gives a value in `string()` and `concat()`.
+pub fn to_string(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.1}"),
+        Value::Float(f) => f.to_string(),
+        Value::List(l) => {
+            let parts: Vec<String> = l.iter().filter_map(to_string).collect();
+            format!("[{}]", parts.join(", "))
+        }
+    })
+}
+
+fn num(v: &Value) -> Option<Value> {
+    match v {
+        Value::Int(_) | Value::Float(_) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+pub fn arith(op: ArithOp, a: &Value, b: &Value) -> Value {
+    let (Some(a), Some(b)) = (num(a), num(b)) else {
+        return Value::Null;
+    };
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => match op {
+            ArithOp::Add => x.checked_add(y).map_or(Value::Null, Value::Int),
+            ArithOp::Sub => x.checked_sub(y).map_or(Value::Null, Value::Int),
+            ArithOp::Mul => x.checked_mul(y).map_or(Value::Null, Value::Int),
+            // Java integer division and remainder: truncating; by zero gives null.
+            ArithOp::Div => x.checked_div(y).map_or(Value::Null, Value::Int),
+            ArithOp::Mod => x.checked_rem(y).map_or(Value::Null, Value::Int),
+        },
+        (x, y) => {
+            let (x, y) = (
+                as_f64(&x).unwrap_or(f64::NAN),
+                as_f64(&y).unwrap_or(f64::NAN),
+            );
+            let r = match op {
+                ArithOp::Add => x + y,
+                ArithOp::Sub => x - y,
+                ArithOp::Mul => x * y,
+                ArithOp::Div => x / y,
+                ArithOp::Mod => x % y,
+            };
+            if r.is_finite() {
+                Value::Float(r)
+            } else {
+                Value::Null
+            }
+        }
+    }
+}
+
+pub fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// Orders two single values: numbers numerically, strings by code point, booleans. A numeric
+/// string against a number compares as numbers (events are schema-less); anything else is
+/// incomparable (`None`), which makes every comparison false.
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Str(x), Value::Str(y)) => Some(x.as_str().cmp(y.as_str())),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            as_f64(a)?.partial_cmp(&as_f64(b)?)
+        }
+        (Value::Str(s), Value::Int(_) | Value::Float(_)) => compare(&parse_number(s)?, b),
+        (Value::Int(_) | Value::Float(_), Value::Str(s)) => compare(a, &parse_number(s)?),
+        _ => None,
+    }
+}
+
+pub fn parse_number(s: &str) -> Option<Value> {
+    let t = s.trim();
+    t.parse::<i64>().map(Value::Int).ok().or_else(|| {
+        t.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::Float)
+    })
+}
+
+fn lower(s: &str, fold: bool) -> std::borrow::Cow<'_, str> {
+    if fold {
+        std::borrow::Cow::Owned(s.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Python-style index: negative counts from the end, clamped to `0..=len`.
+fn py_index(i: i64, len: usize) -> usize {
+    let len_i = len as i64;
+    let i = if i < 0 {
+        (len_i + i).max(0)
+    } else {
+        i.min(len_i)
+    };
+    i as usize
+}
+
+/// Evaluates function `name` on single argument values.
+pub fn call(name: &str, insensitive: bool, args: &[&Value]) -> Value {
+    let s = |i: usize| args.get(i).and_then(|v| v.as_str());
+    let int = |i: usize| match args.get(i) {
+        Some(Value::Int(n)) => Some(*n),
+        Some(Value::Float(f)) if f.fract() == 0.0 => Some(*f as i64),
+        _ => None,
+    };
+    let null_arg = args.iter().any(|a| matches!(a, Value::Null));
+    match name {
+        "add" => arith(ArithOp::Add, args[0], args[1]),
+        "subtract" => arith(ArithOp::Sub, args[0], args[1]),
+        "multiply" => arith(ArithOp::Mul, args[0], args[1]),
+        "divide" => arith(ArithOp::Div, args[0], args[1]),
+        "modulo" => arith(ArithOp::Mod, args[0], args[1]),
+        "concat" => {
+            if null_arg {
+                return Value::Null;
+            }
+            let mut out = String::new();
+            for a in args {
+                out.push_str(&to_string(a).unwrap_or_default());
+            }
+            Value::Str(out)
+        }
+        "string" => to_string(args[0]).map_or(Value::Null, Value::Str),
+        "length" => match args[0] {
+            Value::Str(x) => Value::Int(x.chars().count() as i64),
+            _ => Value::Null,
+        },
+        "startswith" | "endswith" | "stringcontains" => {
+            let (Some(x), Some(y)) = (s(0), s(1)) else {
+                return Value::Null;
+            };
+            let (x, y) = (lower(x, insensitive), lower(y, insensitive));
+            Value::Bool(match name {
+                "startswith" => x.starts_with(&*y),
+                "endswith" => x.ends_with(&*y),
+                _ => x.contains(&*y),
+            })
+        }
+        "indexof" => {
+            let (Some(x), Some(y)) = (s(0), s(1)) else {
+                return Value::Null;
+            };
+            let start = if args.len() > 2 {
+                match int(2) {
+                    Some(n) => n.max(0) as usize,
+                    None => return Value::Null,
+                }
+            } else {
+                0
+            };
+            let (x, y) = (lower(x, insensitive), lower(y, insensitive));
+            let chars: Vec<(usize, char)> = x.char_indices().collect();
+            if start > chars.len() {
+                return Value::Null;
+            }
+            let byte_start = chars.get(start).map_or(x.len(), |c| c.0);
+            match x[byte_start..].find(&*y) {
+                Some(b) => {
+                    Value::Int((start + x[byte_start..byte_start + b].chars().count()) as i64)
+                }
+                None => Value::Null,
+            }
+        }
+        "substring" => {
+            let Some(x) = s(0) else { return Value::Null };
+            let chars: Vec<char> = x.chars().collect();
+            let Some(start) = int(1) else {
+                return Value::Null;
+            };
+            let end = if args.len() > 2 && !matches!(args[2], Value::Null) {
+                match int(2) {
+                    Some(e) => e,
+                    None => return Value::Null,
+                }
+            } else {
+                chars.len() as i64
+            };
+            let (a, b) = (py_index(start, chars.len()), py_index(end, chars.len()));
+            Value::Str(if a < b {
+                chars[a..b].iter().collect()
+            } else {
+                String::new()
+            })
+        }
+        "between" => {
+            let (Some(x), Some(l), Some(r)) = (s(0), s(1), s(2)) else {
+                return Value::Null;
+            };
+            let greedy = matches!(args.get(3), Some(Value::Bool(true)));
+            between(x, l, r, greedy, insensitive).map_or(Value::Null, Value::Str)
+        }
+        "number" => {
+            let Some(x) = s(0) else {
+                return match args[0] {
+                    Value::Int(_) | Value::Float(_) => args[0].clone(),
+                    _ => Value::Null,
+                };
+            };
+            let base = match args.get(1) {
+                None | Some(Value::Null) => 10,
+                Some(Value::Int(b)) if (2..=36).contains(b) => *b as u32,
+                Some(_) => return Value::Null,
+            };
+            if base == 10 {
+                return parse_number(x).unwrap_or(Value::Null);
+            }
+            let t = x.trim();
+            let (neg, t) = t.strip_prefix('-').map_or((false, t), |r| (true, r));
+            let t = if base == 16 {
+                t.strip_prefix("0x")
+                    .or_else(|| t.strip_prefix("0X"))
+                    .unwrap_or(t)
+            } else {
+                t
+            };
+            match i64::from_str_radix(t, base) {
+                Ok(n) => Value::Int(if neg { -n } else { n }),
+                Err(_) => Value::Null,
+            }
+        }
+        "cidrmatch" => {
+            let Some(ip) = s(0).and_then(|x| x.parse::<std::net::IpAddr>().ok()) else {
+                return Value::Null;
+            };
+            Value::Bool(
+                args[1..]
+                    .iter()
+                    .filter_map(|c| c.as_str().and_then(parse_cidr))
+                    .any(|n| n.contains(&ip)),
+            )
+        }
+        _ => Value::Null,
+    }
+}
+
+fn between(x: &str, l: &str, r: &str, greedy: bool, insensitive: bool) -> Option<String> {
+    // Fold per char so byte offsets stay aligned with the original for ASCII; fall back to
+    // searching the lower-cased text when folding changes lengths.
+    let hay = lower(x, insensitive);
+    let (l, r) = (lower(l, insensitive), lower(r, insensitive));
+    let aligned = hay.len() == x.len();
+    let src: &str = if aligned { x } else { &hay };
+    let start = match hay.find(&*l) {
+        Some(i) => i + l.len(),
+        None => return Some(String::new()),
+    };
+    let end = if greedy {
+        hay.rfind(&*r).filter(|&e| e >= start)
+    } else {
+        hay[start..].find(&*r).map(|e| e + start)
+    };
+    match end {
+        Some(e) => Some(src[start..e].to_owned()),
+        None => Some(String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Value {
+        Value::Str(s.into())
+    }
+
+    #[test]
+    fn string_functions() {
+        assert_eq!(
+            call(
+                "between",
+                false,
+                &[
+                    &v("System Idle Process"),
+                    &v("S"),
+                    &v("e"),
+                    &Value::Bool(true)
+                ]
+            ),
+            v("ystem Idle Proc")
+        );
+        assert_eq!(
+            call("between", true, &[&v("System"), &v("s"), &v("E")]),
+            v("yst")
+        );
+        assert_eq!(
+            call("substring", false, &[&v("hello"), &Value::Int(-3)]),
+            v("llo")
+        );
+        assert_eq!(
+            call(
+                "substring",
+                false,
+                &[&v("hello"), &Value::Int(1), &Value::Int(-1)]
+            ),
+            v("ell")
+        );
+        assert_eq!(
+            call("indexof", false, &[&v("abcabc"), &v("c"), &Value::Int(3)]),
+            Value::Int(5)
+        );
+        assert_eq!(call("indexof", true, &[&v("ABC"), &v("b")]), Value::Int(1));
+        assert_eq!(
+            call("number", false, &[&v("0x1f"), &Value::Int(16)]),
+            Value::Int(31)
+        );
+        assert_eq!(call("concat", false, &[&Value::Int(5), &v(":")]), v("5:"));
+        assert_eq!(call("concat", false, &[&v("a"), &Value::Null]), Value::Null);
+        assert_eq!(
+            call("divide", false, &[&Value::Int(83), &Value::Int(2)]),
+            Value::Int(41)
+        );
+        assert_eq!(
+            call("cidrmatch", false, &[&v("fe80::1"), &v("fe80::/10")]),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            call("cidrmatch", false, &[&v("10.6.48.157"), &v("10.0.0.0/8")]),
+            Value::Bool(true)
+        );
+    }
+}

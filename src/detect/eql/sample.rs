@@ -1,0 +1,224 @@
+//! Samples: for one join-key tuple, a set of distinct events, one per filter, in any time
+//! order. Streaming keeps, per key, the recent candidates of each filter within the look-back
+//! window and emits one alert per key tuple per window; the batch search reproduces ES's result
+//! (keys in ascending order, up to `max_samples_per_key` samples each).
+
+use super::fields::{FxBuild, IndexedEvent};
+use super::{key_tuples, KeyVal, Limits, Match, Query};
+use crate::event::Event;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+type Key = Vec<KeyVal>;
+
+/// Candidates kept per filter and key: enough to find distinct events for every filter.
+const CANDIDATES: usize = 6;
+
+struct Bucket {
+    /// Per filter: recent matching events, oldest first.
+    stages: Vec<VecDeque<Arc<Event>>>,
+    /// No new alert for this key before this time (ms).
+    quiet_until: i64,
+    last_seen: i64,
+}
+
+pub(crate) struct Matcher {
+    buckets: HashMap<Key, Bucket, FxBuild>,
+    /// Keys in order of last activity, for expiry and the bound: (last_seen, key).
+    order: VecDeque<(i64, Key)>,
+    window: i64,
+    max_states: usize,
+    dropped: u64,
+}
+
+impl Matcher {
+    pub fn new(_q: &Query, limits: Limits) -> Matcher {
+        Matcher {
+            buckets: HashMap::default(),
+            order: VecDeque::new(),
+            window: limits.window_ms.max(0),
+            max_states: limits.max_states.max(1),
+            dropped: 0,
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    pub fn on_event(
+        &mut self,
+        q: &Query,
+        ix: &IndexedEvent,
+        ev: &Arc<Event>,
+        out: &mut Vec<Match>,
+    ) {
+        let now = ev.timestamp_ms;
+        self.expire(now);
+        let n = q.stages.len();
+        for (i, stage) in q.stages.iter().enumerate() {
+            if !stage.filter.matches_indexed(ix) {
+                continue;
+            }
+            for k in key_tuples(&stage.keys, ix) {
+                let b = match self.buckets.get_mut(&k) {
+                    Some(b) => b,
+                    None => {
+                        self.order.push_back((now, k.clone()));
+                        self.buckets.entry(k.clone()).or_insert_with(|| Bucket {
+                            stages: (0..n).map(|_| VecDeque::new()).collect(),
+                            quiet_until: i64::MIN,
+                            last_seen: now,
+                        })
+                    }
+                };
+                b.last_seen = b.last_seen.max(now);
+                let window = self.window;
+                let cands = &mut b.stages[i];
+                while cands.front().is_some_and(|e| now - e.timestamp_ms > window) {
+                    cands.pop_front();
+                }
+                if !cands.iter().any(|e| Arc::ptr_eq(e, ev)) {
+                    if cands.len() == CANDIDATES {
+                        cands.pop_front();
+                    }
+                    cands.push_back(ev.clone());
+                }
+                if now < b.quiet_until {
+                    continue;
+                }
+                let lists: Vec<Vec<Arc<Event>>> = b
+                    .stages
+                    .iter()
+                    .map(|c| {
+                        c.iter()
+                            .filter(|e| now - e.timestamp_ms <= window)
+                            .cloned()
+                            .collect()
+                    })
+                    .collect();
+                if let Some(events) = first_distinct(&lists, &mut vec![]) {
+                    let first = events.iter().map(|e| e.timestamp_ms).min().unwrap_or(now);
+                    b.quiet_until = first.saturating_add(window).saturating_add(1);
+                    b.stages.iter_mut().for_each(VecDeque::clear);
+                    out.push(Match {
+                        events,
+                        join_keys: k.iter().map(KeyVal::to_value).collect(),
+                    });
+                }
+            }
+        }
+        self.enforce_bound();
+    }
+
+    fn expire(&mut self, now: i64) {
+        while let Some((seen, _)) = self.order.front() {
+            if now - *seen <= self.window {
+                break;
+            }
+            let (_, key) = self.order.pop_front().expect("front exists");
+            match self.buckets.get(&key) {
+                // Still active: requeue at its real last activity.
+                Some(b) if now - b.last_seen <= self.window || now < b.quiet_until => {
+                    let t = b.last_seen;
+                    self.order.push_back((t, key));
+                    if self
+                        .order
+                        .front()
+                        .is_some_and(|(t2, _)| now - *t2 <= self.window)
+                    {
+                        break;
+                    }
+                }
+                _ => {
+                    self.buckets.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn enforce_bound(&mut self) {
+        while self.buckets.len() > self.max_states {
+            let Some((_, key)) = self.order.pop_front() else {
+                break;
+            };
+            if self.buckets.remove(&key).is_some() {
+                self.dropped += 1;
+            }
+        }
+    }
+}
+
+/// The first assignment (in candidate order, first filter outermost) of distinct events, one
+/// per filter.
+fn first_distinct(
+    lists: &[Vec<Arc<Event>>],
+    chosen: &mut Vec<Arc<Event>>,
+) -> Option<Vec<Arc<Event>>> {
+    let mut all = vec![];
+    distinct_assignments(lists, chosen, 1, &mut all);
+    all.pop()
+}
+
+fn distinct_assignments(
+    lists: &[Vec<Arc<Event>>],
+    chosen: &mut Vec<Arc<Event>>,
+    limit: usize,
+    out: &mut Vec<Vec<Arc<Event>>>,
+) {
+    if out.len() >= limit {
+        return;
+    }
+    let i = chosen.len();
+    if i == lists.len() {
+        out.push(chosen.clone());
+        return;
+    }
+    for e in &lists[i] {
+        if chosen.iter().any(|c| Arc::ptr_eq(c, e)) {
+            continue;
+        }
+        chosen.push(e.clone());
+        distinct_assignments(lists, chosen, limit, out);
+        chosen.pop();
+        if out.len() >= limit {
+            return;
+        }
+    }
+}
+
+/// Batch sample search: every key tuple in ascending order, up to `per_key` samples each.
+pub(crate) fn search(q: &Query, events: &[Arc<Event>], per_key: usize) -> Vec<Match> {
+    let per_key = per_key.max(1);
+    let n = q.stages.len();
+    // Enough candidates per filter for `per_key` distinct samples.
+    let keep = per_key + n;
+    let mut keys: BTreeMap<Key, Vec<Vec<Arc<Event>>>> = BTreeMap::new();
+    let mut index = super::FieldIndex::new();
+    for ev in events {
+        let ix = index.index(ev);
+        for (i, stage) in q.stages.iter().enumerate() {
+            if !stage.filter.matches_indexed(&ix) {
+                continue;
+            }
+            for k in key_tuples(&stage.keys, &ix) {
+                let lists = keys.entry(k).or_insert_with(|| vec![vec![]; n]);
+                if lists[i].len() < keep && !lists[i].iter().any(|e| Arc::ptr_eq(e, ev)) {
+                    lists[i].push(ev.clone());
+                }
+            }
+        }
+    }
+    let mut out = vec![];
+    for (k, lists) in keys {
+        let mut samples = vec![];
+        distinct_assignments(&lists, &mut vec![], per_key, &mut samples);
+        for events in samples {
+            out.push(Match {
+                events,
+                join_keys: k.iter().map(KeyVal::to_value).collect(),
+            });
+        }
+    }
+    out
+}
