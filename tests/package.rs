@@ -376,7 +376,10 @@ fn check_man_page(binary: &Path) {
         rendered.status.success() && stderr.trim().is_empty(),
         "man page renders with warnings: {stderr}"
     );
-    let text = String::from_utf8_lossy(&rendered.stdout).replace(['\u{2010}', '\u{2212}'], "-");
+    // Options are looked up in the roff source (`\-\-rules`), not in the wrapped rendering.
+    let text = fs::read_to_string(&page).unwrap().replace("\\-", "-");
+    let version = format!("\"auditwatch {}\"", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&version), "man page .TH names {version}");
     let commands: [&[&str]; 11] = [
         &[],
         &["run"],
@@ -651,6 +654,29 @@ fn check_kernel_rule_cleanup(root: &Path) {
         watched.display()
     ));
     auditctl("-a always,exit -F arch=b64 -S fchownat -k pkgtest_not_ours");
+    // A key of the bundled kernel rules counts as ours too.
+    let bundled_key = bundled("audit-rules", "rules")
+        .iter()
+        .flat_map(|f| {
+            let text = fs::read_to_string(repo().join("audit-rules").join(f)).unwrap();
+            let words: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .flat_map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .collect();
+            words
+                .windows(2)
+                .filter_map(|w| match w[0].as_str() {
+                    "-k" => Some(w[1].clone()),
+                    _ => w[1].strip_prefix("key=").map(str::to_owned),
+                })
+                .collect::<Vec<_>>()
+        })
+        .next()
+        .expect("the bundled kernel rules have keys");
+    auditctl(&format!(
+        "-a always,exit -F arch=b64 -S fremovexattr -k {bundled_key}"
+    ));
 
     // In the Debian root, an auditctl that records its calls: the helper must not get that far.
     let helper = repo().join("packaging/remove-kernel-rules");
@@ -664,8 +690,12 @@ fn check_kernel_rule_cleanup(root: &Path) {
         "the cleanup ran auditctl in a chroot"
     );
 
-    let out = run(&mut Command::new(&helper));
-    assert!(out.contains("removed 2 leftover"), "cleanup said: {out}");
+    let out = run(Command::new(&helper).env("AUDITWATCH_AUDIT_RULES", repo().join("audit-rules")));
+    assert!(out.contains("removed 3 leftover"), "cleanup said: {out}");
+    assert!(
+        !left_contains_key(&auditctl("-l"), &bundled_key),
+        "bundled-key rule left"
+    );
     let left = auditctl("-l");
     assert!(
         !left.contains("auditwatch_pkgtest"),
@@ -676,6 +706,12 @@ fn check_kernel_rule_cleanup(root: &Path) {
         "another key's rule was removed: {left}"
     );
     let _ = fs::remove_file(&watched);
+}
+
+fn left_contains_key(rules: &str, key: &str) -> bool {
+    rules
+        .lines()
+        .any(|l| l.contains(&format!("key={key}")) || l.contains(&format!("-k {key}")))
 }
 
 #[test]
