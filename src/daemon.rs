@@ -148,7 +148,7 @@ fn kernel_rules(paths: &[PathBuf]) -> anyhow::Result<KernelRules> {
         );
     }
     set.insert_first(
-        krules::self_exclusion(SelfId::Pid(std::process::id())),
+        self_exclusion_rule(),
         Origin {
             file: "auditwatch".into(),
             line: 0,
@@ -158,6 +158,46 @@ fn kernel_rules(paths: &[PathBuf]) -> anyhow::Result<KernelRules> {
         rules: set.rules().map(|r| r.to_bytes()).collect(),
         controls: set.controls().cloned().collect(),
     })
+}
+
+/// The key on the sensor's self-exclusion rule. After a SIGKILL that rule stays loaded, naming a
+/// dead pid; the key finds it (`auditctl -D -k auditwatch-self`), and the next start removes it.
+pub const SELF_RULE_KEY: &str = "auditwatch-self";
+
+/// `-A never,exit -S all -F pid=OUR_PID -k auditwatch-self`. Prepended (`-A`): the exit list is
+/// first-match and our rules go after those already loaded (auditd's), which would otherwise
+/// still match our own syscalls.
+fn self_exclusion_rule() -> krules::Rule {
+    use krules::fields::{id, op};
+    let mut rule = krules::self_exclusion(SelfId::Pid(std::process::id()));
+    rule.prepend = true;
+    rule.fields.push(krules::Field {
+        id: id::FILTERKEY,
+        op: op::EQUAL,
+        value: krules::Value::Str(SELF_RULE_KEY.as_bytes().to_vec()),
+    });
+    rule
+}
+
+/// Deletes the self-exclusion rules of killed instances. Only stale ones can be loaded: we hold
+/// the single-instance lock. Left in place, each would hide a recycled pid from the audit trail.
+fn remove_stale_self_rules() {
+    let result = crate::kernel::netlink::AuditClient::open().and_then(|mut c| {
+        let mut removed = 0;
+        for bytes in c.list_rules()? {
+            let ours = krules::Rule::from_bytes(&bytes).is_ok_and(|r| r.keys().iter().any(|k| k == SELF_RULE_KEY));
+            if ours {
+                c.delete_rule(&bytes)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    });
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!("removed {n} self-exclusion rule(s) (key {SELF_RULE_KEY}) left by an auditwatch that was killed"),
+        Err(e) => tracing::warn!("could not check for rules left by a killed auditwatch: {e}"),
+    }
 }
 
 /// Applies the rule files' control lines over the configured kernel settings.
@@ -281,6 +321,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         ..KernelSettings::default()
     };
     apply_controls(&mut settings, &kernel.controls);
+    remove_stale_self_rules();
     let mut session = KernelSession::start(settings).context("taking the kernel audit stream")?;
     let stream = session
         .take_events()
