@@ -297,7 +297,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         .or_else(|| eff.cfg.output.events.path.clone());
     let events_out = events_target
         .as_deref()
-        .map(|t| NdjsonWriter::open(t).with_context(|| format!("opening events output {t}")))
+        .map(|t| NdjsonWriter::open_events(&eff.cfg.output.events, t).with_context(|| format!("opening events output {t}")))
         .transpose()?;
     let mut common = opts.common.clone();
     if common.alerts.is_none() {
