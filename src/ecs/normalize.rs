@@ -680,7 +680,6 @@ const MAX_PATH_KEYS: usize = 64;
 
 /// `auditd.paths.<key>`: one aligned list per key over the PATH records (`null` where a
 /// record lacks the key), so `auditd.paths.name` and `auditd.paths.nametype` line up.
-
 fn push_paths(out: &mut Event, paths: &[&Record]) {
     if paths.is_empty() {
         return;
