@@ -4,6 +4,8 @@
 # and near misses of the four bundled detections. Only the events of the scenario's processes
 # and files are kept (the machine's other activity is dropped) so the example stays small.
 set -euo pipefail
+# Hold the lock the kernel tests use, so nothing else changes the audit state meanwhile.
+exec 9>/run/lock/auditwatch-kernel-test.lock; flock 9
 cd "$(dirname "$0")/.."
 bin=${AUDITWATCH:-target/release/auditwatch}
 work=$(mktemp -d)
@@ -25,32 +27,37 @@ plugin_dir = $work/conf/plugins
 CONF
 auditd -n -s enable -c "$work/conf" & auditd_pid=$!
 sleep 1
-"$bin" audit-rules load >/dev/null
+"$bin" audit-rules load | tail -n 1
 bash tests/e2e/scenarios.sh "$work"
 sleep 2
-# Keep the events of the scenario's process trees: everything whose records name our markers,
-# plus every event of those pids and their parents.
+kill "$auditd_pid"; wait "$auditd_pid" || true # auditd flushes its log on the way out
+[ -n "${KEEP_RAW:-}" ] && cp "$work/audit.log" "$KEEP_RAW"
+# Keep the events of the scenario's process trees: the processes whose records name our markers
+# (plain or hex-encoded), then, to a fixpoint, their children. The machine's other activity is
+# dropped, so the example's sequence numbers have gaps (replay counts them as lost).
 python3 - "$work/audit.log" examples/attack.log <<'PY'
 import re, sys
 lines = open(sys.argv[1], errors="replace").read().splitlines()
-ev = {}
+events = {}
 for l in lines:
     m = re.search(r"audit\(([\d.]+:\d+)\)", l)
-    if m: ev.setdefault(m.group(1), []).append(l)
-marks = ("aw-e2e", "2F6465762F756470", "2F6465762F746370", "/dev/udp", "/dev/tcp", "1.1.1.1", "01010101")
-pids = set()
-for recs in ev.values():
+    if m:
+        events.setdefault(m.group(1), []).append(l)
+plain = ["aw-e2e", "1.1.1.1", "127.0.0.1", "/dev/udp", "/dev/tcp"]
+marks = plain + [p.encode().hex().upper() for p in plain] + ['comm="apt"']
+def ids(recs):
     text = " ".join(recs)
-    if any(k in text for k in marks) or "apt" in text and "comm=\"apt\"" in text:
-        for r in recs:
-            for k in ("pid", "ppid"):
-                m = re.search(r"\b%s=(\d+)" % k, r)
-                if m and m.group(1) not in ("0", "1"): pids.add(m.group(1))
-keep = []
-for recs in ev.values():
-    text = " ".join(recs)
-    if any(re.search(r"\bpid=%s\b" % p, text) for p in pids):
-        keep.extend(recs)
+    pid = re.search(r"\bpid=(\d+)", text)
+    ppid = re.search(r"\bppid=(\d+)", text)
+    return (pid.group(1) if pid else None, ppid.group(1) if ppid else None, text)
+info = [ids(r) for r in events.values()]
+pids = {p for p, _, t in info if p and any(k in t for k in marks)}
+while True:
+    more = {p for p, pp, _ in info if p and pp in pids} - pids
+    if not more:
+        break
+    pids |= more
+keep = [l for recs, (p, _, _) in zip(events.values(), info) if p in pids for l in recs]
 open(sys.argv[2], "w").write("\n".join(keep) + "\n")
 print(len(keep), "records kept of", len(lines))
 PY

@@ -57,6 +57,9 @@ fn digits_at(s: &[u8], i: usize, max_len: usize) -> Option<(u64, usize)> {
     Some((v, i + n))
 }
 
+/// Seconds whose milliseconds still fit an i64 (`Record::timestamp_ms`).
+const MAX_SECS: u64 = (i64::MAX / 1000) as u64 - 1;
+
 /// `audit(SECS.MS:SEQ):` at the start of `s` (the caller checked the `audit(` prefix).
 pub(super) fn parse_header(s: &[u8]) -> Result<Header, ParseError> {
     let i = b"audit(".len();
@@ -64,6 +67,9 @@ pub(super) fn parse_header(s: &[u8]) -> Result<Header, ParseError> {
         return Err(err("truncated header: nothing after audit("));
     }
     let (secs, i) = digits_at(s, i, 20).ok_or_else(|| err("bad timestamp in audit( header"))?;
+    if secs > MAX_SECS {
+        return Err(err("bad timestamp in audit( header: out of range"));
+    }
     match s.get(i) {
         None => return Err(err("truncated header after the timestamp seconds")),
         Some(b'.') => {}

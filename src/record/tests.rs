@@ -186,6 +186,10 @@ fn header_errors_are_clear() {
     assert!(parse_err(b"type=SYSCALL msg=audit(12.000:5").contains("truncated"));
     assert!(parse_err(b"type=SYSCALL msg=audit(x.000:5)").contains("timestamp"));
     assert!(parse_err(b"type=SYSCALL msg=audit(1:5)").contains("timestamp"));
+    // Found by tests/record_fuzz.rs: seconds whose milliseconds overflow an i64.
+    assert!(parse_err(b"type=SYSCALL msg=audit(9223372036854775.000:5)").contains("range"));
+    let max = parse("type=SYSCALL msg=audit(9223372036854774.999:5): a=1");
+    assert_eq!(max.timestamp_ms(), 9223372036854774999);
 }
 
 #[test]
