@@ -115,8 +115,20 @@ pub(super) fn parse_header(s: &[u8]) -> Result<Header, ParseError> {
     })
 }
 
+const fn key_char_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'[' | b']');
+        b += 1;
+    }
+    t
+}
+static KEY_CHAR: [bool; 256] = key_char_table();
+
 fn is_key_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'[' | b']')
+    KEY_CHAR[b as usize]
 }
 
 /// One pass over `key=value` text producing spans.
@@ -218,9 +230,22 @@ impl Tokenizer<'_> {
                     });
                 }
                 i = close;
+            } else if i < end && s[i] == b'{' && !in_msg {
+                // ENRICHED `SADDR={ saddr_fam=inet laddr=10.0.0.1 lport=80 }`: one value.
+                let v0 = i;
+                let v1 = memchr::memchr(b'}', &s[v0..end]).map_or(end, |q| v0 + q + 1);
+                out.push(Span {
+                    key,
+                    val: (v0 as u32, v1 as u32),
+                    kind: FieldKind::Plain,
+                });
+                i = v1;
             } else {
                 let v0 = i;
-                while i < end && !is_space(s[i]) && !(in_msg && s[i] == b'\'') {
+                while i < end && !is_space(s[i]) {
+                    if s[i] == b'\'' && in_msg {
+                        break;
+                    }
                     i += 1;
                 }
                 let mut v1 = i;
