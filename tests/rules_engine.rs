@@ -476,3 +476,25 @@ fn alert_document_has_the_rule_threat_host_and_events() {
         auditwatch::event::format_rfc3339_ms(T0 + 2000)
     );
 }
+
+#[test]
+fn a_later_rule_with_the_same_id_replaces_the_earlier() {
+    let (name, text) = auditwatch::detect::rule::bundled()[3];
+    let updated = load_str(
+        name,
+        &text.replace(
+            "name = \"Cron Job Created or Modified\"",
+            "name = \"Cron Job (site copy)\"",
+        ),
+    )
+    .rule
+    .unwrap();
+    let mut rules = bundled();
+    rules.push(updated);
+    let mut engine = Engine::new(rules, EngineConfig::default()).unwrap();
+    let alerts = run(&mut engine, &[cron_event("/usr/bin/mv")]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].rule.name, "Cron Job (site copy)");
+    let stats = engine.stats();
+    assert_eq!((stats.rules, stats.replaced_rules), (4, 1));
+}

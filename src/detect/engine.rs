@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub new_terms_warmup_ms: i64,
     /// Bounds on EQL sequence and sample state per rule.
     pub eql_limits: Limits,
+    /// Try every rule on every event instead of only those whose key the event meets (for
+    /// checking the dispatcher; slow).
+    pub no_dispatch: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +61,8 @@ pub struct Stats {
     pub suppressed: u64,
     pub rules: usize,
     pub inactive_rules: usize,
+    /// Rules dropped because a later rule had the same `rule_id`.
+    pub replaced_rules: usize,
     /// Rules tried per event on average ×1000 (how well dispatch works).
     pub rule_evals: u64,
     /// Partial EQL matches dropped by `Limits`.
@@ -202,6 +207,20 @@ impl Engine {
         let mut slots = Vec::with_capacity(rules.len());
         let mut keys: Vec<[Option<Key>; 2]> = Vec::new();
         let mut inactive = 0;
+        // A rule_id loaded twice (the bundled copy and an updated file in the rules
+        // directory) runs once: the later one wins.
+        let total = rules.len();
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            last.insert(r.rule_id.clone(), i);
+        }
+        let rules: Vec<Rule> = rules
+            .into_iter()
+            .enumerate()
+            .filter(|(i, r)| last[&r.rule_id] == *i)
+            .map(|(_, r)| r)
+            .collect();
+        let replaced = total - rules.len();
         for rule in rules {
             let sources = Sources::of(&rule.index);
             if !sources.active() {
@@ -266,7 +285,8 @@ impl Engine {
             let sees = [slot.meta.sources.auditbeat, slot.meta.sources.defend != 0];
             for fam in [AB, DEF] {
                 if sees[fam] {
-                    dispatch[fam].add(i as u32, key[fam].as_ref());
+                    let key = key[fam].as_ref().filter(|_| !config.no_dispatch);
+                    dispatch[fam].add(i as u32, key);
                 }
             }
         }
@@ -276,6 +296,7 @@ impl Engine {
             stats: Stats {
                 rules: n,
                 inactive_rules: inactive,
+                replaced_rules: replaced,
                 ..Stats::default()
             },
             slots,
@@ -490,10 +511,10 @@ fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) ->
 
 /// A necessary condition `field ∈ values` (exact, or on the lower-cased value).
 #[derive(Clone, Debug, PartialEq)]
-struct Key {
-    field: String,
-    insensitive: bool,
-    values: Vec<String>,
+pub(crate) struct Key {
+    pub(crate) field: String,
+    pub(crate) insensitive: bool,
+    pub(crate) values: Vec<String>,
 }
 
 fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
@@ -629,12 +650,33 @@ fn rule_key(rule: &Rule) -> Option<Key> {
         RuleKind::Query { expr, .. }
         | RuleKind::NewTerms { expr, .. }
         | RuleKind::Threshold { expr, .. } => key_of(expr),
-        RuleKind::Eql { query } => query.categories().map(|cats| Key {
-            field: "event.category".to_owned(),
-            insensitive: false,
-            values: cats.into_iter().map(str::to_owned).collect(),
-        }),
+        RuleKind::Eql { query } => super::eql_keys::query_stage_keys(&rule.query)
+            .and_then(common_key)
+            .or_else(|| {
+                query.categories().map(|cats| Key {
+                    field: "event.category".to_owned(),
+                    insensitive: false,
+                    values: cats.into_iter().map(str::to_owned).collect(),
+                })
+            }),
     }
+}
+
+/// The best key on a field every stage is keyed on, with the union of the stages' values.
+fn common_key(stages: Vec<Vec<Key>>) -> Option<Key> {
+    let (first, rest) = stages.split_first()?;
+    first
+        .iter()
+        .filter_map(|k| {
+            let keys: Option<Vec<Key>> = std::iter::once(Some(k.clone()))
+                .chain(
+                    rest.iter()
+                        .map(|st| st.iter().find(|o| o.field == k.field).cloned()),
+                )
+                .collect();
+            union(keys?)
+        })
+        .max_by_key(score)
 }
 
 /// FxHash: dispatch keys are short strings; speed matters more than DoS resistance here
