@@ -137,7 +137,7 @@ fn base(ev: &mut Event, rng: &mut Rng, ts: i64, name: &str) {
     ev.push("user.group.name", "deploy");
     ev.push("user.effective.id", "1000");
     ev.push("auditd.session", "42");
-    ev.push("auditd.sequence", (ts % 1_000_000) as i64);
+    ev.push("auditd.sequence", ts % 1_000_000);
     ev.push("auditd.result", "success");
     ev.push("auditd.data.arch", "x86_64");
     ev.push("auditd.data.tty", "pts0");
@@ -256,8 +256,20 @@ fn synthetic(n: usize) -> Vec<Arc<Event>> {
     out
 }
 
+/// CPU time of this thread: the machine may be shared, wall time then overstates the cost.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 fn measure(label: &str, rules: &[Rule], events: &[Arc<Event>]) -> f64 {
     let mut best = 0f64;
+    let mut best_wall = 0f64;
     let mut alerts = 0;
     let mut evals = 0f64;
     let mut views = 0;
@@ -265,11 +277,13 @@ fn measure(label: &str, rules: &[Rule], events: &[Arc<Event>]) -> f64 {
         let mut engine = Engine::new(rules.to_vec(), EngineConfig::default()).expect("engine");
         let mut out = Vec::new();
         let start = Instant::now();
+        let cpu0 = thread_cpu_s();
         for ev in events {
             engine.on_event(Arc::clone(ev), &mut out);
             out.clear();
         }
-        let rate = events.len() as f64 / start.elapsed().as_secs_f64();
+        let rate = events.len() as f64 / (thread_cpu_s() - cpu0);
+        best_wall = best_wall.max(events.len() as f64 / start.elapsed().as_secs_f64());
         let stats = engine.stats();
         alerts = stats.alerts + stats.suppressed;
         evals = stats.rule_evals as f64 / events.len() as f64;
@@ -277,9 +291,10 @@ fn measure(label: &str, rules: &[Rule], events: &[Arc<Event>]) -> f64 {
         best = best.max(rate);
     }
     println!(
-        "{label:<34} {:>4} rules  {:>10.0} events/s  ({:.2} µs/event, {:.1} rules tried/event, {views} Defend views, {alerts} alerts)",
+        "{label:<36} {:>4} rules  {:>9.0} events/s CPU ({:.0} wall)  ({:.2} µs/event, {:.1} rules tried/event, {views} Defend views, {alerts} alerts)",
         rules.len(),
         best,
+        best_wall,
         1e6 / best,
         evals
     );

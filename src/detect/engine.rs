@@ -17,7 +17,7 @@
 //! - Time is event time (`Event::timestamp_ms`) throughout: windows, maxspan, history.
 
 use super::alert::{Alert, ThresholdResult};
-use super::eql::{FieldIndex, Filter, IndexedEvent, Limits, Runtime};
+use super::eql::{self, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
 use super::expr::{CmpOp, Expr, MatchKind};
 use super::new_terms::{self, Store};
 use super::rule::{Rule, RuleKind};
@@ -152,7 +152,7 @@ const DEF: usize = 1;
 
 enum State {
     Filter(Filter),
-    Eql([Option<Runtime>; 2]),
+    Eql(Box<[Option<Runtime>; 2]>),
     NewTerms(Filter, new_terms::Tracker),
     Threshold(Filter, threshold::Tracker),
 }
@@ -232,7 +232,7 @@ impl Engine {
                 RuleKind::Eql { query } => {
                     let rt =
                         |on: bool| on.then(|| Runtime::new(Arc::clone(query), config.eql_limits));
-                    State::Eql([rt(sources.auditbeat), rt(sources.defend != 0)])
+                    State::Eql(Box::new([rt(sources.auditbeat), rt(sources.defend != 0)]))
                 }
                 RuleKind::NewTerms {
                     filter,
@@ -427,11 +427,34 @@ impl Engine {
                                 continue;
                             }
                             slot.meta.stats.matches += 1;
-                            let ts = events.last().map_or(e.timestamp_ms, |l| l.timestamp_ms);
-                            let alert = Alert::new(&slot.meta.rule, ts, events);
+                            let alert = eql_alert(&slot.meta.rule, events, e.timestamp_ms);
                             emit(&mut slot.meta, &mut self.stats, alert, out);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Lets time pass without events (call on idle ticks with the stream's clock): completes
+    /// sequences whose trailing missing-event stage (`![...]` last) timed out before `now_ms`.
+    pub fn on_time(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        let mut matches = Vec::new();
+        for slot in &mut self.slots {
+            let State::Eql(rts) = &mut slot.state else {
+                continue;
+            };
+            let both = rts[AB].is_some() && rts[DEF].is_some();
+            for rt in rts.iter_mut().flatten() {
+                matches.clear();
+                rt.on_time(now_ms, &mut matches);
+                for m in matches.drain(..) {
+                    if both && seen_before(&mut slot.meta.recent, &m.events) {
+                        continue;
+                    }
+                    slot.meta.stats.matches += 1;
+                    let alert = eql_alert(&slot.meta.rule, m.events, now_ms);
+                    emit(&mut slot.meta, &mut self.stats, alert, out);
                 }
             }
         }
@@ -497,6 +520,18 @@ fn emit(slot: &mut Meta, stats: &mut Stats, alert: Alert, out: &mut Vec<Alert>) 
     out.push(alert);
 }
 
+/// An EQL match as an alert: the placeholders of missing-event stages are left out, the time
+/// is the last real event's.
+fn eql_alert(rule: &Arc<Rule>, mut events: Vec<Arc<Event>>, fallback_ts: i64) -> Alert {
+    events.retain(|e| !eql::is_missing_placeholder(e));
+    let ts = events
+        .iter()
+        .map(|e| e.timestamp_ms)
+        .max()
+        .unwrap_or(fallback_ts);
+    Alert::new(rule, ts, events)
+}
+
 fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) -> bool {
     let key: Vec<(i64, u64)> = events.iter().map(|e| (e.timestamp_ms, e.arrival)).collect();
     if recent.contains(&key) {
@@ -519,8 +554,9 @@ pub(crate) struct Key {
 
 fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
     let s = match k.field.as_str() {
+        // `start` spans processes and connections: the weakest key.
+        "event.type" => 0,
         "event.category"
-        | "event.type"
         | "event.kind"
         | "event.module"
         | "event.dataset"
@@ -703,11 +739,14 @@ impl std::hash::Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
+/// The rules keyed on one field: `(insensitive, value → rules)`.
+type ValueMap = (bool, FxMap<String, Vec<u32>>);
+
 /// Rules indexed by their key: field → (insensitive?, value → rules).
 #[derive(Default)]
 struct Dispatch {
     always: Vec<u32>,
-    by_field: FxMap<String, Vec<(bool, FxMap<String, Vec<u32>>)>>,
+    by_field: FxMap<String, Vec<ValueMap>>,
     /// Bit `n` set: some key field name is `n` bytes long (skips most event fields unhashed).
     lengths: u128,
 }
