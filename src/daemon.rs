@@ -418,13 +418,15 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
                     front.push(rec, &mut events);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            // Quiet for 100 ms: the wall clock stands in for stream time, so an event that
+            // never got its EOE leaves. Not while records flow: then they are behind the wall
+            // clock (kernel backlog, our queue), and ticking would cut open events in pieces.
+            Err(RecvTimeoutError::Timeout) => front.tick(now_ms(), &mut events),
             Err(RecvTimeoutError::Disconnected) => {
                 reader_died = true;
                 break;
             }
         }
-        front.tick(now_ms(), &mut events);
         if !events.is_empty()
             && job_tx
                 .send(Job::Events(std::mem::take(&mut events)))

@@ -476,3 +476,70 @@ fn alert_document_has_the_rule_threat_host_and_events() {
         auditwatch::event::format_rfc3339_ms(T0 + 2000)
     );
 }
+
+#[test]
+fn a_later_rule_with_the_same_id_replaces_the_earlier() {
+    let (name, text) = auditwatch::detect::rule::bundled()[3];
+    let updated = load_str(
+        name,
+        &text.replace(
+            "name = \"Cron Job Created or Modified\"",
+            "name = \"Cron Job (site copy)\"",
+        ),
+    )
+    .rule
+    .unwrap();
+    let mut rules = bundled();
+    rules.push(updated);
+    let mut engine = Engine::new(rules, EngineConfig::default()).unwrap();
+    let alerts = run(&mut engine, &[cron_event("/usr/bin/mv")]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].rule.name, "Cron Job (site copy)");
+    let stats = engine.stats();
+    assert_eq!((stats.rules, stats.replaced_rules), (4, 1));
+}
+
+#[test]
+fn trailing_missing_event_sequences_complete_on_idle_time() {
+    let text = r#"[rule]
+rule_id = "miss"
+name = "a without b"
+description = "d"
+severity = "critical"
+risk_score = 99
+type = "eql"
+language = "eql"
+index = ["auditbeat-*"]
+query = '''
+sequence by host.id with maxspan=1m
+  [process where process.name == "a"]
+  ![process where process.name == "b"]
+'''
+"#;
+    let rule = load_str("miss.toml", text).rule.unwrap();
+    let named = |ts: i64, name: &str| {
+        ev(
+            ts,
+            json!({"host": host(), "event": {"category": ["process"]}, "process": {"name": name}}),
+        )
+    };
+    let mut engine = Engine::new(vec![rule.clone()], EngineConfig::default()).unwrap();
+    assert!(run(&mut engine, &[named(T0, "a")]).is_empty());
+    let mut out = Vec::new();
+    engine.on_time(T0 + 30_000, &mut out);
+    assert!(out.is_empty(), "the window is still open");
+    engine.on_time(T0 + 61_000, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].events.len(),
+        1,
+        "the missing stage's placeholder is not an event"
+    );
+    assert_eq!(out[0].events[0].get_str("process.name"), Some("a"));
+    assert_eq!(out[0].to_json()["event"]["severity"], 99);
+
+    let mut engine = Engine::new(vec![rule], EngineConfig::default()).unwrap();
+    assert!(run(&mut engine, &[named(T0, "a"), named(T0 + 5_000, "b")]).is_empty());
+    engine.on_time(T0 + 61_000, &mut out);
+    assert_eq!(out.len(), 1, "b arrived in time: nothing new");
+}

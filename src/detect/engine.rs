@@ -17,7 +17,7 @@
 //! - Time is event time (`Event::timestamp_ms`) throughout: windows, maxspan, history.
 
 use super::alert::{Alert, ThresholdResult};
-use super::eql::{FieldIndex, Filter, IndexedEvent, Limits, Runtime};
+use super::eql::{self, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
 use super::expr::{CmpOp, Expr, MatchKind};
 use super::new_terms::{self, Store};
 use super::rule::{Rule, RuleKind};
@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub new_terms_warmup_ms: i64,
     /// Bounds on EQL sequence and sample state per rule.
     pub eql_limits: Limits,
+    /// Try every rule on every event instead of only those whose key the event meets (for
+    /// checking the dispatcher; slow).
+    pub no_dispatch: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +61,8 @@ pub struct Stats {
     pub suppressed: u64,
     pub rules: usize,
     pub inactive_rules: usize,
+    /// Rules dropped because a later rule had the same `rule_id`.
+    pub replaced_rules: usize,
     /// Rules tried per event on average ×1000 (how well dispatch works).
     pub rule_evals: u64,
     /// Partial EQL matches dropped by `Limits`.
@@ -147,7 +152,7 @@ const DEF: usize = 1;
 
 enum State {
     Filter(Filter),
-    Eql([Option<Runtime>; 2]),
+    Eql(Box<[Option<Runtime>; 2]>),
     NewTerms(Filter, new_terms::Tracker),
     Threshold(Filter, threshold::Tracker),
 }
@@ -202,6 +207,20 @@ impl Engine {
         let mut slots = Vec::with_capacity(rules.len());
         let mut keys: Vec<[Option<Key>; 2]> = Vec::new();
         let mut inactive = 0;
+        // A rule_id loaded twice (the bundled copy and an updated file in the rules
+        // directory) runs once: the later one wins.
+        let total = rules.len();
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            last.insert(r.rule_id.clone(), i);
+        }
+        let rules: Vec<Rule> = rules
+            .into_iter()
+            .enumerate()
+            .filter(|(i, r)| last[&r.rule_id] == *i)
+            .map(|(_, r)| r)
+            .collect();
+        let replaced = total - rules.len();
         for rule in rules {
             let sources = Sources::of(&rule.index);
             if !sources.active() {
@@ -213,7 +232,7 @@ impl Engine {
                 RuleKind::Eql { query } => {
                     let rt =
                         |on: bool| on.then(|| Runtime::new(Arc::clone(query), config.eql_limits));
-                    State::Eql([rt(sources.auditbeat), rt(sources.defend != 0)])
+                    State::Eql(Box::new([rt(sources.auditbeat), rt(sources.defend != 0)]))
                 }
                 RuleKind::NewTerms {
                     filter,
@@ -266,7 +285,8 @@ impl Engine {
             let sees = [slot.meta.sources.auditbeat, slot.meta.sources.defend != 0];
             for fam in [AB, DEF] {
                 if sees[fam] {
-                    dispatch[fam].add(i as u32, key[fam].as_ref());
+                    let key = key[fam].as_ref().filter(|_| !config.no_dispatch);
+                    dispatch[fam].add(i as u32, key);
                 }
             }
         }
@@ -276,6 +296,7 @@ impl Engine {
             stats: Stats {
                 rules: n,
                 inactive_rules: inactive,
+                replaced_rules: replaced,
                 ..Stats::default()
             },
             slots,
@@ -406,11 +427,34 @@ impl Engine {
                                 continue;
                             }
                             slot.meta.stats.matches += 1;
-                            let ts = events.last().map_or(e.timestamp_ms, |l| l.timestamp_ms);
-                            let alert = Alert::new(&slot.meta.rule, ts, events);
+                            let alert = eql_alert(&slot.meta.rule, events, e.timestamp_ms);
                             emit(&mut slot.meta, &mut self.stats, alert, out);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Lets time pass without events (call on idle ticks with the stream's clock): completes
+    /// sequences whose trailing missing-event stage (`![...]` last) timed out before `now_ms`.
+    pub fn on_time(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        let mut matches = Vec::new();
+        for slot in &mut self.slots {
+            let State::Eql(rts) = &mut slot.state else {
+                continue;
+            };
+            let both = rts[AB].is_some() && rts[DEF].is_some();
+            for rt in rts.iter_mut().flatten() {
+                matches.clear();
+                rt.on_time(now_ms, &mut matches);
+                for m in matches.drain(..) {
+                    if both && seen_before(&mut slot.meta.recent, &m.events) {
+                        continue;
+                    }
+                    slot.meta.stats.matches += 1;
+                    let alert = eql_alert(&slot.meta.rule, m.events, now_ms);
+                    emit(&mut slot.meta, &mut self.stats, alert, out);
                 }
             }
         }
@@ -476,6 +520,18 @@ fn emit(slot: &mut Meta, stats: &mut Stats, alert: Alert, out: &mut Vec<Alert>) 
     out.push(alert);
 }
 
+/// An EQL match as an alert: the placeholders of missing-event stages are left out, the time
+/// is the last real event's.
+fn eql_alert(rule: &Arc<Rule>, mut events: Vec<Arc<Event>>, fallback_ts: i64) -> Alert {
+    events.retain(|e| !eql::is_missing_placeholder(e));
+    let ts = events
+        .iter()
+        .map(|e| e.timestamp_ms)
+        .max()
+        .unwrap_or(fallback_ts);
+    Alert::new(rule, ts, events)
+}
+
 fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) -> bool {
     let key: Vec<(i64, u64)> = events.iter().map(|e| (e.timestamp_ms, e.arrival)).collect();
     if recent.contains(&key) {
@@ -490,16 +546,17 @@ fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) ->
 
 /// A necessary condition `field ∈ values` (exact, or on the lower-cased value).
 #[derive(Clone, Debug, PartialEq)]
-struct Key {
-    field: String,
-    insensitive: bool,
-    values: Vec<String>,
+pub(crate) struct Key {
+    pub(crate) field: String,
+    pub(crate) insensitive: bool,
+    pub(crate) values: Vec<String>,
 }
 
 fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
     let s = match k.field.as_str() {
+        // `start` spans processes and connections: the weakest key.
+        "event.type" => 0,
         "event.category"
-        | "event.type"
         | "event.kind"
         | "event.module"
         | "event.dataset"
@@ -629,12 +686,33 @@ fn rule_key(rule: &Rule) -> Option<Key> {
         RuleKind::Query { expr, .. }
         | RuleKind::NewTerms { expr, .. }
         | RuleKind::Threshold { expr, .. } => key_of(expr),
-        RuleKind::Eql { query } => query.categories().map(|cats| Key {
-            field: "event.category".to_owned(),
-            insensitive: false,
-            values: cats.into_iter().map(str::to_owned).collect(),
-        }),
+        RuleKind::Eql { query } => super::eql_keys::query_stage_keys(&rule.query)
+            .and_then(common_key)
+            .or_else(|| {
+                query.categories().map(|cats| Key {
+                    field: "event.category".to_owned(),
+                    insensitive: false,
+                    values: cats.into_iter().map(str::to_owned).collect(),
+                })
+            }),
     }
+}
+
+/// The best key on a field every stage is keyed on, with the union of the stages' values.
+fn common_key(stages: Vec<Vec<Key>>) -> Option<Key> {
+    let (first, rest) = stages.split_first()?;
+    first
+        .iter()
+        .filter_map(|k| {
+            let keys: Option<Vec<Key>> = std::iter::once(Some(k.clone()))
+                .chain(
+                    rest.iter()
+                        .map(|st| st.iter().find(|o| o.field == k.field).cloned()),
+                )
+                .collect();
+            union(keys?)
+        })
+        .max_by_key(score)
 }
 
 /// FxHash: dispatch keys are short strings; speed matters more than DoS resistance here
@@ -661,11 +739,14 @@ impl std::hash::Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
+/// The rules keyed on one field: `(insensitive, value → rules)`.
+type ValueMap = (bool, FxMap<String, Vec<u32>>);
+
 /// Rules indexed by their key: field → (insensitive?, value → rules).
 #[derive(Default)]
 struct Dispatch {
     always: Vec<u32>,
-    by_field: FxMap<String, Vec<(bool, FxMap<String, Vec<u32>>)>>,
+    by_field: FxMap<String, Vec<ValueMap>>,
     /// Bit `n` set: some key field name is `n` bytes long (skips most event fields unhashed).
     lengths: u128,
 }

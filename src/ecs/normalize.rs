@@ -675,6 +675,9 @@ fn data_key(k: &str) -> Key {
     Cow::Borrowed(s)
 }
 
+/// At most this many distinct keys over an event's PATH records become `auditd.paths.*`.
+const MAX_PATH_KEYS: usize = 64;
+
 /// `auditd.paths.<key>`: one aligned list per key over the PATH records (`null` where a
 /// record lacks the key), so `auditd.paths.name` and `auditd.paths.nametype` line up.
 fn push_paths(out: &mut Event, paths: &[&Record]) {
@@ -691,6 +694,9 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
             let mut put = |key, v: Value| {
                 let col = match cols.iter().position(|(k, _)| *k == key) {
                     Some(c) => c,
+                    // A kernel PATH record has about 15 keys; a forged log line may have
+                    // thousands, which would make this quadratic.
+                    None if cols.len() >= MAX_PATH_KEYS => return,
                     None => {
                         cols.push((key, vec![Value::Null; paths.len()]));
                         cols.len() - 1

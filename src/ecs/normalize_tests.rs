@@ -428,3 +428,23 @@ fn exec_without_execve_record_uses_proctitle_for_the_image() {
         s(&evs[1], "process.entity_id")
     );
 }
+
+#[test]
+fn forged_path_record_with_many_keys_is_bounded() {
+    let keys: Vec<String> = (0..5_000).map(|i| format!("k{i}=v")).collect();
+    let log = format!(
+        "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=2 success=yes exit=3 a0=1 a1=0 a2=0 a3=0 items=1 ppid=1 pid=9 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm=\"x\" exe=\"/bin/x\" key=(null)\n\
+         type=PATH msg=audit(1.000:1): item=0 name=\"/etc/passwd\" nametype=NORMAL {}\n\
+         type=EOE msg=audit(1.000:1):",
+        keys.join(" ")
+    );
+    let ev = one(&log);
+    let cols = ev
+        .fields
+        .iter()
+        .filter(|(k, _)| k.starts_with("auditd.paths."))
+        .count();
+    assert!(cols <= 64, "{cols} path columns");
+    assert_eq!(list(&ev, "auditd.paths.name"), ["/etc/passwd"]);
+    assert_eq!(s(&ev, "file.path"), "/etc/passwd");
+}
