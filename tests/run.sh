@@ -4,15 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# auditd: auditctl/ausearch and the daemon the real-kernel tests run beside; rsyslog: the syslog
+# tests' collector; gcc/python3: the attack scenarios; rpm, systemd, debootstrap: the package test.
 need=()
-for pkg in auditd rsyslog; do
+for pkg in auditd rsyslog gcc python3 rpm systemd debootstrap dpkg-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Debian's auditd package starts the daemon only under systemd; tests start it when they need it.
 
-cargo test --all-targets 2>&1
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo bench --no-run
+cargo test 2>&1

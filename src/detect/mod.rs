@@ -1,5 +1,12 @@
 //! Detection engine: Elastic detection-rules files, EQL and KQL, rule types.
 
+pub mod alert;
+pub mod check;
+pub mod engine;
 pub mod eql;
+mod eql_keys;
 pub mod expr;
 pub mod kql;
+mod new_terms;
+pub mod rule;
+mod threshold;

@@ -2,3 +2,5 @@
 
 pub mod json;
 pub mod ndjson;
+pub mod spool;
+pub mod syslog;

@@ -10,8 +10,16 @@
 //!   `fields()`, `get(key)`, `enriched(key)`, `enriched_fields()`, `raw_msg()`
 //! - `tables::{syscall_name, arch_name, errno_name, msg_type_name, msg_type_from_name}`
 
+pub mod execve;
+mod generated;
+pub mod hex;
+pub mod interp;
+mod parse;
+pub mod proctitle;
+pub mod sockaddr;
 pub mod tables;
 
+use parse::{err, parse_header, skip_spaces, trim_end, word_end, Tokenizer};
 use std::borrow::Cow;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +73,9 @@ pub struct Record {
     pub(crate) node: Option<String>,
     /// Offset of the first key after `audit(...): `.
     pub(crate) body: u32,
+    /// End of the kernel's text: the ENRICHED separator or the end of the line. Past it come
+    /// the ENRICHED fields, then the names of synthesized fields (`seresult`, `old_auid`).
+    pub(crate) end: u32,
     pub(crate) fields: Vec<Span>,
     /// ENRICHED-format interpretations after the `\x1d` separator.
     pub(crate) enriched: Vec<Span>,
@@ -73,14 +84,95 @@ pub struct Record {
 impl Record {
     /// Parses one auditd log line (`[node=N ]type=T msg=audit(S.MS:SEQ): ...`, RAW or ENRICHED).
     pub fn parse_log_line(line: &[u8]) -> Result<Record, ParseError> {
-        let _ = line;
-        todo!("record parser")
+        let mut rest = trim_end(skip_spaces(line));
+        let mut node = None;
+        if let Some(r) = rest.strip_prefix(b"node=") {
+            let sp = word_end(r);
+            if sp == r.len() {
+                return Err(err("truncated header: nothing after node="));
+            }
+            node = Some(String::from_utf8_lossy(&r[..sp]).into_owned());
+            rest = skip_spaces(&r[sp..]);
+        }
+        let r = rest
+            .strip_prefix(b"type=")
+            .ok_or_else(|| err("not an audit log line: no type= at the start"))?;
+        let sp = word_end(r);
+        if sp == r.len() {
+            return Err(err("truncated header: nothing after type="));
+        }
+        let name = &r[..sp];
+        let rtype = std::str::from_utf8(name)
+            .ok()
+            .and_then(tables::msg_type_from_name)
+            .ok_or_else(|| {
+                err(format!(
+                    "unknown record type {:?}",
+                    String::from_utf8_lossy(name)
+                ))
+            })?;
+        let r = skip_spaces(&r[sp..])
+            .strip_prefix(b"msg=")
+            .ok_or_else(|| err("not an audit log line: no msg= after type="))?;
+        Self::parse_payload(rtype, node, r, true)
     }
 
     /// Parses a netlink payload; the type comes from the netlink header.
     pub fn from_netlink(msg_type: u16, payload: &[u8]) -> Result<Record, ParseError> {
-        let _ = (msg_type, payload);
-        todo!("record parser")
+        Self::parse_payload(msg_type, None, trim_end(skip_spaces(payload)), false)
+    }
+
+    fn parse_payload(
+        rtype: u16,
+        node: Option<String>,
+        bytes: &[u8],
+        log_format: bool,
+    ) -> Result<Record, ParseError> {
+        if !bytes.starts_with(b"audit(") {
+            return Err(err("no audit( header"));
+        }
+        if bytes.len() > MAX_RECORD_LEN {
+            return Err(err(format!("record of {} bytes is too long", bytes.len())));
+        }
+        // `from_utf8` validates ASCII a word at a time; the lossy path is only for bad input.
+        let mut text = match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        };
+        let b = text.as_bytes();
+        let h = parse_header(b)?;
+        let end = match log_format {
+            true => memchr::memchr(ENRICHED_SEP, b).unwrap_or(b.len()),
+            false => b.len(),
+        };
+        let mut t = Tokenizer {
+            s: b,
+            base: b.len(),
+            extra: String::new(),
+            avc_done: false,
+        };
+        // One allocation of the right size in the common case: a field per `=`.
+        let eqs = memchr::memchr_iter(b'=', &b[h.body.min(end)..end]).count();
+        let mut fields = Vec::with_capacity(eqs.min(512));
+        t.scan(h.body.min(end), end, false, &mut fields);
+        let mut enriched = Vec::new();
+        if end < b.len() {
+            t.scan(end + 1, b.len(), false, &mut enriched);
+        }
+        let extra = t.extra;
+        text.push_str(&extra);
+        Ok(Record {
+            rtype,
+            seq: h.seq,
+            secs: h.secs,
+            millis: h.millis,
+            text,
+            node,
+            body: h.body.min(end) as u32,
+            end: end as u32,
+            fields,
+            enriched,
+        })
     }
 
     pub fn rtype(&self) -> u16 {
@@ -110,7 +202,7 @@ impl Record {
     }
     /// Everything after `audit(S.MS:SEQ): `, as the kernel printed it.
     pub fn raw_msg(&self) -> &str {
-        &self.text[self.body as usize..]
+        &self.text[self.body as usize..self.end as usize]
     }
     fn field_ref(&self, s: &Span) -> FieldRef<'_> {
         FieldRef {
@@ -137,7 +229,108 @@ impl Record {
 
 impl<'a> FieldRef<'a> {
     /// The value with hex decoding applied where the kernel hex-encoded it (lossy UTF-8).
+    ///
+    /// A bare value is decoded when the field is one the kernel or audit userspace
+    /// hex-encodes (`is_hex_encoded_field`) and the value is kernel hex (uppercase, even
+    /// length); NUL separators (proctitle) become spaces. Quoted, `(null)` and `?` values come
+    /// back as printed. `a0`..`a3` that hold no uppercase letter are taken for SYSCALL's `%lx`
+    /// numbers; `execve::assemble` knows the record type and decodes EXECVE arguments always.
     pub fn decoded(&self) -> Cow<'a, str> {
-        todo!("record parser")
+        if self.kind != FieldKind::Plain || self.raw.is_empty() || !is_hex_encoded_field(self.key) {
+            return Cow::Borrowed(self.raw);
+        }
+        let raw = self.raw.as_bytes();
+        if is_syscall_arg_key(self.key) && !raw.iter().any(|b| (b'A'..=b'F').contains(b)) {
+            return Cow::Borrowed(self.raw);
+        }
+        match hex::decode(raw) {
+            Some(bytes) => Cow::Owned(hex::bytes_to_text(bytes)),
+            None => Cow::Borrowed(self.raw),
+        }
+    }
+
+    /// True for `(null)` and `?`: the kernel had no value.
+    pub fn is_null_or_unset(&self) -> bool {
+        matches!(self.kind, FieldKind::Null | FieldKind::Unset)
     }
 }
+
+/// Fields whose bare values are hex-encoded strings: the kernel's untrusted strings
+/// (`audit_log_untrustedstring` callers: comm, exe, name, cwd, path, key, proctitle, argv,
+/// tty data, ...) and those audit userspace encodes with `audit_encode_nv_string` (acct,
+/// cmd, ...); the same set libauparse interprets as escaped. `saddr` is binary and stays
+/// hex (see `sockaddr`).
+pub fn is_hex_encoded_field(key: &str) -> bool {
+    matches!(
+        key,
+        "proctitle"
+            | "name"
+            | "cwd"
+            | "comm"
+            | "ocomm"
+            | "exe"
+            | "path"
+            | "file"
+            | "watch"
+            | "dir"
+            | "root_dir"
+            | "key"
+            | "data"
+            | "cmd"
+            | "acct"
+            | "grp"
+            | "new_group"
+            | "vm"
+            | "device"
+            | "cgroup"
+            | "sw"
+            | "invalid_context"
+            | "old-chardev"
+            | "new-chardev"
+            | "old-disk"
+            | "new-disk"
+            | "old-fs"
+            | "new-fs"
+            | "old-net"
+            | "new-net"
+            | "old-rng"
+            | "new-rng"
+            // AppArmor's strings.
+            | "apparmor"
+            | "operation"
+            | "profile"
+            | "info"
+            | "requested_mask"
+            | "denied_mask"
+    ) || is_arg_key(key)
+}
+
+/// `a0`, `a12`, `a1[3]`: EXECVE argument (or argument chunk) keys; SYSCALL's `a0`..`a3` share
+/// the first form.
+pub(crate) fn is_arg_key(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix('a') else {
+        return false;
+    };
+    let (num, chunk) = match rest.find('[') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(num)
+        && match chunk {
+            None => true,
+            Some(c) => c.len() > 2 && c.ends_with(']') && digits(&c[1..c.len() - 1]),
+        }
+}
+
+fn is_syscall_arg_key(key: &str) -> bool {
+    matches!(key, "a0" | "a1" | "a2" | "a3")
+}
+
+/// auditd's ENRICHED format separates the kernel's text from its interpretations with this.
+const ENRICHED_SEP: u8 = 0x1d;
+/// Spans are u32; keep room for synthesized names.
+const MAX_RECORD_LEN: usize = (u32::MAX as usize) - (1 << 20);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,883 @@
+//! The rule engine: every event through every loaded rule.
+//!
+//! - Data sources. A rule whose `index` names Elastic Defend data (`logs-endpoint.events.*`,
+//!   per data stream: `logs-endpoint.events.file*` sees only file events) runs on the Defend
+//!   view of the event (`crate::ecs::defend::defend_view`, computed once per event and only when
+//!   some rule needs it). A rule naming `auditbeat-*` / `logs-auditd_manager.auditd-*`, or no
+//!   index, runs on the Auditbeat-shaped event. A rule naming both runs on both, an event
+//!   counted once and an alert raised once. A rule naming neither (`endgame-*`,
+//!   `logs-crowdstrike.*`, `.alerts-security.*`) can never match this sensor's data: it is
+//!   loaded but inactive (`Stats::inactive_rules`).
+//! - Dispatch. Each rule's query is analysed for a necessary `field == value` condition (the
+//!   most selective conjunct: `process.name in (...)` beats `event.action == ...` beats
+//!   `event.category == ...`); rules are indexed by it, so an event is only tried against the
+//!   rules whose condition it meets. Rules without one are tried on every event.
+//! - `max_signals` caps alerts per rule per look-back window (`from`); the rest are counted in
+//!   `RuleStats::suppressed`.
+//! - Time is event time (`Event::timestamp_ms`) throughout: windows, maxspan, history.
+
+use super::alert::{Alert, ThresholdResult};
+use super::eql::{self, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
+use super::expr::{CmpOp, Expr, MatchKind};
+use super::new_terms::{self, Store};
+use super::rule::{Rule, RuleKind};
+use super::threshold;
+use crate::event::{Event, Value};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Default)]
+pub struct EngineConfig {
+    /// Where persistent rule state lives (`new_terms.redb`); `None` keeps it in memory.
+    pub state_dir: Option<PathBuf>,
+    /// new_terms learn-only period from a rule's first event on this state (0: the first
+    /// sighting of every tuple alerts). See `new_terms`.
+    pub new_terms_warmup_ms: i64,
+    /// Bounds on EQL sequence and sample state per rule.
+    pub eql_limits: Limits,
+    /// Try every rule on every event instead of only those whose key the event meets (for
+    /// checking the dispatcher; slow).
+    pub no_dispatch: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleStats {
+    pub rule_id: String,
+    pub name: String,
+    /// Events (or EQL matches) that satisfied the rule.
+    pub matches: u64,
+    pub alerts: u64,
+    /// Alerts dropped by `max_signals`.
+    pub suppressed: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    /// Events that had a Elastic Defend view (computed only when some rule needs one).
+    pub defend_views: u64,
+    pub alerts: u64,
+    pub suppressed: u64,
+    pub rules: usize,
+    pub inactive_rules: usize,
+    /// Rules dropped because a later rule had the same `rule_id`.
+    pub replaced_rules: usize,
+    /// Rules tried per event on average ×1000 (how well dispatch works).
+    pub rule_evals: u64,
+    /// Partial EQL matches dropped by `Limits`.
+    pub eql_dropped: u64,
+    /// new_terms state write failures (the state stays in memory).
+    pub state_errors: u64,
+    pub new_terms_learned: u64,
+    /// Tuples remembered across all new_terms rules.
+    pub new_terms_entries: u64,
+    pub new_terms_truncated: u64,
+    pub threshold_groups_dropped: u64,
+    pub per_rule: Vec<RuleStats>,
+}
+
+/// Which views of an event a rule runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sources {
+    pub auditbeat: bool,
+    /// Bit `i` set: the rule reads Defend data stream `DEFEND_STREAMS[i]`.
+    pub defend: u16,
+}
+
+/// Elastic Defend's event data streams (`logs-endpoint.events.<stream>-<namespace>`).
+const DEFEND_STREAMS: [&str; 8] = [
+    "process", "file", "network", "library", "security", "api", "registry", "session",
+];
+
+/// `*`-only glob, the form of index patterns.
+fn glob(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl Sources {
+    pub fn of(index: &[String]) -> Sources {
+        if index.is_empty() {
+            return Sources {
+                auditbeat: true,
+                defend: 0,
+            };
+        }
+        let any = |name: &str| index.iter().any(|p| glob(p.trim(), name));
+        let auditbeat =
+            any("auditbeat-8.17.0-2026.01.01") || any("logs-auditd_manager.auditd-default");
+        let mut defend = 0;
+        for (i, s) in DEFEND_STREAMS.iter().enumerate() {
+            if any(&format!("logs-endpoint.events.{s}-default")) {
+                defend |= 1 << i;
+            }
+        }
+        Sources { auditbeat, defend }
+    }
+    fn active(&self) -> bool {
+        self.auditbeat || self.defend != 0
+    }
+}
+
+/// The Defend data stream bit of a Defend view (all bits when it names none we know).
+fn stream_bit(view: &Event) -> u16 {
+    let ds = view
+        .get_str("event.dataset")
+        .or_else(|| view.get_str("data_stream.dataset"))
+        .unwrap_or("");
+    let s = ds.strip_prefix("endpoint.events.").unwrap_or("");
+    DEFEND_STREAMS
+        .iter()
+        .position(|k| *k == s)
+        .map_or(u16::MAX, |i| 1 << i)
+}
+
+const AB: usize = 0;
+const DEF: usize = 1;
+
+enum State {
+    Filter(Filter),
+    Eql(Box<[Option<Runtime>; 2]>),
+    NewTerms(Filter, new_terms::Tracker),
+    Threshold(Filter, threshold::Tracker),
+}
+
+struct Slot {
+    state: State,
+    meta: Meta,
+}
+
+struct Meta {
+    rule: Arc<Rule>,
+    sources: Sources,
+    window_start: i64,
+    window_count: usize,
+    stats: RuleStats,
+    /// Recent EQL matches as (timestamp, arrival) lists, to raise a match seen on both
+    /// views once.
+    recent: VecDeque<Vec<(i64, u64)>>,
+}
+
+pub struct Engine {
+    slots: Vec<Slot>,
+    store: Option<Store>,
+    need_defend: bool,
+    dispatch: [Dispatch; 2],
+    stats: Stats,
+    defend_view: fn(&Event) -> Option<Event>,
+    // Scratch, reused per event.
+    index: [FieldIndex; 2],
+    stamp: [Vec<u64>; 2],
+    cands: Vec<u32>,
+    matches: Vec<Vec<Arc<Event>>>,
+    hits: Vec<threshold::Hit>,
+}
+
+impl Engine {
+    /// Builds the engine; fails only when the state directory cannot be opened.
+    pub fn new(rules: Vec<Rule>, config: EngineConfig) -> std::io::Result<Engine> {
+        Engine::with_view(rules, config, crate::ecs::defend::defend_view)
+    }
+
+    /// As `new`, with another Defend view function (tests, other vocabularies).
+    pub fn with_view(
+        rules: Vec<Rule>,
+        config: EngineConfig,
+        view: fn(&Event) -> Option<Event>,
+    ) -> std::io::Result<Engine> {
+        let store = match &config.state_dir {
+            Some(dir) => Some(Store::open(dir)?),
+            None => None,
+        };
+        let mut slots = Vec::with_capacity(rules.len());
+        let mut keys: Vec<[Option<Key>; 2]> = Vec::new();
+        let mut inactive = 0;
+        // A rule_id loaded twice (the bundled copy and an updated file in the rules
+        // directory) runs once: the later one wins.
+        let total = rules.len();
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            last.insert(r.rule_id.clone(), i);
+        }
+        let rules: Vec<Rule> = rules
+            .into_iter()
+            .enumerate()
+            .filter(|(i, r)| last[&r.rule_id] == *i)
+            .map(|(_, r)| r)
+            .collect();
+        let replaced = total - rules.len();
+        for rule in rules {
+            let sources = Sources::of(&rule.index);
+            if !sources.active() {
+                inactive += 1;
+                continue;
+            }
+            let state = match &rule.kind {
+                RuleKind::Query { filter, .. } => State::Filter(filter.clone()),
+                RuleKind::Eql { query } => {
+                    let rt =
+                        |on: bool| on.then(|| Runtime::new(Arc::clone(query), config.eql_limits));
+                    State::Eql(Box::new([rt(sources.auditbeat), rt(sources.defend != 0)]))
+                }
+                RuleKind::NewTerms {
+                    filter,
+                    fields,
+                    history_window_ms,
+                    ..
+                } => {
+                    let t = new_terms::Tracker::new(
+                        &rule.rule_id,
+                        fields,
+                        *history_window_ms,
+                        config.new_terms_warmup_ms,
+                        store.as_ref(),
+                    )?;
+                    State::NewTerms(filter.clone(), t)
+                }
+                RuleKind::Threshold {
+                    filter,
+                    fields,
+                    value,
+                    cardinality,
+                    ..
+                } => {
+                    let t = threshold::Tracker::new(fields, *value, cardinality, rule.lookback_ms);
+                    State::Threshold(filter.clone(), t)
+                }
+            };
+            let key = rule_key(&rule);
+            keys.push([
+                key.clone().filter(|_| sources.auditbeat),
+                key.filter(|_| sources.defend != 0),
+            ]);
+            let stats = RuleStats {
+                rule_id: rule.rule_id.clone(),
+                name: rule.name.clone(),
+                ..RuleStats::default()
+            };
+            let meta = Meta {
+                rule: Arc::new(rule),
+                sources,
+                window_start: i64::MIN,
+                window_count: 0,
+                stats,
+                recent: VecDeque::new(),
+            };
+            slots.push(Slot { state, meta });
+        }
+        let mut dispatch = [Dispatch::default(), Dispatch::default()];
+        for (i, (slot, key)) in slots.iter().zip(&keys).enumerate() {
+            let sees = [slot.meta.sources.auditbeat, slot.meta.sources.defend != 0];
+            for fam in [AB, DEF] {
+                if sees[fam] {
+                    let key = key[fam].as_ref().filter(|_| !config.no_dispatch);
+                    dispatch[fam].add(i as u32, key);
+                }
+            }
+        }
+        let need_defend = slots.iter().any(|s| s.meta.sources.defend != 0);
+        let n = slots.len();
+        Ok(Engine {
+            stats: Stats {
+                rules: n,
+                inactive_rules: inactive,
+                replaced_rules: replaced,
+                ..Stats::default()
+            },
+            slots,
+            store,
+            need_defend,
+            dispatch,
+            defend_view: view,
+            index: [FieldIndex::new(), FieldIndex::new()],
+            stamp: [vec![0; n], vec![0; n]],
+            cands: Vec::new(),
+            matches: Vec::new(),
+            hits: Vec::new(),
+        })
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.slots.iter().map(|s| &s.meta.rule)
+    }
+
+    /// Runs one event through every rule; appends the alerts it completes.
+    pub fn on_event(&mut self, ev: Arc<Event>, out: &mut Vec<Alert>) {
+        self.stats.events += 1;
+        let gen = self.stats.events;
+        let defend = if self.need_defend {
+            (self.defend_view)(&ev).map(|mut v| {
+                v.timestamp_ms = ev.timestamp_ms;
+                v.arrival = ev.arrival;
+                Arc::new(v)
+            })
+        } else {
+            None
+        };
+        if defend.is_some() {
+            self.stats.defend_views += 1;
+        }
+        let stream = defend.as_deref().map_or(0, stream_bit);
+        self.cands.clear();
+        let [st_ab, st_def] = &mut self.stamp;
+        self.dispatch[AB].collect(&ev, gen, st_ab, &mut self.cands);
+        if let Some(d) = &defend {
+            self.dispatch[DEF].collect(d, gen, st_def, &mut self.cands);
+        }
+        if !self.cands.is_empty() {
+            self.cands.sort_unstable();
+            self.cands.dedup();
+            self.stats.rule_evals += self.cands.len() as u64;
+            self.run_candidates(&ev, defend.as_ref(), stream, gen, out);
+        }
+        if gen % 65_536 == 0 {
+            self.flush();
+        }
+    }
+
+    fn run_candidates(
+        &mut self,
+        ev: &Arc<Event>,
+        defend: Option<&Arc<Event>>,
+        stream: u16,
+        gen: u64,
+        out: &mut Vec<Alert>,
+    ) {
+        // One field index per view, shared by every rule.
+        let [fi_ab, fi_def] = &mut self.index;
+        let ix_ab = fi_ab.index(ev);
+        let ix_def = defend.map(|d| fi_def.index(d));
+        let views: [Option<(&Arc<Event>, &IndexedEvent)>; 2] =
+            [Some((ev, &ix_ab)), defend.zip(ix_def.as_ref())];
+        for &ci in &self.cands {
+            let i = ci as usize;
+            let slot = &mut self.slots[i];
+            let sees = [
+                slot.meta.sources.auditbeat,
+                slot.meta.sources.defend & stream != 0,
+            ];
+            let v =
+                [AB, DEF].map(|fam| views[fam].filter(|_| sees[fam] && self.stamp[fam][i] == gen));
+            let first_match = |f: &Filter| {
+                v.iter()
+                    .flatten()
+                    .find(|(_, ix)| f.matches_indexed(ix))
+                    .map(|(e, _)| Arc::clone(e))
+            };
+            match &mut slot.state {
+                State::Filter(f) => {
+                    if let Some(e) = first_match(f) {
+                        slot.meta.stats.matches += 1;
+                        let alert = Alert::new(&slot.meta.rule, e.timestamp_ms, vec![e]);
+                        emit(&mut slot.meta, &mut self.stats, alert, out);
+                    }
+                }
+                State::NewTerms(f, tracker) => {
+                    if let Some(e) = first_match(f) {
+                        slot.meta.stats.matches += 1;
+                        let seen = tracker.observe(&e, self.store.as_ref());
+                        self.stats.new_terms_learned += seen.learned;
+                        self.stats.new_terms_truncated += seen.truncated;
+                        for terms in seen.new {
+                            let mut alert =
+                                Alert::new(&slot.meta.rule, e.timestamp_ms, vec![Arc::clone(&e)]);
+                            alert.new_terms = Some(terms);
+                            emit(&mut slot.meta, &mut self.stats, alert, out);
+                        }
+                    }
+                }
+                State::Threshold(f, tracker) => {
+                    if let Some(e) = first_match(f) {
+                        slot.meta.stats.matches += 1;
+                        self.hits.clear();
+                        tracker.observe(&e, &mut self.hits);
+                        for hit in self.hits.drain(..) {
+                            let threshold = ThresholdResult::from(&hit);
+                            let mut alert = Alert::new(&slot.meta.rule, e.timestamp_ms, hit.events);
+                            alert.threshold = Some(threshold);
+                            emit(&mut slot.meta, &mut self.stats, alert, out);
+                        }
+                    }
+                }
+                State::Eql(rts) => {
+                    let both = rts[AB].is_some() && rts[DEF].is_some();
+                    for fam in [AB, DEF] {
+                        let (Some(rt), Some((e, ix))) = (rts[fam].as_mut(), v[fam]) else {
+                            continue;
+                        };
+                        self.matches.clear();
+                        rt.on_indexed(ix, e, &mut self.matches);
+                        for events in self.matches.drain(..) {
+                            if both && seen_before(&mut slot.meta.recent, &events) {
+                                continue;
+                            }
+                            slot.meta.stats.matches += 1;
+                            let alert = eql_alert(&slot.meta.rule, events, e.timestamp_ms);
+                            emit(&mut slot.meta, &mut self.stats, alert, out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lets time pass without events (call on idle ticks with the stream's clock): completes
+    /// sequences whose trailing missing-event stage (`![...]` last) timed out before `now_ms`.
+    pub fn on_time(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        let mut matches = Vec::new();
+        for slot in &mut self.slots {
+            let State::Eql(rts) = &mut slot.state else {
+                continue;
+            };
+            let both = rts[AB].is_some() && rts[DEF].is_some();
+            for rt in rts.iter_mut().flatten() {
+                matches.clear();
+                rt.on_time(now_ms, &mut matches);
+                for m in matches.drain(..) {
+                    if both && seen_before(&mut slot.meta.recent, &m.events) {
+                        continue;
+                    }
+                    slot.meta.stats.matches += 1;
+                    let alert = eql_alert(&slot.meta.rule, m.events, now_ms);
+                    emit(&mut slot.meta, &mut self.stats, alert, out);
+                }
+            }
+        }
+    }
+
+    /// Writes batched rule state (refreshed new_terms sightings) to the state directory.
+    pub fn flush(&mut self) {
+        let Some(store) = &self.store else { return };
+        for slot in &mut self.slots {
+            if let State::NewTerms(_, t) = &mut slot.state {
+                t.flush(store);
+            }
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.per_rule = self
+            .slots
+            .iter()
+            .map(|slot| slot.meta.stats.clone())
+            .collect();
+        for slot in &self.slots {
+            match &slot.state {
+                State::Eql(rts) => {
+                    s.eql_dropped += rts.iter().flatten().map(Runtime::dropped).sum::<u64>()
+                }
+                State::NewTerms(_, t) => {
+                    s.state_errors += t.errors;
+                    s.new_terms_entries += t.len() as u64;
+                }
+                State::Threshold(_, t) => s.threshold_groups_dropped += t.dropped_groups,
+                State::Filter(_) => {}
+            }
+        }
+        s
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Applies `max_signals` per look-back window, then hands the alert out.
+fn emit(slot: &mut Meta, stats: &mut Stats, alert: Alert, out: &mut Vec<Alert>) {
+    let ts = alert.timestamp_ms;
+    if slot.window_start == i64::MIN
+        || ts.saturating_sub(slot.window_start) >= slot.rule.lookback_ms
+    {
+        slot.window_start = ts;
+        slot.window_count = 0;
+    }
+    if slot.window_count >= slot.rule.max_signals {
+        slot.stats.suppressed += 1;
+        stats.suppressed += 1;
+        return;
+    }
+    slot.window_count += 1;
+    slot.stats.alerts += 1;
+    stats.alerts += 1;
+    out.push(alert);
+}
+
+/// An EQL match as an alert: the placeholders of missing-event stages are left out, the time
+/// is the last real event's.
+fn eql_alert(rule: &Arc<Rule>, mut events: Vec<Arc<Event>>, fallback_ts: i64) -> Alert {
+    events.retain(|e| !eql::is_missing_placeholder(e));
+    let ts = events
+        .iter()
+        .map(|e| e.timestamp_ms)
+        .max()
+        .unwrap_or(fallback_ts);
+    Alert::new(rule, ts, events)
+}
+
+fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) -> bool {
+    let key: Vec<(i64, u64)> = events.iter().map(|e| (e.timestamp_ms, e.arrival)).collect();
+    if recent.contains(&key) {
+        return true;
+    }
+    if recent.len() == 64 {
+        recent.pop_front();
+    }
+    recent.push_back(key);
+    false
+}
+
+/// A necessary condition `field ∈ values` (exact, or on the lower-cased value).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Key {
+    pub(crate) field: String,
+    pub(crate) insensitive: bool,
+    pub(crate) values: Vec<String>,
+}
+
+fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
+    let s = match k.field.as_str() {
+        // `start` spans processes and connections: the weakest key.
+        "event.type" => 0,
+        "event.category"
+        | "event.kind"
+        | "event.module"
+        | "event.dataset"
+        | "data_stream.dataset"
+        | "event.outcome" => 1,
+        "event.action" => 2,
+        _ => 3,
+    };
+    (s, std::cmp::Reverse(k.values.len()))
+}
+
+fn str_lit(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Literal(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn field_path(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Field { path, .. } => Some(path),
+        _ => None,
+    }
+}
+
+/// The best necessary condition of an expression, if it has one.
+fn key_of(e: &Expr) -> Option<Key> {
+    let k = match e {
+        Expr::And(items) => return items.iter().filter_map(key_of).max_by_key(score),
+        Expr::Or(items) => {
+            let keys: Option<Vec<Key>> = items.iter().map(key_of).collect();
+            return union(keys?);
+        }
+        Expr::Compare {
+            op: CmpOp::Eq,
+            left,
+            right,
+        } => {
+            let (f, v) = match (
+                field_path(left),
+                str_lit(right),
+                field_path(right),
+                str_lit(left),
+            ) {
+                (Some(f), Some(v), _, _) | (_, _, Some(f), Some(v)) => (f, v),
+                _ => return None,
+            };
+            Key {
+                field: f.to_owned(),
+                insensitive: false,
+                values: vec![v.to_owned()],
+            }
+        }
+        Expr::In {
+            expr,
+            list,
+            insensitive,
+            negated: false,
+        } => {
+            let values: Option<Vec<String>> =
+                list.iter().map(|l| str_lit(l).map(str::to_owned)).collect();
+            Key {
+                field: field_path(expr)?.to_owned(),
+                insensitive: *insensitive,
+                values: values?,
+            }
+        }
+        // EQL `:` without wildcards is a case-insensitive equality.
+        Expr::Match {
+            kind: MatchKind::Seq,
+            expr,
+            patterns,
+            ..
+        } => {
+            let values: Option<Vec<String>> = patterns
+                .iter()
+                .map(|p| {
+                    str_lit(p)
+                        .filter(|s| !s.contains(['*', '?']))
+                        .map(str::to_owned)
+                })
+                .collect();
+            Key {
+                field: field_path(expr)?.to_owned(),
+                insensitive: true,
+                values: values?,
+            }
+        }
+        _ => return None,
+    };
+    if k.field == "host.os.type" {
+        // Every event of this sensor is Linux: no use as a key.
+        return None;
+    }
+    let mut k = k;
+    if k.insensitive {
+        k.values.iter_mut().for_each(|v| *v = v.to_lowercase());
+    }
+    Some(k)
+}
+
+/// `a or b` is keyed only when both are keyed on the same field.
+fn union(keys: Vec<Key>) -> Option<Key> {
+    let mut it = keys.into_iter();
+    let mut acc = it.next()?;
+    for k in it {
+        if k.field != acc.field {
+            return None;
+        }
+        if k.insensitive != acc.insensitive {
+            acc.insensitive = true;
+        }
+        acc.values.extend(k.values);
+    }
+    if acc.insensitive {
+        acc.values.iter_mut().for_each(|v| *v = v.to_lowercase());
+    }
+    acc.values.sort();
+    acc.values.dedup();
+    Some(acc)
+}
+
+/// The dispatch key of a rule: from its KQL expression, or the `event.category` values its
+/// EQL stages select.
+fn rule_key(rule: &Rule) -> Option<Key> {
+    match &rule.kind {
+        RuleKind::Query { expr, .. }
+        | RuleKind::NewTerms { expr, .. }
+        | RuleKind::Threshold { expr, .. } => key_of(expr),
+        RuleKind::Eql { query } => super::eql_keys::query_stage_keys(&rule.query)
+            .and_then(common_key)
+            .or_else(|| {
+                query.categories().map(|cats| Key {
+                    field: "event.category".to_owned(),
+                    insensitive: false,
+                    values: cats.into_iter().map(str::to_owned).collect(),
+                })
+            }),
+    }
+}
+
+/// The best key on a field every stage is keyed on, with the union of the stages' values.
+fn common_key(stages: Vec<Vec<Key>>) -> Option<Key> {
+    let (first, rest) = stages.split_first()?;
+    first
+        .iter()
+        .filter_map(|k| {
+            let keys: Option<Vec<Key>> = std::iter::once(Some(k.clone()))
+                .chain(
+                    rest.iter()
+                        .map(|st| st.iter().find(|o| o.field == k.field).cloned()),
+                )
+                .collect();
+            union(keys?)
+        })
+        .max_by_key(score)
+}
+
+/// FxHash: dispatch keys are short strings; speed matters more than DoS resistance here
+/// (an attacker-chosen value only costs a probe in a table of rule-chosen keys).
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+/// The rules keyed on one field: `(insensitive, value → rules)`.
+type ValueMap = (bool, FxMap<String, Vec<u32>>);
+
+/// Rules indexed by their key: field → (insensitive?, value → rules).
+#[derive(Default)]
+struct Dispatch {
+    always: Vec<u32>,
+    by_field: FxMap<String, Vec<ValueMap>>,
+    /// Bit `n` set: some key field name is `n` bytes long (skips most event fields unhashed).
+    lengths: u128,
+}
+
+impl Dispatch {
+    fn add(&mut self, rule: u32, key: Option<&Key>) {
+        let Some(k) = key else {
+            self.always.push(rule);
+            return;
+        };
+        if k.field.len() >= 128 {
+            self.always.push(rule);
+            return;
+        }
+        self.lengths |= 1 << k.field.len();
+        let maps = self.by_field.entry(k.field.clone()).or_default();
+        let pos = match maps.iter().position(|(ins, _)| *ins == k.insensitive) {
+            Some(p) => p,
+            None => {
+                maps.push((k.insensitive, FxMap::default()));
+                maps.len() - 1
+            }
+        };
+        for v in &k.values {
+            maps[pos].1.entry(v.clone()).or_default().push(rule);
+        }
+    }
+
+    /// Marks (`stamp[rule] = gen`) and lists the rules this event may match.
+    fn collect(&self, ev: &Event, gen: u64, stamp: &mut [u64], out: &mut Vec<u32>) {
+        let mut mark = |r: u32| {
+            if stamp[r as usize] != gen {
+                stamp[r as usize] = gen;
+                out.push(r);
+            }
+        };
+        self.always.iter().for_each(|&r| mark(r));
+        if self.by_field.is_empty() {
+            return;
+        }
+        let mut lower = String::new();
+        for (name, v) in &ev.fields {
+            if name.len() >= 128 || self.lengths & (1 << name.len()) == 0 {
+                continue;
+            }
+            let Some(maps) = self.by_field.get(name.as_ref()) else {
+                continue;
+            };
+            let strs: &[Value] = match v {
+                Value::List(items) => items,
+                other => std::slice::from_ref(other),
+            };
+            for s in strs.iter().filter_map(Value::as_str) {
+                for (insensitive, map) in maps {
+                    let hit = if *insensitive {
+                        lower.clear();
+                        lower.extend(s.chars().flat_map(char::to_lowercase));
+                        map.get(lower.as_str())
+                    } else {
+                        map.get(s)
+                    };
+                    if let Some(rules) = hit {
+                        rules.iter().for_each(|&r| mark(r));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_patterns_select_sources() {
+        let s = |idx: &[&str]| Sources::of(&idx.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            s(&[]),
+            Sources {
+                auditbeat: true,
+                defend: 0
+            }
+        );
+        assert_eq!(
+            s(&["auditbeat-*", "logs-auditd_manager.auditd-*"]),
+            Sources {
+                auditbeat: true,
+                defend: 0
+            }
+        );
+        let all = s(&["logs-endpoint.events.*"]);
+        assert!(!all.auditbeat && all.defend == (1 << DEFEND_STREAMS.len()) - 1);
+        assert_eq!(s(&["logs-endpoint.events.file*"]).defend, 1 << 1);
+        assert_eq!(
+            s(&[
+                "logs-endpoint.events.process-*",
+                "logs-endpoint.events.network-*"
+            ])
+            .defend,
+            0b101
+        );
+        assert!(!s(&["endgame-*", "logs-crowdstrike.fdr*", ".alerts-security.*"]).active());
+        let both = s(&["logs-endpoint.events.*", "auditbeat-*"]);
+        assert!(both.auditbeat && both.defend != 0);
+        assert!(
+            glob("a*b*c", "aXbYc")
+                && !glob("a*b*c", "aXc")
+                && glob("*", "")
+                && !glob("ab*ba", "aba")
+        );
+    }
+
+    #[test]
+    fn keys_pick_the_most_selective_necessary_condition() {
+        let e = crate::detect::kql::parse_expr(
+            "host.os.type:linux and event.category:process and event.action:(exec or executed) and process.name:(curl or wget)",
+        )
+        .unwrap();
+        let k = key_of(&e).unwrap();
+        assert_eq!(
+            (k.field.as_str(), k.values.clone()),
+            ("process.name", vec!["curl".to_owned(), "wget".to_owned()])
+        );
+        // An `or` across fields has no single key; a `not` gives none.
+        let e = crate::detect::kql::parse_expr("process.name:curl or file.name:x").unwrap();
+        assert_eq!(key_of(&e), None);
+        let e = crate::detect::kql::parse_expr("not process.name:curl").unwrap();
+        assert_eq!(key_of(&e), None);
+        // Wildcards cannot be keyed, but the other conjuncts still can.
+        let e = crate::detect::kql::parse_expr("process.name:py* and event.action:exec").unwrap();
+        assert_eq!(key_of(&e).unwrap().field, "event.action");
+    }
+}

@@ -1,0 +1,95 @@
+//! Hex decoding as the kernel encodes untrusted strings (`audit_log_n_hex`: two uppercase
+//! digits per byte). Linear time, one allocation.
+
+/// Value of an uppercase hex digit, or 0xff.
+const fn digit_table() -> [u8; 256] {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+}
+static DIGIT: [u8; 256] = digit_table();
+
+/// True when `s` is a non-empty, even-length run of uppercase hex digits, i.e. what the
+/// kernel prints for a hex-encoded string.
+pub fn is_kernel_hex(s: &[u8]) -> bool {
+    !s.is_empty() && s.len() % 2 == 0 && s.iter().all(|&b| DIGIT[b as usize] != 0xff)
+}
+
+/// Appends the bytes `s` encodes to `out`; `None` (and `out` unchanged) if `s` is not
+/// kernel hex (odd length, lowercase or other characters).
+pub fn decode_into(s: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    let start = out.len();
+    out.resize(start + s.len() / 2, 0);
+    // Branch-free loop; an invalid digit (0xff) shows in the high nibble of `bad`.
+    let mut bad = 0u8;
+    for (dst, pair) in out[start..].iter_mut().zip(s.chunks_exact(2)) {
+        let (hi, lo) = (DIGIT[pair[0] as usize], DIGIT[pair[1] as usize]);
+        bad |= hi | lo;
+        *dst = hi << 4 | lo;
+    }
+    if bad & 0xf0 != 0 {
+        out.truncate(start);
+        return None;
+    }
+    Some(())
+}
+
+/// Decodes kernel hex to bytes, `None` if `s` is not kernel hex.
+pub fn decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    decode_into(s, &mut out).map(|_| out)
+}
+
+/// Bytes to text: trailing NULs dropped, inner NULs (argv separators) shown as spaces,
+/// invalid UTF-8 replaced.
+pub fn bytes_to_text(mut bytes: Vec<u8>) -> String {
+    while bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    if memchr::memchr(0, &bytes).is_some() {
+        for b in bytes.iter_mut() {
+            if *b == 0 {
+                *b = b' ';
+            }
+        }
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_uppercase_only() {
+        assert_eq!(decode(b"2F746D70"), Some(b"/tmp".to_vec()));
+        assert_eq!(decode(b""), Some(vec![]));
+        assert_eq!(decode(b"2f"), None);
+        assert_eq!(decode(b"2F7"), None);
+        assert_eq!(decode(b"ZZ"), None);
+        assert!(is_kernel_hex(b"00FF"));
+        assert!(!is_kernel_hex(b""));
+        assert!(!is_kernel_hex(b"abc"));
+    }
+
+    #[test]
+    fn text_conversion() {
+        assert_eq!(bytes_to_text(b"a\0b\0\0".to_vec()), "a b");
+        assert_eq!(bytes_to_text(vec![0xff, b'x']), "\u{fffd}x");
+    }
+}
