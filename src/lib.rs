@@ -5,12 +5,15 @@
 //! (rules) → `output` (NDJSON, syslog). `kernel` talks to the kernel's audit subsystem.
 
 pub mod assemble;
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod ecs;
 pub mod event;
 pub mod kernel;
 pub mod output;
+pub mod pipeline;
 pub mod record;
 pub mod service;
 pub mod source;

@@ -240,11 +240,6 @@ fn check_rpm(rpm: &Path) {
     );
     assert_eq!(flag_of("/usr/sbin/auditwatch").1, "-rwxr-xr-x");
     assert!(flag_of("/usr/share/doc/auditwatch/LICENSE").0.contains('d'));
-    assert_eq!(
-        flag_of("/var/lib/auditwatch").1,
-        "drwxr-x---",
-        "rpm owns the state dir"
-    );
 
     let scripts = run(Command::new("rpm").args(["-qp", "--scripts"]).arg(rpm));
     for (header, source) in [
@@ -381,7 +376,10 @@ fn check_man_page(binary: &Path) {
         rendered.status.success() && stderr.trim().is_empty(),
         "man page renders with warnings: {stderr}"
     );
-    let text = String::from_utf8_lossy(&rendered.stdout).replace(['\u{2010}', '\u{2212}'], "-");
+    // Options are looked up in the roff source (`\-\-rules`), not in the wrapped rendering.
+    let text = fs::read_to_string(&page).unwrap().replace("\\-", "-");
+    let version = format!("\"auditwatch {}\"", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&version), "man page .TH names {version}");
     let commands: [&[&str]; 11] = [
         &[],
         &["run"],
@@ -588,7 +586,6 @@ fn deb_cycle(root: &Path, deb: &Path) {
 }
 
 fn rpm_cycle(root: &Path, rpm: &Path) {
-    fs::copy(rpm, root.join("tmp/auditwatch.rpm")).unwrap();
     // rpm runs the scriptlets chrooted into --root, with the Debian root's /bin/sh. --nodeps: the
     // root has no rpm database of its glibc.
     let rpm_root = |args: &str| -> Output {
@@ -609,13 +606,22 @@ fn rpm_cycle(root: &Path, rpm: &Path) {
     };
     ok("--initdb");
     let before = tree(root);
-    ok("-i --nodeps /tmp/auditwatch.rpm");
+    ok(&format!("-i --nodeps {}", rpm.display()));
     assert!(ok("-q auditwatch").starts_with("auditwatch-"));
     check_installed_program(root);
     assert!(root
         .join("usr/lib/systemd/system/auditwatch.service")
         .is_file());
+    // %config(noreplace): an edited config file survives erasure as *.rpmsave.
+    let config = root.join("etc/auditwatch/auditwatch.toml");
+    fs::write(&config, "# edited by the admin\n").unwrap();
     ok("-e auditwatch");
+    let saved = root.join("etc/auditwatch/auditwatch.toml.rpmsave");
+    assert_eq!(
+        fs::read_to_string(&saved).ok().as_deref(),
+        Some("# edited by the admin\n")
+    );
+    fs::remove_dir_all(root.join("etc/auditwatch")).unwrap();
     assert!(
         !rpm_root("-q auditwatch").status.success(),
         "rpm still installed"
@@ -631,44 +637,66 @@ fn rpm_cycle(root: &Path, rpm: &Path) {
             "/{path} left after rpm -e"
         );
     }
-    fs::remove_file(root.join("tmp/auditwatch.rpm")).unwrap();
     let left = residue(&before, &tree(root));
     assert!(left.is_empty(), "rpm -e left or removed files: {left:?}");
 }
 
-/// The removal scripts' kernel cleanup deletes rules keyed `auditwatch*` and nothing else.
-fn check_kernel_rule_cleanup() {
+/// The removal scripts' kernel cleanup deletes rules keyed `auditwatch*` and nothing else, and
+/// in a chroot it leaves the (host's) kernel alone.
+fn check_kernel_rule_cleanup(root: &Path) {
     let _guard = common::kernel::kernel_guard();
-    let auditctl = |args: &[&str]| run(Command::new("auditctl").args(args));
+    let auditctl = |args: &str| run(&mut sh(&format!("auditctl {args}")));
     let watched = std::env::temp_dir().join("auditwatch-package-test-watch");
     fs::write(&watched, "").unwrap();
-    let watched = watched.display().to_string();
-    auditctl(&[
-        "-a",
-        "always,exit",
-        "-F",
-        "arch=b64",
-        "-S",
-        "fchmodat",
-        "-k",
-        "auditwatch_pkgtest",
-    ]);
-    auditctl(&["-w", &watched, "-p", "wa", "-k", "auditwatch_pkgtest_watch"]);
-    auditctl(&[
-        "-a",
-        "always,exit",
-        "-F",
-        "arch=b64",
-        "-S",
-        "fchownat",
-        "-k",
-        "pkgtest_not_ours",
-    ]);
-    let out = run(&mut Command::new(
-        repo().join("packaging/remove-kernel-rules"),
+    auditctl("-a always,exit -F arch=b64 -S fchmodat -k auditwatch_pkgtest");
+    auditctl(&format!(
+        "-w {} -p wa -k auditwatch_pkgtest_watch",
+        watched.display()
     ));
-    assert!(out.contains("removed 2 leftover"), "cleanup said: {out}");
-    let left = auditctl(&["-l"]);
+    auditctl("-a always,exit -F arch=b64 -S fchownat -k pkgtest_not_ours");
+    // A key of the bundled kernel rules counts as ours too.
+    let bundled_key = bundled("audit-rules", "rules")
+        .iter()
+        .flat_map(|f| {
+            let text = fs::read_to_string(repo().join("audit-rules").join(f)).unwrap();
+            let words: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .flat_map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .collect();
+            words
+                .windows(2)
+                .filter_map(|w| match w[0].as_str() {
+                    "-k" => Some(w[1].clone()),
+                    _ => w[1].strip_prefix("key=").map(str::to_owned),
+                })
+                .collect::<Vec<_>>()
+        })
+        .next()
+        .expect("the bundled kernel rules have keys");
+    auditctl(&format!(
+        "-a always,exit -F arch=b64 -S fremovexattr -k {bundled_key}"
+    ));
+
+    // In the Debian root, an auditctl that records its calls: the helper must not get that far.
+    let helper = repo().join("packaging/remove-kernel-rules");
+    fs::copy(&helper, root.join("tmp/remove-kernel-rules")).unwrap();
+    let fake = root.join("usr/sbin/auditctl");
+    fs::write(&fake, "#!/bin/sh\necho \"$@\" >>/tmp/auditctl-called\n").unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    in_root_ok(root, "/tmp/remove-kernel-rules");
+    assert!(
+        !root.join("tmp/auditctl-called").exists(),
+        "the cleanup ran auditctl in a chroot"
+    );
+
+    let out = run(Command::new(&helper).env("AUDITWATCH_AUDIT_RULES", repo().join("audit-rules")));
+    assert!(out.contains("removed 3 leftover"), "cleanup said: {out}");
+    assert!(
+        !left_contains_key(&auditctl("-l"), &bundled_key),
+        "bundled-key rule left"
+    );
+    let left = auditctl("-l");
     assert!(
         !left.contains("auditwatch_pkgtest"),
         "our rules left: {left}"
@@ -678,6 +706,12 @@ fn check_kernel_rule_cleanup() {
         "another key's rule was removed: {left}"
     );
     let _ = fs::remove_file(&watched);
+}
+
+fn left_contains_key(rules: &str, key: &str) -> bool {
+    rules
+        .lines()
+        .any(|l| l.contains(&format!("key={key}")) || l.contains(&format!("-k {key}")))
 }
 
 #[test]
@@ -707,7 +741,6 @@ fn packages_build_install_remove_and_purge() {
     run(Command::new("cp").arg("-a").arg(&base).arg(&root));
     deb_cycle(&root, &deb);
     rpm_cycle(&root, &rpm);
+    check_kernel_rule_cleanup(&root);
     fs::remove_dir_all(&scratch).unwrap();
-
-    check_kernel_rule_cleanup();
 }

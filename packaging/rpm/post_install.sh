@@ -1,8 +1,16 @@
 # %post: $1 is 1 on a new installation, 2 on an upgrade.
 in_system_root() {
-    root_id=$(stat -c %d:%i / 2>/dev/null) || return 1
-    init_root_id=$(stat -c %d:%i /proc/1/root/. 2>/dev/null) || return 1
-    [ "$root_id" = "$init_root_id" ]
+    if init_root_id=$(stat -c %d:%i /proc/1/root/. 2>/dev/null); then
+        [ "$(stat -c %d:%i /)" = "$init_root_id" ]
+        return
+    fi
+    # /proc/1/root unreadable (some containers): a chroot's / is no mount point of its own, so
+    # mountinfo, which lists only mounts below our root, then has no "/" entry.
+    [ -r /proc/self/mountinfo ] || return 1
+    while read -r _ _ _ _ mount_point _; do
+        [ "$mount_point" = / ] && return 0
+    done </proc/self/mountinfo
+    return 1
 }
 
 install -d -m 0750 -o root -g root /var/lib/auditwatch

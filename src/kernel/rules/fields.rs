@@ -359,58 +359,21 @@ pub fn perm_letters(value: u32) -> String {
         .collect()
 }
 
-/// Architectures a rule can name: (name, `AUDIT_ARCH_*`). Names auditctl accepts for `-F arch=`.
-pub const ARCHES: &[(&str, u32)] = &[
-    ("x86_64", 0xC000_003E),
-    ("i386", 0x4000_0003),
-    ("i486", 0x4000_0003),
-    ("i586", 0x4000_0003),
-    ("i686", 0x4000_0003),
-    ("aarch64", 0xC000_00B7),
-    ("arm", 0x4000_0028),
-    ("armeb", 0x0000_0028),
-    ("armv5tejl", 0x4000_0028),
-    ("armv7l", 0x4000_0028),
-    ("ppc64", 0x8000_0015),
-    ("ppc64le", 0xC000_0015),
-    ("ppc", 0x0000_0014),
-    ("s390x", 0x8000_0016),
-    ("s390", 0x0000_0016),
-    ("riscv64", 0xC000_00F3),
-    ("riscv32", 0x4000_00F3),
-    ("loongarch64", 0xC000_0102),
-];
-
-pub fn arch_code(name: &str) -> Option<u32> {
-    ARCHES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
-}
-
 pub fn arch_is_known(code: u32) -> bool {
-    ARCHES.iter().any(|(_, c)| *c == code)
-}
-
-/// The 32-bit compat architecture of a 64-bit one (`-F arch=b32`).
-pub fn compat32(arch64: u32) -> Option<u32> {
-    match arch64 {
-        0xC000_003E => Some(0x4000_0003),
-        0xC000_00B7 => Some(0x4000_0028),
-        0x8000_0015 | 0xC000_0015 => Some(0x0000_0014),
-        0x8000_0016 => Some(0x0000_0016),
-        0xC000_00F3 => Some(0x4000_00F3),
-        _ => None,
-    }
+    crate::record::tables::arch_name(code).is_some()
 }
 
 /// The running kernel's architecture (from `uname -m`, like auditctl's `audit_detect_machine`).
 pub fn host_arch() -> Option<u32> {
     static HOST: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
     *HOST.get_or_init(|| {
+        // uname, not the build target: a 32-bit build on a 64-bit kernel still audits b64.
         // SAFETY: uname fills the zeroed struct we own; `machine` is NUL-terminated by the kernel.
         let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
         if unsafe { libc::uname(&mut uts) } != 0 {
             return None;
         }
         let machine = unsafe { std::ffi::CStr::from_ptr(uts.machine.as_ptr()) };
-        arch_code(machine.to_str().ok()?)
+        crate::record::tables::arch_from_name(machine.to_str().ok()?)
     })
 }

@@ -1,22 +1,34 @@
 //! A rule as `auditctl -l` prints it (auditctl 3.0's `print_rule`), so a listing from the
 //! kernel reads the same whether auditctl or auditwatch printed it.
 
-use super::fields::{self, id, op, List};
+use super::fields::{self, id, op, Action, List};
 use super::names;
-use super::{Rule, Value};
+use super::{Field, Rule, Value};
 use std::fmt::Write;
 
 impl Rule {
-    /// A watch in auditctl's sense: every syscall, a `perm` field and only path/dir/perm/key fields.
+    /// Whether the rule prints as `-w PATH -p PERM [-k KEY]`. auditctl's test (every syscall, a
+    /// perm field, only path/dir/perm/key fields) plus what makes that text compile back to the
+    /// same rule: `always,exit`, no `-A`, fields in `-w` order, no trailing `/` on the path
+    /// (`-w` trims it). Other rules print in `-a` form, where auditctl's listing would lose them.
     pub fn is_watch(&self) -> bool {
-        let only_watch_fields = self
+        let shape = match self.fields.as_slice() {
+            [p, m]
+            | [p, m, Field {
+                id: id::FILTERKEY, ..
+            }] => matches!(p.id, id::WATCH | id::DIR) && m.id == id::PERM,
+            _ => false,
+        };
+        let path_ok = self
             .fields
-            .iter()
-            .all(|f| matches!(f.id, id::PERM | id::FILTERKEY | id::DIR | id::WATCH));
-        let has_perm = self.fields.iter().any(|f| f.id == id::PERM);
-        let syscalls_ok =
-            matches!(self.list, List::User | List::Task | List::Exclude) || self.all_syscalls();
-        only_watch_fields && has_perm && syscalls_ok
+            .first()
+            .and_then(|f| f.value.bytes())
+            .is_some_and(|p| p == b"/" || !p.ends_with(b"/"));
+        shape
+            && path_ok
+            && self.fields.iter().all(|f| f.op == op::EQUAL)
+            && (self.list, self.action, self.prepend) == (List::Exit, Action::Always, false)
+            && self.all_syscalls()
     }
 
     /// The rule in `auditctl -l` syntax.
@@ -24,7 +36,9 @@ impl Rule {
         let watch = self.is_watch();
         let mut out = String::new();
         if !watch {
-            let _ = write!(out, "-a {},{}", self.action.name(), self.list.name());
+            // auditctl prints `-a` for prepended rules too; `-A` keeps the flag.
+            let add = if self.prepend { "-A" } else { "-a" };
+            let _ = write!(out, "{add} {},{}", self.action.name(), self.list.name());
             if let Some(f) = self.fields.iter().find(|f| f.id == id::ARCH) {
                 let v = f.value.num().unwrap_or(0);
                 let sym = op::symbol(f.op & op::MASK).unwrap_or("?");
@@ -44,11 +58,7 @@ impl Rule {
         for f in &self.fields {
             let sym = op::symbol(f.op & op::MASK).unwrap_or("?");
             let num = f.value.num().unwrap_or(0);
-            let text = f
-                .value
-                .bytes()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
+            let text = f.value.bytes().map(quoted).unwrap_or_default();
             let Some(name) = fields::field_name(f.id) else {
                 let _ = write!(out, " f{}{sym}{}", f.id, num as i32);
                 continue;
@@ -67,7 +77,8 @@ impl Rule {
                     let _ = write!(out, "-w {text}");
                 }
                 id::FILTERKEY => {
-                    for k in text.split(fields::KEY_SEPARATOR as char) {
+                    let raw = f.value.bytes().unwrap_or_default();
+                    for k in raw.split(|b| *b == fields::KEY_SEPARATOR).map(quoted) {
                         let _ = if watch {
                             write!(out, " -k {k}")
                         } else {
@@ -116,14 +127,22 @@ impl Rule {
     }
 
     fn write_syscalls(&self, out: &mut String) {
-        if matches!(self.list, List::User | List::Task | List::Exclude) {
+        // auditctl 3.0 prints no syscalls for these lists (filesystem rules carry all bits).
+        if matches!(
+            self.list,
+            List::User | List::Task | List::Exclude | List::Filesystem
+        ) {
             return;
         }
         if self.all_syscalls() {
             out.push_str(" -S all");
             return;
         }
-        let arch = self.arch().or_else(fields::host_arch);
+        // io_uring rules hold io_uring operation numbers, not syscalls.
+        let arch = self
+            .arch()
+            .or_else(fields::host_arch)
+            .filter(|_| self.list != List::IoUring);
         for (i, nr) in self.syscalls().into_iter().enumerate() {
             out.push_str(if i == 0 { " -S " } else { "," });
             match arch.and_then(|a| names::syscall_name(a, nr)) {
@@ -133,6 +152,19 @@ impl Rule {
                 }
             }
         }
+    }
+}
+
+/// A string value as a rules-file word: quoted when it holds spaces or quotes (auditctl prints
+/// it bare, which does not parse back).
+fn quoted(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    if !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+        s.into_owned()
+    } else if !s.contains('\'') {
+        format!("'{s}'")
+    } else {
+        format!("\"{s}\"")
     }
 }
 

@@ -176,6 +176,20 @@ impl RuleSet {
     pub fn extend(&mut self, other: RuleSet) {
         self.entries.extend(other.entries);
     }
+    /// Drops rules that repeat an earlier rule (same bytes; the kernel refuses a duplicate
+    /// with EEXIST, e.g. a local file repeating a bundled line) and returns where they were.
+    pub fn dedup_rules(&mut self) -> Vec<Origin> {
+        let mut seen = std::collections::HashSet::new();
+        let mut dropped = Vec::new();
+        self.entries.retain(|e| match &e.directive {
+            Directive::Add(r) if !seen.insert(r.to_bytes()) => {
+                dropped.push(e.origin.clone());
+                false
+            }
+            _ => true,
+        });
+        dropped
+    }
     /// Puts a rule first (e.g. [`self_exclusion`], which must precede every other rule).
     pub fn insert_first(&mut self, rule: Rule, origin: Origin) {
         self.entries.insert(

@@ -1,26 +1,13 @@
 //! Name ↔ number look-ups the rules need, over the shared tables in `crate::record::tables`.
 
 use crate::record::tables;
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 
 pub fn syscall_name(arch: u32, nr: u32) -> Option<&'static str> {
     tables::syscall_name(arch, u64::from(nr))
 }
 
-/// Syscall name → number for one architecture (the inverse of `syscall_name`, built once per arch).
 pub fn syscall_number(arch: u32, name: &str) -> Option<u32> {
-    static BY_ARCH: OnceLock<Mutex<HashMap<u32, HashMap<&'static str, u32>>>> = OnceLock::new();
-    let mut all = BY_ARCH
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let table = all.entry(arch).or_insert_with(|| {
-        (0..=super::fields::MAX_SYSCALL)
-            .filter_map(|nr| syscall_name(arch, nr).map(|n| (n, nr)))
-            .collect()
-    });
-    table.get(name).copied()
+    tables::syscall_number(arch, name)
 }
 
 pub fn msg_type_name(t: u16) -> Option<&'static str> {
@@ -38,13 +25,19 @@ pub fn errno_name(code: i64) -> Option<&'static str> {
 
 /// `EACCES` → 13 (the positive errno).
 pub fn errno_number(name: &str) -> Option<u32> {
-    static BY_NAME: OnceLock<HashMap<&'static str, u32>> = OnceLock::new();
-    BY_NAME
-        .get_or_init(|| {
-            (1..=4095u32)
-                .filter_map(|n| errno_name(-i64::from(n)).map(|e| (e, n)))
-                .collect()
-        })
-        .get(name)
-        .copied()
+    tables::errno_number(name).and_then(|n| u32::try_from(n).ok())
+}
+
+/// Architecture name → `AUDIT_ARCH_*` (`x86_64`, `i386`, `aarch64`, ...).
+pub fn arch_code(name: &str) -> Option<u32> {
+    tables::arch_from_name(name).filter(|_| !matches!(name, "b64" | "b32"))
+}
+
+pub fn arch_name(code: u32) -> Option<&'static str> {
+    tables::arch_name(code)
+}
+
+/// The 32-bit compat architecture of a 64-bit one (`-F arch=b32`).
+pub fn compat32(arch64: u32) -> Option<u32> {
+    tables::compat_arch(arch64)
 }

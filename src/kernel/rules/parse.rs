@@ -340,10 +340,7 @@ impl Builder {
                         .or_else(fields::host_arch)
                         .ok_or("cannot tell this machine's architecture; add -F arch=")?;
                     names::syscall_number(arch, name).ok_or_else(|| {
-                        let arch_name = fields::ARCHES
-                            .iter()
-                            .find(|(_, c)| *c == arch)
-                            .map_or("?", |(n, _)| n);
+                        let arch_name = names::arch_name(arch).unwrap_or("?");
                         format!("unknown syscall `{name}` for arch {arch_name}")
                     })?
                 }
@@ -383,11 +380,11 @@ impl Builder {
         if list == List::Exclude
             && !matches!(
                 field,
-                id::PID | id::UID | id::GID | id::LOGINUID | id::MSGTYPE | id::SUBJ_USER
+                id::PID | id::UID | id::GID | id::LOGINUID | id::MSGTYPE | id::EXE | id::SUBJ_USER
                     ..=id::SUBJ_CLR
             )
         {
-            return Err(format!("field {name} cannot be used on the exclude list (only pid, uid, gid, auid, msgtype, subj_*)"));
+            return Err(format!("field {name} cannot be used on the exclude list (only pid, uid, gid, auid, msgtype, subj_*, exe)"));
         }
         let exit_only = |what: &str| -> Result<(), String> {
             if matches!(list, List::Exit | List::IoUring) {
@@ -455,7 +452,9 @@ impl Builder {
                 string_value(v, name)?
             }
             id::EXE => {
-                exit_only("exe")?;
+                if !matches!(list, List::Exit | List::IoUring | List::Exclude) {
+                    return Err("exe can only be used with the exit or exclude list".into());
+                }
                 eq_or_ne("exe")?;
                 if !v.starts_with('/') {
                     return Err("exe must be an absolute path".into());
@@ -757,7 +756,7 @@ fn arch_value(v: &str) -> Result<u32, String> {
             .ok_or("b64 given but this machine is not 64-bit")?,
         "b32" => match host {
             Some(h) if h & fields::ARCH_64BIT == 0 => h,
-            Some(h) => fields::compat32(h).ok_or("this machine has no 32-bit architecture")?,
+            Some(h) => names::compat32(h).ok_or("this machine has no 32-bit architecture")?,
             None => return Err("cannot tell this machine's architecture".into()),
         },
         name if starts_digit(name) => {
@@ -765,7 +764,7 @@ fn arch_value(v: &str) -> Result<u32, String> {
             to_u32(n, v, "arch")?
         }
         name => {
-            fields::arch_code(name).ok_or_else(|| format!("-F arch={v}: unknown architecture"))?
+            names::arch_code(name).ok_or_else(|| format!("-F arch={v}: unknown architecture"))?
         }
     };
     if !fields::arch_is_known(arch) {

@@ -1,0 +1,216 @@
+//! The one pipeline live mode and replay share:
+//!
+//! ```text
+//! records ──▶ Front (reassemble + normalize) ──batches of events──▶ Worker (engine, outputs)
+//! ```
+//!
+//! `Front` runs on the thread that reads (netlink reader or log reader), `Worker` on its own
+//! thread behind a bounded crossbeam channel, so a slow rule or output never makes the reader
+//! miss kernel messages; the channel's bound is the back-pressure.
+
+use crate::assemble::{AuditEvent, Limits as AssembleLimits, Reassembler, Stats as AssembleStats};
+use crate::detect::alert::Alert;
+use crate::detect::engine::Engine;
+use crate::ecs::Normalizer;
+use crate::event::Event;
+use crate::output::ndjson::NdjsonWriter;
+use crate::record::Record;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Events travel to the worker in batches: one channel operation per batch, not per event.
+pub const BATCH: usize = 256;
+
+/// Reassembler + normalizer: records in, ECS events out, in sequence order.
+pub struct Front {
+    reasm: Reassembler,
+    norm: Normalizer,
+    assembled: Vec<AuditEvent>,
+    arrival: u64,
+}
+
+impl Front {
+    pub fn new(norm: Normalizer, limits: AssembleLimits) -> Self {
+        Front { reasm: Reassembler::new(limits), norm, assembled: Vec::with_capacity(16), arrival: 0 }
+    }
+
+    pub fn push(&mut self, rec: Record, out: &mut Vec<Event>) {
+        self.reasm.push(rec, &mut self.assembled);
+        self.drain(out);
+    }
+
+    /// Advances stream time (live mode: the wall clock) so quiet events time out.
+    pub fn tick(&mut self, now_ms: i64, out: &mut Vec<Event>) {
+        self.reasm.tick(now_ms, &mut self.assembled);
+        self.drain(out);
+    }
+
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        self.reasm.flush(&mut self.assembled);
+        self.drain(out);
+    }
+
+    fn drain(&mut self, out: &mut Vec<Event>) {
+        for ae in self.assembled.drain(..) {
+            let mut ev = self.norm.normalize(&ae);
+            self.arrival += 1;
+            ev.arrival = self.arrival;
+            out.push(ev);
+        }
+    }
+
+    pub fn assemble_stats(&self) -> AssembleStats {
+        self.reasm.stats()
+    }
+}
+
+/// Where alerts go besides the engine: NDJSON (stdout by default) and/or syslog.
+pub trait AlertSink: Send {
+    fn send(&mut self, alert: &serde_json::Value) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+impl AlertSink for crate::output::syslog::SyslogSink {
+    /// Never fails: undeliverable alerts wait in the spool (and are counted when it overflows).
+    fn send(&mut self, alert: &serde_json::Value) -> io::Result<()> {
+        crate::output::syslog::SyslogSink::send(self, alert);
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AlertSink for NdjsonWriter {
+    fn send(&mut self, alert: &serde_json::Value) -> io::Result<()> {
+        self.write_json(alert)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        NdjsonWriter::flush(self)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct WorkerStats {
+    pub events: u64,
+    pub alerts: u64,
+    pub output_errors: u64,
+}
+
+/// The rule engine and the outputs, on the worker thread.
+pub struct Worker {
+    engine: Option<Engine>,
+    events_out: Option<NdjsonWriter>,
+    alert_sinks: Vec<Box<dyn AlertSink>>,
+    alerts: Vec<Alert>,
+    stats: WorkerStats,
+    warn: RateLimited,
+}
+
+impl Worker {
+    pub fn new(engine: Option<Engine>, events_out: Option<NdjsonWriter>, alert_sinks: Vec<Box<dyn AlertSink>>) -> Self {
+        Worker {
+            engine,
+            events_out,
+            alert_sinks,
+            alerts: Vec::new(),
+            stats: WorkerStats::default(),
+            warn: RateLimited::new(Duration::from_secs(10)),
+        }
+    }
+
+    pub fn handle(&mut self, ev: Event) {
+        self.stats.events += 1;
+        if let Some(w) = &mut self.events_out {
+            if let Err(e) = w.write_event(&ev) {
+                self.stats.output_errors += 1;
+                self.warn.warn(|| format!("writing events: {e}"));
+            }
+        }
+        if let Some(engine) = &mut self.engine {
+            engine.on_event(Arc::new(ev), &mut self.alerts);
+        }
+        for alert in self.alerts.drain(..) {
+            self.stats.alerts += 1;
+            let alert = alert.to_json();
+            for sink in &mut self.alert_sinks {
+                if let Err(e) = sink.send(&alert) {
+                    self.stats.output_errors += 1;
+                    self.warn.warn(|| format!("writing alert: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Lets time-driven rules (thresholds, samples) finish at the end of input.
+    pub fn finish(&mut self) {
+        if let Some(engine) = &mut self.engine {
+            engine.flush();
+        }
+        self.flush();
+    }
+
+    /// Flushes outputs (end of a batch, so alerts are not held in buffers while idle).
+    pub fn flush(&mut self) {
+        if let Some(w) = &mut self.events_out {
+            let _ = w.flush();
+        }
+        for s in &mut self.alert_sinks {
+            let _ = s.flush();
+        }
+    }
+
+    pub fn stats(&self) -> WorkerStats {
+        self.stats
+    }
+
+    /// Swaps in new rules (SIGHUP). The old engine is dropped first so its state database is
+    /// closed before the new one opens it: new_terms history carries over through the state
+    /// directory.
+    pub fn reload_rules(&mut self, rules: Vec<crate::detect::rule::Rule>, config: crate::detect::engine::EngineConfig) {
+        if let Some(old) = self.engine.take() {
+            drop(old);
+        }
+        match Engine::new(rules, config) {
+            Ok(e) => self.engine = Some(e),
+            Err(e) => tracing::error!("reloading rules: {e}; detection is off until the next reload"),
+        }
+    }
+
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
+    pub fn engine_mut(&mut self) -> Option<&mut Engine> {
+        self.engine.as_mut()
+    }
+}
+
+/// Logs at most one message per `every`, counting what it held back: hostile input must not be
+/// able to flood the log.
+pub struct RateLimited {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimited {
+    pub fn new(every: Duration) -> Self {
+        RateLimited { every, last: None, suppressed: 0 }
+    }
+
+    pub fn warn(&mut self, msg: impl FnOnce() -> String) {
+        let now = Instant::now();
+        if self.last.is_some_and(|l| now.duration_since(l) < self.every) {
+            self.suppressed += 1;
+            return;
+        }
+        self.last = Some(now);
+        if self.suppressed > 0 {
+            tracing::warn!("{} ({} similar messages suppressed)", msg(), std::mem::take(&mut self.suppressed));
+        } else {
+            tracing::warn!("{}", msg());
+        }
+    }
+}
