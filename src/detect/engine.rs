@@ -921,8 +921,45 @@ mod tests {
         assert_eq!(key_of(&e), None);
         let e = crate::detect::kql::parse_expr("not process.name:curl").unwrap();
         assert_eq!(key_of(&e), None);
-        // Wildcards cannot be keyed, but the other conjuncts still can.
-        let e = crate::detect::kql::parse_expr("process.name:py* and event.action:exec").unwrap();
+        // A trailing-star pattern is a prefix key; other wildcards cannot be keyed, but the
+        // other conjuncts still can.
+        let e = crate::detect::kql::parse_expr("process.name:(py* or perl) and event.action:exec")
+            .unwrap();
+        let k = key_of(&e).unwrap();
+        assert_eq!(
+            (k.field.as_str(), k.values),
+            ("process.name", vec!["perl".to_owned(), "py*".to_owned()])
+        );
+        let e = crate::detect::kql::parse_expr("process.name:*py and event.action:exec").unwrap();
         assert_eq!(key_of(&e).unwrap().field, "event.action");
+    }
+
+    #[test]
+    fn dispatch_finds_exact_prefix_and_folded_values() {
+        let mut d = Dispatch::default();
+        let key = |f: &str, ins: bool, v: &[&str]| Key {
+            field: f.into(),
+            insensitive: ins,
+            values: v.iter().map(|s| s.to_string()).collect(),
+        };
+        d.add(0, Some(&key("process.name", false, &["curl"])));
+        d.add(1, Some(&key("process.name", false, &["py*"])));
+        d.add(2, Some(&key("process.name", true, &["bash"])));
+        d.add(3, None);
+        let mut ev = Event::new(0);
+        ev.push(
+            "process.name",
+            Value::List(vec!["python3".into(), "BASH".into()]),
+        );
+        let mut stamp = vec![0; 4];
+        let mut out = Vec::new();
+        d.collect(&ev, 1, &mut stamp, &mut out);
+        out.sort();
+        assert_eq!(out, vec![1, 2, 3]);
+        let mut ev = Event::new(0);
+        ev.push("process.name", "p");
+        out.clear();
+        d.collect(&ev, 2, &mut stamp, &mut out);
+        assert_eq!(out, vec![3], "shorter than the prefix");
     }
 }
