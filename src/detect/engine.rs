@@ -336,14 +336,17 @@ impl Engine {
         self.cands.clear();
         let [st_ab, st_def] = &mut self.stamp;
         self.dispatch[AB].collect(&ev, gen, st_ab, &mut self.cands);
-        if let Some(d) = &defend {
+        let ab_cands = self.cands.len();
+        // Index the Defend view only when one of its rules is a candidate.
+        let defend = defend.filter(|d| {
             self.dispatch[DEF].collect(d, gen, st_def, &mut self.cands);
-        }
+            self.cands.len() > ab_cands
+        });
         if !self.cands.is_empty() {
             self.cands.sort_unstable();
             self.cands.dedup();
             self.stats.rule_evals += self.cands.len() as u64;
-            self.run_candidates(&ev, defend.as_ref(), stream, gen, out);
+            self.run_candidates(&ev, ab_cands > 0, defend.as_ref(), stream, gen, out);
         }
         if gen % 65_536 == 0 {
             self.flush();
@@ -353,6 +356,7 @@ impl Engine {
     fn run_candidates(
         &mut self,
         ev: &Arc<Event>,
+        auditbeat: bool,
         defend: Option<&Arc<Event>>,
         stream: u16,
         gen: u64,
@@ -360,10 +364,12 @@ impl Engine {
     ) {
         // One field index per view, shared by every rule.
         let [fi_ab, fi_def] = &mut self.index;
-        let ix_ab = fi_ab.index(ev);
+        let ix_ab = auditbeat.then(|| fi_ab.index(ev));
         let ix_def = defend.map(|d| fi_def.index(d));
-        let views: [Option<(&Arc<Event>, &IndexedEvent)>; 2] =
-            [Some((ev, &ix_ab)), defend.zip(ix_def.as_ref())];
+        let views: [Option<(&Arc<Event>, &IndexedEvent)>; 2] = [
+            ix_ab.as_ref().map(|ix| (ev, ix)),
+            defend.zip(ix_def.as_ref()),
+        ];
         for &ci in &self.cands {
             let i = ci as usize;
             let slot = &mut self.slots[i];
