@@ -204,6 +204,47 @@ impl Engine {
             Some(dir) => Some(Store::open(dir)?),
             None => None,
         };
+        Engine::build(rules, config, view, store, &mut HashMap::new())
+    }
+
+    /// Swaps in a new rule set (SIGHUP) without losing state: a rule whose id, type, language,
+    /// query, index, look-back and `max_signals` are unchanged keeps its running state
+    /// (sequences and samples in progress, new_terms history, threshold groups, counters);
+    /// new or changed rules start fresh. The state database stays open throughout. If the new
+    /// set cannot be built, the running one is kept and the error returned.
+    pub fn reload(&mut self, rules: Vec<Rule>, config: EngineConfig) -> std::io::Result<()> {
+        self.flush();
+        let mut carry: HashMap<Fingerprint, Slot> =
+            self.slots.drain(..).map(|s| (fingerprint(&s.meta.rule), s)).collect();
+        let store = self.store.take();
+        let state_dir = config.state_dir.clone();
+        let totals = (self.stats.events, self.stats.alerts, self.stats.suppressed);
+        match Engine::build(rules, config, self.defend_view, store, &mut carry) {
+            Ok(mut fresh) => {
+                (fresh.stats.events, fresh.stats.alerts, fresh.stats.suppressed) = totals;
+                *self = fresh;
+                Ok(())
+            }
+            Err(e) => {
+                // Rules that were not reached are still in `carry`; the store went down with
+                // the failed build, so open it again.
+                self.slots = carry.into_values().collect();
+                self.store = match &state_dir {
+                    Some(dir) => Some(Store::open(dir)?),
+                    None => None,
+                };
+                Err(e)
+            }
+        }
+    }
+
+    fn build(
+        rules: Vec<Rule>,
+        config: EngineConfig,
+        view: fn(&Event) -> Option<Event>,
+        store: Option<Store>,
+        carry: &mut HashMap<Fingerprint, Slot>,
+    ) -> std::io::Result<Engine> {
         let mut slots = Vec::with_capacity(rules.len());
         let mut keys: Vec<[Option<Key>; 2]> = Vec::new();
         let mut inactive = 0;
@@ -225,6 +266,17 @@ impl Engine {
             let sources = Sources::of(&rule.index);
             if !sources.active() {
                 inactive += 1;
+                continue;
+            }
+            let key = rule_key(&rule);
+            keys.push([
+                key.clone().filter(|_| sources.auditbeat),
+                key.filter(|_| sources.defend != 0),
+            ]);
+            if let Some(mut slot) = carry.remove(&fingerprint(&rule)) {
+                slot.meta.stats.name = rule.name.clone();
+                slot.meta.rule = Arc::new(rule);
+                slots.push(slot);
                 continue;
             }
             let state = match &rule.kind {
@@ -260,11 +312,6 @@ impl Engine {
                     State::Threshold(filter.clone(), t)
                 }
             };
-            let key = rule_key(&rule);
-            keys.push([
-                key.clone().filter(|_| sources.auditbeat),
-                key.filter(|_| sources.defend != 0),
-            ]);
             let stats = RuleStats {
                 rule_id: rule.rule_id.clone(),
                 name: rule.name.clone(),
@@ -498,6 +545,21 @@ impl Engine {
         }
         s
     }
+}
+
+/// What makes two loads of a rule the same rule for `reload`.
+type Fingerprint = (String, String, String, String, Vec<String>, i64, usize);
+
+fn fingerprint(r: &Rule) -> Fingerprint {
+    (
+        r.rule_id.clone(),
+        r.rule_type.clone(),
+        r.language.clone(),
+        r.query.clone(),
+        r.index.clone(),
+        r.lookback_ms,
+        r.max_signals,
+    )
 }
 
 impl Drop for Engine {
