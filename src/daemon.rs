@@ -322,7 +322,6 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         replace_rules: eff.cfg.audit_rules.replace_existing,
         // Held above, for the whole run.
         lock_path: None,
-        ..KernelSettings::default()
     };
     apply_controls(&mut settings, &kernel.controls);
     remove_stale_self_rules();
