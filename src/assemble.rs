@@ -28,6 +28,12 @@ pub struct AuditEvent {
 
 pub const AUDIT_EOE: u16 = 1320;
 
+/// auditd's own records (DAEMON_START, DAEMON_END, DAEMON_ROTATE, ...) carry auditd's serial
+/// numbers, not the kernel's: they must not take part in the kernel's sequence accounting.
+pub fn is_daemon(rtype: u16) -> bool {
+    matches!(rtype, 1200..=1299)
+}
+
 /// Record types that form an event on their own: kernel control messages (1000-1099), user
 /// space messages (1100-1299, 2100-2999) and the kernel's own login record.
 pub fn is_standalone(rtype: u16) -> bool {
@@ -193,6 +199,11 @@ impl Reassembler {
     pub fn push(&mut self, rec: Record, out: &mut Vec<AuditEvent>) {
         self.stats.records += 1;
         self.record_no += 1;
+        if is_daemon(rec.rtype()) {
+            self.stats.events += 1;
+            out.push(AuditEvent { seq: rec.seq(), records: vec![rec], incomplete: false });
+            return;
+        }
         let t = rec.timestamp_ms();
         if t > self.stream_time_ms {
             self.stream_time_ms = t;
@@ -408,6 +419,20 @@ mod tests {
         r.flush(&mut out);
         assert_eq!(out.len(), 100);
         assert!(out.iter().all(|e| e.incomplete));
+    }
+
+    #[test]
+    fn daemon_records_do_not_count_as_gaps() {
+        let mut r = Reassembler::default();
+        let mut out = Vec::new();
+        r.push(sys(1000, 0), &mut out);
+        r.push(eoe(1000, 0), &mut out);
+        // auditd's own serial number, far from the kernel's.
+        r.push(rec("type=DAEMON_START msg=audit(1700000000.001:7): op=start ver=3.0.9 format=raw res=success"), &mut out);
+        r.push(sys(1001, 0), &mut out);
+        r.push(eoe(1001, 0), &mut out);
+        assert_eq!(seqs(&out), vec![1000, 7, 1001]);
+        assert_eq!(r.stats().lost, 0);
     }
 
     #[test]

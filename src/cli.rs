@@ -33,21 +33,24 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// The alert sinks: NDJSON (stdout unless `--alerts` says otherwise) and syslog when `--syslog`
-/// (or the config's `[output.alerts.syslog]`) names a collector. The syslog spool lives under
-/// the state directory, in memory without one.
+/// The alert sinks: NDJSON to `opts.alerts` (`-` = stdout) and syslog when `--syslog` (or the
+/// config's `[output.alerts] syslog_url`) names a collector. With neither an NDJSON target nor
+/// syslog, alerts go to stdout. The syslog spool lives under the state directory, in memory
+/// without one.
 pub fn alert_sinks_for(
     opts: &CommonOpts,
     configured: Option<crate::output::syslog::SyslogConfig>,
 ) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
     use crate::output::syslog::{SyslogConfig, SyslogSink, SyslogTarget};
-    let target = opts.alerts.as_deref().unwrap_or("-");
-    let mut sinks: Vec<Box<dyn AlertSink>> =
-        vec![Box::new(NdjsonWriter::open(target).with_context(|| format!("opening alerts output {target}"))?)];
     let syslog = match &opts.syslog {
         Some(url) => Some(SyslogConfig::new(SyslogTarget::parse(url).map_err(|e| anyhow::anyhow!("--syslog {url}: {e}"))?)),
         None => configured,
     };
+    let ndjson = opts.alerts.as_deref().or(if syslog.is_none() { Some("-") } else { None });
+    let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
+    if let Some(target) = ndjson {
+        sinks.push(Box::new(NdjsonWriter::open(target).with_context(|| format!("opening alerts output {target}"))?));
+    }
     if let Some(cfg) = syslog {
         let spool = opts.state_dir.as_ref().map(|d| d.join("spool"));
         sinks.push(Box::new(SyslogSink::new(cfg, spool).context("starting the syslog output")?));

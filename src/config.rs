@@ -5,7 +5,7 @@
 //! are reported at once, each with line and column: syntax errors, unknown keys (with a "did
 //! you mean"), wrong types, values out of range, bad syslog URLs.
 
-use crate::output::syslog::{parse_facility, SyslogConfig, SyslogFormat, SyslogTarget};
+use crate::output::syslog::{parse_facility, Framing, SyslogConfig, SyslogFormat, SyslogTarget};
 use std::fmt;
 use std::io::Write;
 use std::ops::Range;
@@ -465,6 +465,8 @@ impl Ctx<'_> {
             "tls_ca_file",
             "spool_max_mb",
             "queue_capacity",
+            "syslog_max_message_bytes",
+            "syslog_framing",
         ];
         let mut known = vec!["path", "syslog_url"];
         known.extend_from_slice(SYSLOG_KEYS);
@@ -504,6 +506,9 @@ impl Ctx<'_> {
         if let Some(f) = self.choice(t, "syslog_format", &["rfc5424", "rfc3164"]) {
             s.format = SyslogFormat::parse(&f).expect("checked by choice");
         }
+        if let Some(f) = self.choice(t, "syslog_framing", &["octet-counting", "lf"]) {
+            s.framing = Framing::parse(&f).expect("checked by choice");
+        }
         if let Some(f) = self.string(t, "syslog_facility") {
             match parse_facility(&f) {
                 Some(fac) => s.facility = fac,
@@ -525,9 +530,16 @@ impl Ctx<'_> {
             s.tls_ca_file = Some(PathBuf::from(ca));
         }
         let mut mb = s.spool_max_bytes >> 20;
-        self.set_int(t, "spool_max_mb", 1, 1 << 20, &mut mb);
+        self.set_int(t, "spool_max_mb", 1, 102_400, &mut mb);
         s.spool_max_bytes = mb << 20;
         self.set_int(t, "queue_capacity", 1, 1_000_000, &mut s.queue_capacity);
+        self.set_int(
+            t,
+            "syslog_max_message_bytes",
+            1024,
+            1 << 20,
+            &mut s.max_message_bytes,
+        );
         a.syslog = Some(s);
     }
 

@@ -20,7 +20,8 @@ use crate::detect::engine::{Engine, EngineConfig};
 use crate::ecs::{host::HostInfo, Normalizer};
 use crate::event::Event;
 use crate::kernel::rules::{self as krules, Origin, SelfId};
-use crate::kernel::session::{KernelSession, KernelSettings, SocketMode};
+use crate::kernel::session::{KernelSession, KernelSettings, SocketMode, DEFAULT_LOCK_PATH};
+use crate::kernel::status::ProcessInfo;
 use crate::output::ndjson::NdjsonWriter;
 use crate::pipeline::{Front, Worker, WorkerStats};
 use crate::record::Record;
@@ -28,6 +29,9 @@ use crate::service::{sd_notify, Signals};
 use crate::source::netlink::{NetlinkReader, ReaderConfig};
 use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, RecvTimeoutError};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,7 +56,10 @@ pub fn status_path(state_dir: &Path) -> PathBuf {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The effective settings: flags over the config file over the defaults. Without a config file
@@ -68,14 +75,23 @@ struct Effective {
 fn effective(opts: &RunOpts) -> anyhow::Result<Effective> {
     let cfg = if opts.config.exists() {
         Config::load(&opts.config).map_err(|errs| {
-            let lines: Vec<String> = errs.iter().map(|e| format!("{}: {e}", opts.config.display())).collect();
+            let lines: Vec<String> = errs
+                .iter()
+                .map(|e| format!("{}: {e}", opts.config.display()))
+                .collect();
             anyhow::anyhow!("invalid configuration:\n{}", lines.join("\n"))
         })?
     } else {
         Config::default()
     };
     // No paths anywhere: the bundled rules.
-    let pick = |flag: &Vec<PathBuf>, conf: &Vec<PathBuf>| if flag.is_empty() { conf.clone() } else { flag.clone() };
+    let pick = |flag: &Vec<PathBuf>, conf: &Vec<PathBuf>| {
+        if flag.is_empty() {
+            conf.clone()
+        } else {
+            flag.clone()
+        }
+    };
     let mode = match &opts.socket_type {
         Some(s) => s.parse::<SocketMode>().map_err(anyhow::Error::msg)?,
         None => match cfg.kernel.socket_type {
@@ -87,39 +103,184 @@ fn effective(opts: &RunOpts) -> anyhow::Result<Effective> {
     Ok(Effective {
         rules: pick(&opts.common.rules, &cfg.rules.paths),
         audit_rules: pick(&opts.audit_rules, &cfg.audit_rules.paths),
-        state_dir: opts.common.state_dir.clone().or_else(|| cfg.state.dir.clone()),
+        state_dir: opts
+            .common
+            .state_dir
+            .clone()
+            .or_else(|| cfg.state.dir.clone()),
         mode,
         cfg,
     })
 }
 
+/// The kernel rules to load and the settings their files ask for (`-b`, `-f`, `-r`, `-e`,
+/// `--backlog_wait_time`, `-D`, as augenrules would apply them).
+struct KernelRules {
+    rules: Vec<Vec<u8>>,
+    controls: Vec<krules::Control>,
+}
+
 /// Kernel rules (bundled ones without paths), the sensor's own syscalls excluded first.
-fn kernel_rules(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
-    let (mut set, errors) = if paths.is_empty() { krules::bundled() } else { krules::load_dirs(paths) };
+fn kernel_rules(paths: &[PathBuf]) -> anyhow::Result<KernelRules> {
+    let (mut set, errors) = if paths.is_empty() {
+        krules::bundled()
+    } else {
+        krules::load_dirs(paths)
+    };
     for e in &errors {
         tracing::error!("kernel rule skipped: {e}");
     }
-    if set.rules().next().is_none() {
-        bail!("no kernel audit rules could be loaded ({} errors)", errors.len());
+    for origin in set.dedup_rules() {
+        tracing::info!("{origin}: kernel rule repeats an earlier one; loaded once");
     }
-    set.insert_first(krules::self_exclusion(SelfId::Pid(std::process::id())), Origin { file: "auditwatch".into(), line: 0 });
-    Ok(set.rules().map(|r| r.to_bytes()).collect())
+    for e in &set.entries {
+        if let krules::Directive::Delete(r) = &e.directive {
+            tracing::warn!(
+                "{}: ignored: deleting rules ({r}) is for `auditwatch audit-rules delete`",
+                e.origin
+            );
+        }
+    }
+    if set.rules().next().is_none() {
+        bail!(
+            "no kernel audit rules could be loaded ({} errors)",
+            errors.len()
+        );
+    }
+    set.insert_first(
+        self_exclusion_rule(),
+        Origin {
+            file: "auditwatch".into(),
+            line: 0,
+        },
+    );
+    Ok(KernelRules {
+        rules: set.rules().map(|r| r.to_bytes()).collect(),
+        controls: set.controls().cloned().collect(),
+    })
+}
+
+/// The key on the sensor's self-exclusion rule. After a SIGKILL that rule stays loaded, naming a
+/// dead pid; the key finds it (`auditctl -D -k auditwatch-self`), and the next start removes it.
+pub const SELF_RULE_KEY: &str = "auditwatch-self";
+
+/// `-A never,exit -S all -F pid=OUR_PID -k auditwatch-self`. Prepended (`-A`): the exit list is
+/// first-match and our rules go after those already loaded (auditd's), which would otherwise
+/// still match our own syscalls.
+fn self_exclusion_rule() -> krules::Rule {
+    use krules::fields::{id, op};
+    let mut rule = krules::self_exclusion(SelfId::Pid(std::process::id()));
+    rule.prepend = true;
+    rule.fields.push(krules::Field {
+        id: id::FILTERKEY,
+        op: op::EQUAL,
+        value: krules::Value::Str(SELF_RULE_KEY.as_bytes().to_vec()),
+    });
+    rule
+}
+
+/// Deletes the self-exclusion rules of killed instances. Only stale ones can be loaded: we hold
+/// the single-instance lock. Left in place, each would hide a recycled pid from the audit trail.
+fn remove_stale_self_rules() {
+    let result = crate::kernel::netlink::AuditClient::open().and_then(|mut c| {
+        let mut removed = 0;
+        for bytes in c.list_rules()? {
+            let ours = krules::Rule::from_bytes(&bytes).is_ok_and(|r| r.keys().iter().any(|k| k == SELF_RULE_KEY));
+            if ours {
+                c.delete_rule(&bytes)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    });
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!("removed {n} self-exclusion rule(s) (key {SELF_RULE_KEY}) left by an auditwatch that was killed"),
+        Err(e) => tracing::warn!("could not check for rules left by a killed auditwatch: {e}"),
+    }
+}
+
+/// Applies the rule files' control lines over the configured kernel settings.
+fn apply_controls(settings: &mut KernelSettings, controls: &[krules::Control]) {
+    use krules::Control as C;
+    for c in controls {
+        match c {
+            C::DeleteAll { key: None } => settings.replace_rules = true,
+            C::DeleteAll { key: Some(k) } => {
+                tracing::warn!("ignored `-D -k {k}`: only `-D` (replace all) is applied at start")
+            }
+            C::BacklogLimit(n) => settings.backlog_limit = Some(*n),
+            C::Failure(n) => settings.failure = Some(*n),
+            C::RateLimit(n) => settings.rate_limit = Some(*n),
+            C::BacklogWaitTime(n) => settings.backlog_wait_time = Some(*n),
+            C::Enabled(2) => tracing::warn!(
+                "ignored `-e 2`: a locked audit configuration could not be restored at stop"
+            ),
+            C::Enabled(n) => settings.enabled = Some(*n),
+            C::ResetLost | C::LoginuidImmutable | C::IgnoreErrors | C::ContinueOnError => {
+                tracing::debug!("kernel rule control {c:?} has no effect here")
+            }
+        }
+    }
+}
+
+/// One `auditwatch run` per host: an exclusive flock on `path`, held for the whole run and taken
+/// before anything else (the detection state database, the kernel) is touched, so a second
+/// instance fails at once, naming the first, instead of on whatever it happens to touch first.
+fn single_instance_lock(path: &Path) -> anyhow::Result<File> {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot take the lock {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            bail!("cannot take the lock {}: {e}", path.display());
+        }
+        let mut text = String::new();
+        let _ = f.read_to_string(&mut text);
+        let who = text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .and_then(ProcessInfo::lookup)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| format!("pid {:?}", text.trim()));
+        bail!(
+            "another auditwatch is already running ({who} holds the lock {}); stop it first",
+            path.display()
+        );
+    }
+    f.set_len(0)
+        .and_then(|_| f.rewind())
+        .and_then(|_| writeln!(f, "{}", std::process::id()))
+        .ok();
+    Ok(f)
 }
 
 fn build_engine(rules: &[PathBuf], state_dir: Option<&Path>) -> anyhow::Result<Engine> {
     let rules = load_rules(rules);
-    let config = EngineConfig { state_dir: state_dir.map(Path::to_path_buf), ..EngineConfig::default() };
+    let config = EngineConfig {
+        state_dir: state_dir.map(Path::to_path_buf),
+        ..EngineConfig::default()
+    };
     Engine::new(rules, config).context("opening the detection state")
 }
 
 pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
     let eff = effective(&opts)?;
+    let _lock = single_instance_lock(Path::new(DEFAULT_LOCK_PATH))?;
     let signals = Signals::install()?;
     if let Some(dir) = &eff.state_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating state directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating state directory {}", dir.display()))?;
     }
     let engine = build_engine(&eff.rules, eff.state_dir.as_deref())?;
-    let rule_bytes = kernel_rules(&eff.audit_rules)?;
+    let kernel = kernel_rules(&eff.audit_rules)?;
 
     let mut host = HostInfo::detect();
     if let Some(n) = &eff.cfg.host.name {
@@ -129,10 +290,14 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         host.id = id.clone();
     }
 
-    let events_target = opts.common.events.clone().or_else(|| eff.cfg.output.events.path.clone());
+    let events_target = opts
+        .common
+        .events
+        .clone()
+        .or_else(|| eff.cfg.output.events.path.clone());
     let events_out = events_target
         .as_deref()
-        .map(|t| NdjsonWriter::open(t).with_context(|| format!("opening events output {t}")))
+        .map(|t| NdjsonWriter::open_events(&eff.cfg.output.events, t).with_context(|| format!("opening events output {t}")))
         .transpose()?;
     let mut common = opts.common.clone();
     if common.alerts.is_none() {
@@ -142,19 +307,25 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
     let sinks = alert_sinks_for(&common, eff.cfg.output.alerts.syslog.clone())?;
 
     let k = &eff.cfg.kernel;
-    let settings = KernelSettings {
+    let mut settings = KernelSettings {
         mode: eff.mode,
         enabled: k.enabled.then_some(1),
         failure: Some(k.failure_mode.as_kernel()),
         rate_limit: Some(k.rate_limit),
         backlog_limit: Some(k.backlog_limit),
         backlog_wait_time: k.backlog_wait_time,
-        rules: rule_bytes,
+        rules: kernel.rules,
         replace_rules: eff.cfg.audit_rules.replace_existing,
+        // Held above, for the whole run.
+        lock_path: None,
         ..KernelSettings::default()
     };
+    apply_controls(&mut settings, &kernel.controls);
+    remove_stale_self_rules();
     let mut session = KernelSession::start(settings).context("taking the kernel audit stream")?;
-    let stream = session.take_events().context("the kernel session has no event stream")?;
+    let stream = session
+        .take_events()
+        .context("the kernel session has no event stream")?;
     let mode = session.mode();
 
     let (rec_tx, rec_rx) = bounded::<Vec<Record>>((k.channel_capacity / 256).max(4));
@@ -163,31 +334,34 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         channel_block: Duration::from_millis(k.block_ms),
         ..ReaderConfig::default()
     };
-    let reader = NetlinkReader::spawn(stream, reader_cfg, rec_tx).context("starting the netlink reader")?;
+    let reader =
+        NetlinkReader::spawn(stream, reader_cfg, rec_tx).context("starting the netlink reader")?;
     let reader_stats = reader.stats();
 
     let (job_tx, job_rx) = bounded::<Job>(64);
     let mut worker = Worker::new(Some(engine), events_out, sinks);
     let worker_stats = std::sync::Arc::new(std::sync::Mutex::new(WorkerStats::default()));
     let shared = worker_stats.clone();
-    let worker = std::thread::Builder::new().name("worker".into()).spawn(move || {
-        for job in job_rx {
-            match job {
-                Job::Events(batch) => {
-                    for ev in batch {
-                        worker.handle(ev);
+    let worker = std::thread::Builder::new()
+        .name("worker".into())
+        .spawn(move || {
+            for job in job_rx {
+                match job {
+                    Job::Events(batch) => {
+                        for ev in batch {
+                            worker.handle(ev);
+                        }
+                        worker.flush();
                     }
-                    worker.flush();
+                    Job::Reload(rules, config) => worker.reload_rules(rules, config),
                 }
-                Job::Reload(rules, config) => worker.reload_rules(rules, config),
+                if let Ok(mut s) = shared.lock() {
+                    *s = worker.stats();
+                }
             }
-            if let Ok(mut s) = shared.lock() {
-                *s = worker.stats();
-            }
-        }
-        worker.finish();
-        worker.stats()
-    })?;
+            worker.finish();
+            worker.stats()
+        })?;
 
     let normalizer = Normalizer::live(host);
     let mut front = Front::new(normalizer, eff.cfg.reassembler.limits());
@@ -210,7 +384,10 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
             "worker": worker,
         });
         let tmp = dir.join("status.json.tmp");
-        if std::fs::write(&tmp, doc.to_string()).and_then(|_| std::fs::rename(&tmp, status_path(dir))).is_err() {
+        if std::fs::write(&tmp, doc.to_string())
+            .and_then(|_| std::fs::rename(&tmp, status_path(dir)))
+            .is_err()
+        {
             tracing::debug!("could not write {}", status_path(dir).display());
         }
     };
@@ -223,10 +400,15 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
                 Ok(e) => {
                     let rules = load_rules(&e.rules);
                     tracing::info!("SIGHUP: reloading {} rules", rules.len());
-                    let config = EngineConfig { state_dir: e.state_dir.clone(), ..EngineConfig::default() };
+                    let config = EngineConfig {
+                        state_dir: e.state_dir.clone(),
+                        ..EngineConfig::default()
+                    };
                     let _ = job_tx.send(Job::Reload(rules, config));
                 }
-                Err(e) => tracing::error!("SIGHUP: reload failed, keeping the running rules: {e:#}"),
+                Err(e) => {
+                    tracing::error!("SIGHUP: reload failed, keeping the running rules: {e:#}")
+                }
             }
             sd_notify("READY=1");
         }
@@ -236,14 +418,20 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
                     front.push(rec, &mut events);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            // Quiet for 100 ms: the wall clock stands in for stream time, so an event that
+            // never got its EOE leaves. Not while records flow: then they are behind the wall
+            // clock (kernel backlog, our queue), and ticking would cut open events in pieces.
+            Err(RecvTimeoutError::Timeout) => front.tick(now_ms(), &mut events),
             Err(RecvTimeoutError::Disconnected) => {
                 reader_died = true;
                 break;
             }
         }
-        front.tick(now_ms(), &mut events);
-        if !events.is_empty() && job_tx.send(Job::Events(std::mem::take(&mut events))).is_err() {
+        if !events.is_empty()
+            && job_tx
+                .send(Job::Events(std::mem::take(&mut events)))
+                .is_err()
+        {
             break;
         }
         if last_status.elapsed() >= status_every {
@@ -279,7 +467,9 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
     front.flush(&mut events);
     let _ = job_tx.send(Job::Events(events));
     drop(job_tx);
-    let ws = worker.join().map_err(|_| anyhow::anyhow!("worker thread panicked"))?;
+    let ws = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("worker thread panicked"))?;
     write_status(&front, &ws, true);
     let restored = session.restore();
     let r = reader_stats.snapshot();

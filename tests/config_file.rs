@@ -16,8 +16,14 @@ fn example_loads_and_states_the_defaults() {
     // the rule paths: the example names the installed directories, the default is the bundled
     // rules (the same files).
     let mut cfg = Config::load(Path::new(EXAMPLE)).unwrap_or_else(|e| panic!("{e:#?}"));
-    assert_eq!(cfg.rules.paths, vec![PathBuf::from("/etc/auditwatch/rules")]);
-    assert_eq!(cfg.audit_rules.paths, vec![PathBuf::from("/etc/auditwatch/audit-rules")]);
+    assert_eq!(
+        cfg.rules.paths,
+        vec![PathBuf::from("/etc/auditwatch/rules")]
+    );
+    assert_eq!(
+        cfg.audit_rules.paths,
+        vec![PathBuf::from("/etc/auditwatch/audit-rules")]
+    );
     cfg.rules.paths.clear();
     cfg.audit_rules.paths.clear();
     assert_eq!(cfg, Config::default());
@@ -41,7 +47,7 @@ fn example_with_every_optional_setting_turned_on_loads() {
         .collect();
     let uncommented = on.lines().filter(|l| !l.starts_with('#')).count()
         - text.lines().filter(|l| !l.starts_with('#')).count();
-    assert_eq!(uncommented, 11, "optional settings found");
+    assert_eq!(uncommented, 13, "optional settings found");
     let cfg = Config::parse(&on).unwrap_or_else(|e| panic!("{e:#?}"));
     let s = cfg.output.alerts.syslog.expect("syslog configured");
     assert_eq!(
@@ -52,6 +58,7 @@ fn example_with_every_optional_setting_turned_on_loads() {
         }
     );
     assert_eq!(s.hostname.as_deref(), Some("web-01"));
+    assert_eq!(s.max_message_bytes, 8096);
     assert_eq!(cfg.output.alerts.path.as_deref(), Some("-"));
     assert_eq!(
         cfg.output.events.path.as_deref(),
@@ -113,6 +120,7 @@ name = "db-7"
 [output.alerts]
 syslog_url = "udp://[::1]:5514"
 syslog_facility = "local4"
+syslog_framing = "lf"
 spool_max_mb = 8
 [output.events]
 path = "-"
@@ -139,6 +147,7 @@ include_categories = "process"
     assert_eq!(s.format, SyslogFormat::Rfc5424);
     assert_eq!(s.facility as u8, 20 << 3);
     assert_eq!(s.spool_max_bytes, 8 << 20);
+    assert_eq!(s.framing, auditwatch::output::syslog::Framing::Lf);
     assert_eq!(
         s.hostname.as_deref(),
         Some("db-7"),

@@ -216,3 +216,22 @@ fn bundled_detections_fire_live_and_in_replay() {
     round(&work, "ENRICHED");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The README's first command: the bundled example log (made by examples/record.sh from a real
+/// run of the scenarios) gives exactly the alerts of the attacks and none for the near misses.
+#[test]
+fn bundled_example_replays_to_the_expected_alerts() {
+    let out = Command::new(bin()).args(["replay", "examples/attack.log"]).output().expect("replay runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON alert per line"))
+        .collect();
+    for a in &all {
+        assert_eq!(a["event"]["kind"], "alert");
+        assert!(a["threat"].is_array() && !a["threat"].as_array().unwrap().is_empty(), "MITRE mapping");
+        assert!(a["event"]["risk_score"].is_number() && a["event"]["severity"].is_number());
+    }
+    check("bundled example", &all);
+    assert_eq!(all.len(), 6, "nothing else fires on the example");
+}

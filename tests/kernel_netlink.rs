@@ -4,6 +4,7 @@
 mod common;
 mod kernel_support;
 
+use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,6 +20,21 @@ use kernel_support::*;
 const AUDIT_EXECVE: u16 = 1309;
 
 type Raw = (u16, Vec<u8>);
+
+/// A SYSCALL record of `getppid_storm`'s child (its parent is us), not of other processes
+/// on the machine that happen to make the same syscall.
+fn from_our_storm(syscall_record: &[u8]) -> bool {
+    let needle = format!(" ppid={} ", std::process::id());
+    memchr::memmem::find(syscall_record, needle.as_bytes()).is_some()
+}
+
+/// The serial in `audit(SECS.MS:SERIAL):`.
+fn audit_seq(payload: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(payload.get(..64.min(payload.len()))?).ok()?;
+    let colon = text.find(':')?;
+    let close = text.find(')')?;
+    text.get(colon + 1..close)?.parse().ok()
+}
 
 fn raw_reader(
     session: &mut KernelSession,
@@ -132,11 +148,17 @@ fn status_get_set_round_trip() {
     c.set_rate_limit(77).unwrap();
     let s2 = c.get_status().unwrap();
     assert_eq!((s2.rate_limit, s2.backlog_limit), (77, 4321));
-    c.set_status(&StatusUpdate {
+    // Counter resets answer with the old value (a positive ACK code, not an error).
+    c.reset_lost().unwrap();
+    c.reset_backlog_wait_time_actual().unwrap();
+    let zeroed = c.get_status().unwrap();
+    assert_eq!((zeroed.lost, zeroed.backlog_wait_time_actual), (0, Some(0)));
+    let both = StatusUpdate {
         reset_lost: true,
+        reset_backlog_wait_time_actual: true,
         ..Default::default()
-    })
-    .unwrap();
+    };
+    c.set_status(&both).unwrap();
 
     // A bad value is refused with a named errno (failure mode must be 0..=2).
     let err = c.set_failure(9).unwrap_err();
@@ -208,7 +230,11 @@ fn unicast_session_reads_marker_exec_and_restores() {
     assert_eq!(audit_pid(), std::process::id(), "we hold the audit pid");
     assert!(auditctl(&["-l"]).contains("-S execve -F key=aw-exec"));
 
-    let (reader, rx) = raw_reader(&mut session, ReaderConfig::default());
+    let fast_poll = ReaderConfig {
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (reader, rx) = raw_reader(&mut session, fast_poll);
     let m = marker("unicast");
     let execve = see_marker_exec(&rx, &m);
     assert!(String::from_utf8_lossy(&execve).contains("a0=\"/bin/true\""));
@@ -221,6 +247,17 @@ fn unicast_session_reads_marker_exec_and_restores() {
     assert!(
         stats.rcvbuf_bytes >= 8 << 20,
         "SO_RCVBUFFORCE as root: {stats}"
+    );
+    let start = Instant::now();
+    while reader.stats().snapshot().kernel_pid == 0 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let polled = reader.stats().snapshot();
+    let expect = (std::process::id() as u64, 1);
+    assert_eq!(
+        (polled.kernel_pid, polled.kernel_enabled),
+        expect,
+        "kernel status polled"
     );
 
     let t = Instant::now();
@@ -555,4 +592,231 @@ fn full_channel_blocks_then_drops_and_counts() {
     reader.stop();
     assert!(t.elapsed() < Duration::from_secs(2));
     session.restore().unwrap();
+}
+
+#[test]
+fn events_arriving_during_requests_are_queued_not_dropped() {
+    let _g = kernel_guard();
+    let mut control = AuditClient::open().unwrap();
+    control.delete_all_rules().unwrap();
+    control
+        .add_rule(&exit_rule(&[SYS_GETPPID], "aw-queue"))
+        .unwrap();
+    control.set_enabled(1).unwrap();
+    let mut events = AuditClient::open().unwrap();
+    auditwatch::source::netlink::set_receive_buffer(events.socket().as_raw_fd(), 8 << 20).unwrap();
+    events.register_self().unwrap();
+    getppid_storm(500);
+    // Events sit in the socket ahead of the replies; the requests must keep them, in order.
+    let status = events.get_status().unwrap();
+    assert_eq!(status.pid, std::process::id());
+    assert_eq!(events.list_rules().unwrap().len(), 1);
+    let keyed =
+        |p: &[u8]| memchr::memmem::find(p, b"key=\"aw-queue\"").is_some() && from_our_storm(p);
+    let pending = events.take_pending();
+    let queued = pending
+        .iter()
+        .filter(|m| m.msg_type == 1300 && keyed(&m.payload))
+        .count();
+    assert!(
+        queued > 0,
+        "events that came before the reply are queued ({} messages)",
+        pending.len()
+    );
+    let seqs: Vec<u64> = pending
+        .iter()
+        .filter_map(|m| audit_seq(&m.payload))
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] <= w[1]),
+        "queue keeps arrival order"
+    );
+    // The rest follow on the socket: together every event is there, none dropped.
+    let mut rest = 0;
+    let mut buf = vec![0u8; 65536];
+    let start = Instant::now();
+    while queued + rest < 500 && start.elapsed() < Duration::from_secs(5) {
+        // SAFETY: recv into our buffer.
+        let n = unsafe {
+            libc::recv(
+                events.socket().as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n <= 0 {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        auditwatch::kernel::netlink::split_datagram(&buf[..n as usize], |t, _, p| {
+            rest += usize::from(t == 1300 && keyed(p));
+        });
+    }
+    assert_eq!(queued + rest, 500, "queued {queued} + later {rest}");
+    assert_eq!(events.pending_dropped(), 0);
+    events.set_pid(0).unwrap();
+    assert_eq!(control.get_status().unwrap().pid, 0);
+}
+
+#[test]
+fn reader_parses_records_that_assemble_into_the_exec_event() {
+    use auditwatch::assemble::{Limits, Reassembler};
+    use auditwatch::record::Record;
+    let _g = kernel_guard();
+    let mut session =
+        KernelSession::start(execve_rule_settings(SocketMode::Unicast, "aw-parse")).unwrap();
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<Record>>(64);
+    let reader =
+        NetlinkReader::spawn(session.take_events().unwrap(), ReaderConfig::default(), tx).unwrap();
+    let m = marker("parsed");
+    let mut asm = Reassembler::new(Limits::default());
+    let mut events = Vec::new();
+    let start = Instant::now();
+    let found = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no assembled exec event with the marker"
+        );
+        if events.is_empty() {
+            assert!(Command::new("/bin/true")
+                .arg(&m)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let Ok(batch) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        for rec in batch {
+            asm.push(rec, &mut events);
+        }
+        let hit = events.iter().find(|e| {
+            e.records
+                .iter()
+                .any(|r| r.rtype() == AUDIT_EXECVE && r.get("a1").is_some_and(|a| a.decoded() == m))
+        });
+        if let Some(e) = hit {
+            break e.clone();
+        }
+        events.clear();
+    };
+    let syscall = found
+        .records
+        .iter()
+        .find(|r| r.rtype() == 1300)
+        .expect("SYSCALL in the event");
+    assert_eq!(
+        syscall
+            .get("key")
+            .map(|k| k.decoded().into_owned())
+            .as_deref(),
+        Some("aw-parse")
+    );
+    assert_eq!(syscall.get("syscall").map(|s| s.raw), Some("59"));
+    assert!(!found.incomplete, "EOE completes the event");
+    assert_eq!(reader.stats().snapshot().parse_errors, 0);
+    reader.stop();
+    session.restore().unwrap();
+}
+
+#[test]
+fn multicast_overflow_is_counted_as_enobufs() {
+    use auditwatch::kernel::netlink::open_multicast_socket;
+    use auditwatch::kernel::session::EventStream;
+    let _g = kernel_guard();
+    // We hold the pid (unicast reader drains normally); a second, multicast listener with a tiny
+    // buffer and a consumer that never reads must overflow and count it.
+    let settings = KernelSettings {
+        mode: SocketMode::Unicast,
+        rules: vec![exit_rule(&[SYS_GETPPID], "aw-enobufs")],
+        lock_path: None,
+        ..Default::default()
+    };
+    let mut session = KernelSession::start(settings).unwrap();
+    let (main_reader, main_rx) = raw_reader(&mut session, ReaderConfig::default());
+    let slow = EventStream {
+        socket: open_multicast_socket().unwrap(),
+        pending: Default::default(),
+        mode: ActiveMode::Multicast,
+    };
+    let (tx, _never_read) = crossbeam_channel::bounded::<Vec<Raw>>(1);
+    let config = ReaderConfig {
+        rcvbuf_bytes: 4096,
+        batch_max: 1,
+        channel_block: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let slow_reader = NetlinkReader::spawn_with(slow, config, tx, |t, p: &[u8]| {
+        Ok::<_, String>((t, p.to_vec()))
+    })
+    .unwrap();
+    assert!(slow_reader.stats().snapshot().rcvbuf_bytes < 64 * 1024);
+    getppid_storm(5000);
+    let start = Instant::now();
+    while slow_reader.stats().snapshot().enobufs == 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let slow_stats = slow_reader.stats().snapshot();
+    assert!(slow_stats.enobufs > 0, "{slow_stats}");
+    assert!(
+        slow_stats.received < 15_000,
+        "the slow listener lost records: {slow_stats}"
+    );
+    // The unicast reader lost nothing meanwhile.
+    let mut keyed = 0;
+    let start = Instant::now();
+    while keyed < 5000 && start.elapsed() < Duration::from_secs(10) {
+        if let Ok(batch) = main_rx.recv_timeout(Duration::from_millis(100)) {
+            keyed += batch
+                .iter()
+                .filter(|(t, p)| {
+                    *t == 1300
+                        && memchr::memmem::find(p, b"key=\"aw-enobufs\"").is_some()
+                        && from_our_storm(p)
+                })
+                .count();
+        }
+    }
+    assert_eq!(keyed, 5000);
+    assert_eq!(main_reader.stats().snapshot().enobufs, 0);
+    slow_reader.stop();
+    main_reader.stop();
+    session.restore().unwrap();
+}
+
+#[test]
+fn rules_compiled_by_kernel_rules_load_list_and_restore() {
+    use auditwatch::kernel::rules::{decode, parse_line, Directive};
+    let _g = kernel_guard();
+    auditctl(&["-D"]);
+    let lines = [
+        "-a always,exit -F arch=b64 -S getppid -k aw-compiled",
+        "-a always,exit -F arch=b64 -S execve -F exe=/bin/true -F key=aw-exe",
+        "-a always,exit -F arch=b64 -S openat -F auid>=1000 -F auid!=-1 -k aw-auid",
+        "-w /etc/passwd -p wa -k aw-watch",
+    ];
+    let rules: Vec<Vec<u8>> = lines
+        .iter()
+        .flat_map(|l| parse_line(l).unwrap())
+        .map(|d| match d {
+            Directive::Add(r) => r.to_bytes(),
+            other => panic!("unexpected directive {other:?}"),
+        })
+        .collect();
+    assert_eq!(rules.len(), lines.len());
+    let settings = KernelSettings {
+        mode: SocketMode::Unicast,
+        rules: rules.clone(),
+        lock_path: None,
+        ..Default::default()
+    };
+    let mut session = KernelSession::start(settings).unwrap();
+    let listed = session.control().list_rules().unwrap();
+    assert_eq!(listed, rules, "the kernel lists back the compiled bytes");
+    let by_auditctl: Vec<String> = auditctl(&["-l"]).lines().map(str::to_owned).collect();
+    let by_decode: Vec<String> = listed.iter().map(|r| decode(r).unwrap()).collect();
+    assert_eq!(by_decode, by_auditctl);
+    session.restore().unwrap();
+    assert_eq!(auditctl(&["-l"]).trim(), "No rules");
 }

@@ -4,7 +4,7 @@
 //! Each test re-runs itself inside a fresh network namespace (`unshare -n`), so its rsyslog
 //! and traffic stay on a private loopback.
 
-use auditwatch::output::syslog::{SyslogConfig, SyslogFormat, SyslogSink, SyslogTarget};
+use auditwatch::output::syslog::{Framing, SyslogConfig, SyslogFormat, SyslogSink, SyslogTarget};
 use serde_json::{json, Value};
 use std::fs;
 use std::net::{TcpListener, UdpSocket};
@@ -83,12 +83,13 @@ struct Rsyslog {
 }
 
 impl Rsyslog {
-    /// rsyslogd in the foreground with only our inputs (no imuxsock, so no /dev/log), writing
+    /// rsyslogd in the foreground with only our inputs (no imuxsock, so no /dev/log) and its
+    /// default limits (maxMessageSize 8k), writing
     /// each message raw and as rsyslog parsed it (`%jsonmesg%`).
     fn start(dir: &Path, udp_port: Option<u16>, tcp_port: Option<u16>) -> Rsyslog {
         let d = dir.display();
         let mut conf = format!(
-            "global(workDirectory=\"{d}\" maxMessageSize=\"256k\")\n\
+            "global(workDirectory=\"{d}\")\n\
              template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
              template(name=\"parsed\" type=\"string\" string=\"%jsonmesg%\\n\")\n\
              ruleset(name=\"in\") {{\n\
@@ -259,7 +260,7 @@ fn rfc5424(url_scheme: &str) {
     };
     let rs = Rsyslog::start(&dir, udp, tcp);
     let port = udp.or(tcp).unwrap();
-    let mut s = sink(
+    let s = sink(
         &format!("{url_scheme}://127.0.0.1:{port}"),
         SyslogFormat::Rfc5424,
         None,
@@ -304,7 +305,7 @@ fn udp_rfc3164() {
         let dir = temp_dir("3164");
         let port = free_udp_port();
         let rs = Rsyslog::start(&dir, Some(port), None);
-        let mut s = sink(
+        let s = sink(
             &format!("udp://127.0.0.1:{port}"),
             SyslogFormat::Rfc3164,
             None,
@@ -346,7 +347,7 @@ fn tcp_outage_spools_and_delivers_once_in_order() {
         let port = free_tcp_port();
         let spool = dir.join("spool");
         let rs = Rsyslog::start(&dir, None, Some(port));
-        let mut s = sink(
+        let s = sink(
             &format!("tcp://127.0.0.1:{port}"),
             SyslogFormat::Rfc5424,
             Some(spool.clone()),
@@ -366,8 +367,9 @@ fn tcp_outage_spools_and_delivers_once_in_order() {
         let st = s.stats();
         assert!(!st.connected, "{st:?}");
         assert_eq!(st.sent, 20, "{st:?}");
-        assert_eq!(st.queued + st.spooled, 50, "{st:?}");
-        assert!(st.spooled > 0 && st.connect_errors > 0, "{st:?}");
+        // All on disk, not just in memory: a crash now would lose none of them.
+        assert_eq!((st.queued, st.spooled), (0, 50), "{st:?}");
+        assert!(st.connect_errors > 0, "{st:?}");
         assert!(
             fs::read_dir(&spool).unwrap().count() > 1,
             "segments on disk"
@@ -405,7 +407,7 @@ fn spool_full_drops_oldest_and_counts() {
         cfg.queue_capacity = 5;
         // Room for about ten frames in the spool.
         cfg.spool_max_bytes = 10 * (one as u64 + 4) + 2;
-        let mut s = SyslogSink::new(cfg, Some(dir.join("spool"))).unwrap();
+        let s = SyslogSink::new(cfg, Some(dir.join("spool"))).unwrap();
         for i in 0..100 {
             s.send(&alert(i, "high", &["sh"]));
         }
@@ -449,7 +451,7 @@ fn spool_survives_sink_restart() {
         let port = free_tcp_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let spool = dir.join("spool");
-        let mut s = sink(&url, SyslogFormat::Rfc5424, Some(spool.clone()));
+        let s = sink(&url, SyslogFormat::Rfc5424, Some(spool.clone()));
         for i in 0..15 {
             s.send(&alert(i, "high", &["sh"]));
         }
@@ -459,7 +461,7 @@ fn spool_survives_sink_restart() {
 
         // A new sink (as after a restart of auditwatch) picks the spool up; the collector
         // comes back after it.
-        let mut s = sink(&url, SyslogFormat::Rfc5424, Some(spool));
+        let s = sink(&url, SyslogFormat::Rfc5424, Some(spool));
         assert_eq!(s.stats().spooled, 15);
         let rs = Rsyslog::start(&dir, None, Some(port));
         s.send(&alert(15, "high", &["sh"]));
@@ -490,13 +492,20 @@ fn hostile_argv_makes_one_well_formed_message() {
         ];
         let a = alert(0, "critical", &evil);
         let mut n = 0;
-        for (url, format) in [
-            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc5424),
-            (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc5424),
-            (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc3164),
-            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc3164),
+        let (oc, lf) = (Framing::OctetCounting, Framing::Lf);
+        for (url, format, framing) in [
+            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc5424, oc),
+            (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc5424, oc),
+            (format!("udp://127.0.0.1:{udp}"), SyslogFormat::Rfc3164, oc),
+            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc3164, oc),
+            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc5424, lf),
+            (format!("tcp://127.0.0.1:{tcp}"), SyslogFormat::Rfc3164, lf),
         ] {
-            let mut s = sink(&url, format, None);
+            let mut cfg = SyslogConfig::new(SyslogTarget::parse(&url).unwrap());
+            cfg.format = format;
+            cfg.framing = framing;
+            cfg.hostname = Some("web-01".into());
+            let s = SyslogSink::new(cfg, None).unwrap();
             s.send(&a);
             assert!(s.flush(Duration::from_secs(10)));
             n += 1;
@@ -504,17 +513,17 @@ fn hostile_argv_makes_one_well_formed_message() {
             assert_eq!(
                 got.len(),
                 n,
-                "exactly one message per alert ({url} {format:?})"
+                "exactly one message per alert ({url} {format:?} {framing:?})"
             );
             let m = &got[n - 1];
             assert_eq!(m["app-name"], "auditwatch");
             assert_eq!(m["syslogseverity"], "2");
             let payload: Value =
                 serde_json::from_str(m["msg"].as_str().unwrap().trim_start()).unwrap();
-            assert_eq!(payload, a, "{url} {format:?}");
+            assert_eq!(payload, a, "{url} {format:?} {framing:?}");
         }
         let raw = rs.raw_lines();
-        assert_eq!(raw.len(), 4, "{raw:#?}");
+        assert_eq!(raw.len(), 6, "{raw:#?}");
         for line in &raw {
             // rsyslog writes received control characters as #NNN: there must be none.
             assert!(
@@ -523,6 +532,134 @@ fn hostile_argv_makes_one_well_formed_message() {
             );
             assert!(line.starts_with("<34>"), "{line}");
         }
+        rs.stop();
+    });
+}
+
+#[test]
+fn oversized_alert_arrives_whole_and_valid_at_rsyslog_default_limit() {
+    in_netns(
+        "oversized_alert_arrives_whole_and_valid_at_rsyslog_default_limit",
+        || {
+            let dir = temp_dir("oversize");
+            let (udp, tcp) = (free_udp_port(), free_tcp_port());
+            let rs = Rsyslog::start(&dir, Some(udp), Some(tcp));
+            // 40 KB of attacker-chosen argv, with fake frames inside.
+            let long =
+                "A".repeat(20_000) + "\n<13>1 - evil - - - - injected\n" + &"B".repeat(20_000);
+            let many: Vec<String> = (0..3000).map(|i| format!("--opt{i}")).collect();
+            let mut args = vec!["sh", long.as_str()];
+            args.extend(many.iter().map(String::as_str));
+            let a = alert(0, "critical", &args);
+            for url in [
+                format!("tcp://127.0.0.1:{tcp}"),
+                format!("udp://127.0.0.1:{udp}"),
+            ] {
+                let s = sink(&url, SyslogFormat::Rfc5424, None);
+                s.send(&a);
+                assert!(s.flush(Duration::from_secs(10)));
+                assert_eq!(s.stats().truncated, 1);
+            }
+            // Right at the limit: sent as it is, and rsyslog (maxMessageSize 8k = 8096) takes it whole;
+            // at 8192 it would cut it and take the rest for a second message.
+            let probe = auditwatch::output::syslog::SyslogFormatter::new(&{
+                let mut c = SyslogConfig::new(SyslogTarget::parse("tcp://127.0.0.1:1").unwrap());
+                c.hostname = Some("web-01".into());
+                c
+            });
+            let base = probe.format(&alert(1, "critical", &["sh", ""])).len();
+            let fill = "C".repeat(8096 - base);
+            let edge = alert(1, "critical", &["sh", &fill]);
+            assert_eq!(probe.format(&edge).len(), 8096);
+            let s = sink(
+                &format!("tcp://127.0.0.1:{tcp}"),
+                SyslogFormat::Rfc5424,
+                None,
+            );
+            s.send(&edge);
+            assert!(s.flush(Duration::from_secs(10)));
+            assert_eq!(s.stats().truncated, 0);
+
+            let got = rs.wait_for(3);
+            assert_eq!(got.len(), 3, "one message per alert");
+            let whole: Value = serde_json::from_str(got[2]["msg"].as_str().unwrap())
+                .expect("complete JSON at the limit");
+            assert_eq!(whole, edge);
+            for m in &got[..2] {
+                assert_eq!(m["app-name"], "auditwatch");
+                let payload: Value =
+                    serde_json::from_str(m["msg"].as_str().unwrap()).expect("complete JSON");
+                assert_eq!(payload["auditwatch.truncated"], true);
+                assert_eq!(payload["kibana.alert.uuid"], "alert-0");
+                assert_eq!(payload["process"]["executable"], "/usr/bin/bash");
+                assert!(payload["process"]["args"][1]
+                    .as_str()
+                    .unwrap()
+                    .ends_with('…'));
+            }
+            for line in rs.raw_lines() {
+                assert!(line.len() <= 8096, "{}", line.len());
+            }
+            rs.stop();
+        },
+    );
+}
+
+#[test]
+fn spool_survives_a_crash() {
+    in_netns("spool_survives_a_crash", || {
+        const CHILD: &str = "AUDITWATCH_TEST_CRASH_CHILD";
+        if let Ok(arg) = std::env::var(CHILD) {
+            // The child: alerts to a collector that is down, then wait to be killed.
+            let (spool, url) = arg.split_once(' ').unwrap();
+            let s = sink(url, SyslogFormat::Rfc5424, Some(PathBuf::from(spool)));
+            for i in 0..25 {
+                s.send(&alert(i, "high", &["sh"]));
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while s.stats().spooled < 25 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            println!("SPOOLED {}", s.stats().spooled);
+            std::thread::sleep(Duration::from_secs(60));
+            return;
+        }
+        let dir = temp_dir("crash");
+        let port = free_tcp_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let spool = dir.join("spool");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "spool_survives_a_crash",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, format!("{} {url}", spool.display()))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        // The harness prints `test NAME ... ` before it, on the same line.
+        while !line.contains("SPOOLED") {
+            line.clear();
+            assert!(
+                std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+                "child ended early"
+            );
+        }
+        assert!(line.trim_end().ends_with("SPOOLED 25"), "{line}");
+        // SIGKILL: no flush, no orderly shutdown.
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let rs = Rsyslog::start(&dir, None, Some(port));
+        let s = sink(&url, SyslogFormat::Rfc5424, Some(spool));
+        assert!(s.flush(Duration::from_secs(20)), "{:?}", s.stats());
+        let got = rs.wait_for(25);
+        let order: Vec<usize> = got.iter().map(seq_of).collect();
+        assert_eq!(order, (0..25).collect::<Vec<_>>());
         rs.stop();
     });
 }

@@ -50,6 +50,10 @@ o.append("/// Record type number -> name, sorted by number.")
 o.append("pub(super) static MSG_TYPES: &[(u16, &str)] = &[")
 o += [f'    ({t}, "{n}"),' for t, n in sorted(types.items())]
 o.append("];\n")
+o.append("/// Record type name -> number, sorted by name (for binary search).")
+o.append("pub(super) static MSG_TYPES_BY_NAME: &[(&str, u16)] = &[")
+o += [f'    ("{n}", {t}),' for t, n in sorted(types.items(), key=lambda kv: kv[1])]
+o.append("];\n")
 o.append("/// errno number -> name, sorted by number.")
 o.append("pub(super) static ERRNOS: &[(u16, &str)] = &[")
 o += [f'    ({e}, "{n}"),' for e, n in sorted(errnos.items())]

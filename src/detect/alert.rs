@@ -50,6 +50,16 @@ impl From<&Hit> for ThresholdResult {
 }
 
 impl Alert {
+    pub fn new(rule: &Arc<Rule>, timestamp_ms: i64, events: Vec<Arc<Event>>) -> Alert {
+        Alert {
+            timestamp_ms,
+            rule: Arc::clone(rule),
+            events,
+            new_terms: None,
+            threshold: None,
+        }
+    }
+
     pub fn to_json(&self) -> Json {
         let r = &self.rule;
         let mut doc = Map::new();

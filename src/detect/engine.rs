@@ -17,7 +17,7 @@
 //! - Time is event time (`Event::timestamp_ms`) throughout: windows, maxspan, history.
 
 use super::alert::{Alert, ThresholdResult};
-use super::eql::{Filter, Limits, Runtime};
+use super::eql::{self, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
 use super::expr::{CmpOp, Expr, MatchKind};
 use super::new_terms::{self, Store};
 use super::rule::{Rule, RuleKind};
@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub new_terms_warmup_ms: i64,
     /// Bounds on EQL sequence and sample state per rule.
     pub eql_limits: Limits,
+    /// Try every rule on every event instead of only those whose key the event meets (for
+    /// checking the dispatcher; slow).
+    pub no_dispatch: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +61,8 @@ pub struct Stats {
     pub suppressed: u64,
     pub rules: usize,
     pub inactive_rules: usize,
+    /// Rules dropped because a later rule had the same `rule_id`.
+    pub replaced_rules: usize,
     /// Rules tried per event on average ×1000 (how well dispatch works).
     pub rule_evals: u64,
     /// Partial EQL matches dropped by `Limits`.
@@ -147,7 +152,7 @@ const DEF: usize = 1;
 
 enum State {
     Filter(Filter),
-    Eql([Option<Runtime>; 2]),
+    Eql(Box<[Option<Runtime>; 2]>),
     NewTerms(Filter, new_terms::Tracker),
     Threshold(Filter, threshold::Tracker),
 }
@@ -176,6 +181,7 @@ pub struct Engine {
     stats: Stats,
     defend_view: fn(&Event) -> Option<Event>,
     // Scratch, reused per event.
+    index: [FieldIndex; 2],
     stamp: [Vec<u64>; 2],
     cands: Vec<u32>,
     matches: Vec<Vec<Arc<Event>>>,
@@ -201,29 +207,38 @@ impl Engine {
         let mut slots = Vec::with_capacity(rules.len());
         let mut keys: Vec<[Option<Key>; 2]> = Vec::new();
         let mut inactive = 0;
+        // A rule_id loaded twice (the bundled copy and an updated file in the rules
+        // directory) runs once: the later one wins.
+        let total = rules.len();
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            last.insert(r.rule_id.clone(), i);
+        }
+        let rules: Vec<Rule> = rules
+            .into_iter()
+            .enumerate()
+            .filter(|(i, r)| last[&r.rule_id] == *i)
+            .map(|(_, r)| r)
+            .collect();
+        let replaced = total - rules.len();
         for rule in rules {
             let sources = Sources::of(&rule.index);
             if !sources.active() {
                 inactive += 1;
                 continue;
             }
-            let (state, exprs): (State, Option<Vec<&Expr>>) = match &rule.kind {
-                RuleKind::Query { filter, expr } => {
-                    (State::Filter(filter.clone()), Some(vec![expr]))
-                }
+            let state = match &rule.kind {
+                RuleKind::Query { filter, .. } => State::Filter(filter.clone()),
                 RuleKind::Eql { query } => {
                     let rt =
                         |on: bool| on.then(|| Runtime::new(Arc::clone(query), config.eql_limits));
-                    (
-                        State::Eql([rt(sources.auditbeat), rt(sources.defend != 0)]),
-                        None,
-                    )
+                    State::Eql(Box::new([rt(sources.auditbeat), rt(sources.defend != 0)]))
                 }
                 RuleKind::NewTerms {
                     filter,
-                    expr,
                     fields,
                     history_window_ms,
+                    ..
                 } => {
                     let t = new_terms::Tracker::new(
                         &rule.rule_id,
@@ -232,20 +247,20 @@ impl Engine {
                         config.new_terms_warmup_ms,
                         store.as_ref(),
                     )?;
-                    (State::NewTerms(filter.clone(), t), Some(vec![expr]))
+                    State::NewTerms(filter.clone(), t)
                 }
                 RuleKind::Threshold {
                     filter,
-                    expr,
                     fields,
                     value,
                     cardinality,
+                    ..
                 } => {
                     let t = threshold::Tracker::new(fields, *value, cardinality, rule.lookback_ms);
-                    (State::Threshold(filter.clone(), t), Some(vec![expr]))
+                    State::Threshold(filter.clone(), t)
                 }
             };
-            let key = exprs.and_then(|es| common_key(&es));
+            let key = rule_key(&rule);
             keys.push([
                 key.clone().filter(|_| sources.auditbeat),
                 key.filter(|_| sources.defend != 0),
@@ -270,7 +285,8 @@ impl Engine {
             let sees = [slot.meta.sources.auditbeat, slot.meta.sources.defend != 0];
             for fam in [AB, DEF] {
                 if sees[fam] {
-                    dispatch[fam].add(i as u32, key[fam].as_ref());
+                    let key = key[fam].as_ref().filter(|_| !config.no_dispatch);
+                    dispatch[fam].add(i as u32, key);
                 }
             }
         }
@@ -280,6 +296,7 @@ impl Engine {
             stats: Stats {
                 rules: n,
                 inactive_rules: inactive,
+                replaced_rules: replaced,
                 ..Stats::default()
             },
             slots,
@@ -287,6 +304,7 @@ impl Engine {
             need_defend,
             dispatch,
             defend_view: view,
+            index: [FieldIndex::new(), FieldIndex::new()],
             stamp: [vec![0; n], vec![0; n]],
             cands: Vec::new(),
             matches: Vec::new(),
@@ -321,73 +339,77 @@ impl Engine {
         if let Some(d) = &defend {
             self.dispatch[DEF].collect(d, gen, st_def, &mut self.cands);
         }
-        self.cands.sort_unstable();
-        self.cands.dedup();
-        self.stats.rule_evals += self.cands.len() as u64;
+        if !self.cands.is_empty() {
+            self.cands.sort_unstable();
+            self.cands.dedup();
+            self.stats.rule_evals += self.cands.len() as u64;
+            self.run_candidates(&ev, defend.as_ref(), stream, gen, out);
+        }
+        if gen % 65_536 == 0 {
+            self.flush();
+        }
+    }
 
-        let views = [Some(&ev), defend.as_ref()];
-        for ci in 0..self.cands.len() {
-            let i = self.cands[ci] as usize;
+    fn run_candidates(
+        &mut self,
+        ev: &Arc<Event>,
+        defend: Option<&Arc<Event>>,
+        stream: u16,
+        gen: u64,
+        out: &mut Vec<Alert>,
+    ) {
+        // One field index per view, shared by every rule.
+        let [fi_ab, fi_def] = &mut self.index;
+        let ix_ab = fi_ab.index(ev);
+        let ix_def = defend.map(|d| fi_def.index(d));
+        let views: [Option<(&Arc<Event>, &IndexedEvent)>; 2] =
+            [Some((ev, &ix_ab)), defend.zip(ix_def.as_ref())];
+        for &ci in &self.cands {
+            let i = ci as usize;
             let slot = &mut self.slots[i];
-            let use_view = |fam: usize| -> Option<&Arc<Event>> {
-                let ok = self.stamp[fam][i] == gen
-                    && match fam {
-                        AB => slot.meta.sources.auditbeat,
-                        _ => slot.meta.sources.defend & stream != 0,
-                    };
-                if ok {
-                    views[fam]
-                } else {
-                    None
-                }
+            let sees = [
+                slot.meta.sources.auditbeat,
+                slot.meta.sources.defend & stream != 0,
+            ];
+            let v =
+                [AB, DEF].map(|fam| views[fam].filter(|_| sees[fam] && self.stamp[fam][i] == gen));
+            let first_match = |f: &Filter| {
+                v.iter()
+                    .flatten()
+                    .find(|(_, ix)| f.matches_indexed(ix))
+                    .map(|(e, _)| Arc::clone(e))
             };
-            let v = [use_view(AB), use_view(DEF)];
             match &mut slot.state {
                 State::Filter(f) => {
-                    if let Some(e) = v.iter().flatten().find(|e| f.matches(e)) {
+                    if let Some(e) = first_match(f) {
                         slot.meta.stats.matches += 1;
-                        let alert = Alert {
-                            timestamp_ms: e.timestamp_ms,
-                            rule: Arc::clone(&slot.meta.rule),
-                            events: vec![Arc::clone(e)],
-                            new_terms: None,
-                            threshold: None,
-                        };
+                        let alert = Alert::new(&slot.meta.rule, e.timestamp_ms, vec![e]);
                         emit(&mut slot.meta, &mut self.stats, alert, out);
                     }
                 }
                 State::NewTerms(f, tracker) => {
-                    if let Some(e) = v.iter().flatten().find(|e| f.matches(e)) {
+                    if let Some(e) = first_match(f) {
                         slot.meta.stats.matches += 1;
-                        let seen = tracker.observe(e, self.store.as_ref());
+                        let seen = tracker.observe(&e, self.store.as_ref());
                         self.stats.new_terms_learned += seen.learned;
                         self.stats.new_terms_truncated += seen.truncated;
-                        let e = Arc::clone(e);
                         for terms in seen.new {
-                            let alert = Alert {
-                                timestamp_ms: e.timestamp_ms,
-                                rule: Arc::clone(&slot.meta.rule),
-                                events: vec![Arc::clone(&e)],
-                                new_terms: Some(terms),
-                                threshold: None,
-                            };
+                            let mut alert =
+                                Alert::new(&slot.meta.rule, e.timestamp_ms, vec![Arc::clone(&e)]);
+                            alert.new_terms = Some(terms);
                             emit(&mut slot.meta, &mut self.stats, alert, out);
                         }
                     }
                 }
                 State::Threshold(f, tracker) => {
-                    if let Some(e) = v.iter().flatten().find(|e| f.matches(e)) {
+                    if let Some(e) = first_match(f) {
                         slot.meta.stats.matches += 1;
                         self.hits.clear();
-                        tracker.observe(e, &mut self.hits);
+                        tracker.observe(&e, &mut self.hits);
                         for hit in self.hits.drain(..) {
-                            let alert = Alert {
-                                timestamp_ms: e.timestamp_ms,
-                                rule: Arc::clone(&slot.meta.rule),
-                                threshold: Some(ThresholdResult::from(&hit)),
-                                events: hit.events,
-                                new_terms: None,
-                            };
+                            let threshold = ThresholdResult::from(&hit);
+                            let mut alert = Alert::new(&slot.meta.rule, e.timestamp_ms, hit.events);
+                            alert.threshold = Some(threshold);
                             emit(&mut slot.meta, &mut self.stats, alert, out);
                         }
                     }
@@ -395,32 +417,46 @@ impl Engine {
                 State::Eql(rts) => {
                     let both = rts[AB].is_some() && rts[DEF].is_some();
                     for fam in [AB, DEF] {
-                        let (Some(rt), Some(e)) = (rts[fam].as_mut(), v[fam]) else {
+                        let (Some(rt), Some((e, ix))) = (rts[fam].as_mut(), v[fam]) else {
                             continue;
                         };
                         self.matches.clear();
-                        rt.on_event(e, &mut self.matches);
+                        rt.on_indexed(ix, e, &mut self.matches);
                         for events in self.matches.drain(..) {
                             if both && seen_before(&mut slot.meta.recent, &events) {
                                 continue;
                             }
                             slot.meta.stats.matches += 1;
-                            let ts = events.last().map_or(ev.timestamp_ms, |e| e.timestamp_ms);
-                            let alert = Alert {
-                                timestamp_ms: ts,
-                                rule: Arc::clone(&slot.meta.rule),
-                                events,
-                                new_terms: None,
-                                threshold: None,
-                            };
+                            let alert = eql_alert(&slot.meta.rule, events, e.timestamp_ms);
                             emit(&mut slot.meta, &mut self.stats, alert, out);
                         }
                     }
                 }
             }
         }
-        if gen % 65_536 == 0 {
-            self.flush();
+    }
+
+    /// Lets time pass without events (call on idle ticks with the stream's clock): completes
+    /// sequences whose trailing missing-event stage (`![...]` last) timed out before `now_ms`.
+    pub fn on_time(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        let mut matches = Vec::new();
+        for slot in &mut self.slots {
+            let State::Eql(rts) = &mut slot.state else {
+                continue;
+            };
+            let both = rts[AB].is_some() && rts[DEF].is_some();
+            for rt in rts.iter_mut().flatten() {
+                matches.clear();
+                rt.on_time(now_ms, &mut matches);
+                for m in matches.drain(..) {
+                    if both && seen_before(&mut slot.meta.recent, &m.events) {
+                        continue;
+                    }
+                    slot.meta.stats.matches += 1;
+                    let alert = eql_alert(&slot.meta.rule, m.events, now_ms);
+                    emit(&mut slot.meta, &mut self.stats, alert, out);
+                }
+            }
         }
     }
 
@@ -484,6 +520,18 @@ fn emit(slot: &mut Meta, stats: &mut Stats, alert: Alert, out: &mut Vec<Alert>) 
     out.push(alert);
 }
 
+/// An EQL match as an alert: the placeholders of missing-event stages are left out, the time
+/// is the last real event's.
+fn eql_alert(rule: &Arc<Rule>, mut events: Vec<Arc<Event>>, fallback_ts: i64) -> Alert {
+    events.retain(|e| !eql::is_missing_placeholder(e));
+    let ts = events
+        .iter()
+        .map(|e| e.timestamp_ms)
+        .max()
+        .unwrap_or(fallback_ts);
+    Alert::new(rule, ts, events)
+}
+
 fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) -> bool {
     let key: Vec<(i64, u64)> = events.iter().map(|e| (e.timestamp_ms, e.arrival)).collect();
     if recent.contains(&key) {
@@ -498,16 +546,17 @@ fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) ->
 
 /// A necessary condition `field ∈ values` (exact, or on the lower-cased value).
 #[derive(Clone, Debug, PartialEq)]
-struct Key {
-    field: String,
-    insensitive: bool,
-    values: Vec<String>,
+pub(crate) struct Key {
+    pub(crate) field: String,
+    pub(crate) insensitive: bool,
+    pub(crate) values: Vec<String>,
 }
 
 fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
     let s = match k.field.as_str() {
+        // `start` spans processes and connections: the weakest key.
+        "event.type" => 0,
         "event.category"
-        | "event.type"
         | "event.kind"
         | "event.module"
         | "event.dataset"
@@ -630,17 +679,76 @@ fn union(keys: Vec<Key>) -> Option<Key> {
     Some(acc)
 }
 
-/// A condition every one of `exprs` (e.g. the stages of a sequence) is covered by.
-fn common_key(exprs: &[&Expr]) -> Option<Key> {
-    let keys: Option<Vec<Key>> = exprs.iter().map(|e| key_of(e)).collect();
-    union(keys?)
+/// The dispatch key of a rule: from its KQL expression, or the `event.category` values its
+/// EQL stages select.
+fn rule_key(rule: &Rule) -> Option<Key> {
+    match &rule.kind {
+        RuleKind::Query { expr, .. }
+        | RuleKind::NewTerms { expr, .. }
+        | RuleKind::Threshold { expr, .. } => key_of(expr),
+        RuleKind::Eql { query } => super::eql_keys::query_stage_keys(&rule.query)
+            .and_then(common_key)
+            .or_else(|| {
+                query.categories().map(|cats| Key {
+                    field: "event.category".to_owned(),
+                    insensitive: false,
+                    values: cats.into_iter().map(str::to_owned).collect(),
+                })
+            }),
+    }
 }
 
-/// Rules indexed by their key: `(field, insensitive) → value → rules`.
+/// The best key on a field every stage is keyed on, with the union of the stages' values.
+fn common_key(stages: Vec<Vec<Key>>) -> Option<Key> {
+    let (first, rest) = stages.split_first()?;
+    first
+        .iter()
+        .filter_map(|k| {
+            let keys: Option<Vec<Key>> = std::iter::once(Some(k.clone()))
+                .chain(
+                    rest.iter()
+                        .map(|st| st.iter().find(|o| o.field == k.field).cloned()),
+                )
+                .collect();
+            union(keys?)
+        })
+        .max_by_key(score)
+}
+
+/// FxHash: dispatch keys are short strings; speed matters more than DoS resistance here
+/// (an attacker-chosen value only costs a probe in a table of rule-chosen keys).
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+/// The rules keyed on one field: `(insensitive, value → rules)`.
+type ValueMap = (bool, FxMap<String, Vec<u32>>);
+
+/// Rules indexed by their key: field → (insensitive?, value → rules).
 #[derive(Default)]
 struct Dispatch {
     always: Vec<u32>,
-    fields: Vec<(String, bool, HashMap<String, Vec<u32>>)>,
+    by_field: FxMap<String, Vec<ValueMap>>,
+    /// Bit `n` set: some key field name is `n` bytes long (skips most event fields unhashed).
+    lengths: u128,
 }
 
 impl Dispatch {
@@ -649,20 +757,21 @@ impl Dispatch {
             self.always.push(rule);
             return;
         };
-        let pos = match self
-            .fields
-            .iter()
-            .position(|(f, ins, _)| *f == k.field && *ins == k.insensitive)
-        {
+        if k.field.len() >= 128 {
+            self.always.push(rule);
+            return;
+        }
+        self.lengths |= 1 << k.field.len();
+        let maps = self.by_field.entry(k.field.clone()).or_default();
+        let pos = match maps.iter().position(|(ins, _)| *ins == k.insensitive) {
             Some(p) => p,
             None => {
-                self.fields
-                    .push((k.field.clone(), k.insensitive, HashMap::new()));
-                self.fields.len() - 1
+                maps.push((k.insensitive, FxMap::default()));
+                maps.len() - 1
             }
         };
         for v in &k.values {
-            self.fields[pos].2.entry(v.clone()).or_default().push(rule);
+            maps[pos].1.entry(v.clone()).or_default().push(rule);
         }
     }
 
@@ -675,22 +784,34 @@ impl Dispatch {
             }
         };
         self.always.iter().for_each(|&r| mark(r));
-        for (field, insensitive, map) in &self.fields {
-            let Some(v) = ev.get(field) else { continue };
-            let mut look = |s: &str| {
-                let hit = if *insensitive {
-                    map.get(&s.to_lowercase())
-                } else {
-                    map.get(s)
-                };
-                if let Some(rules) = hit {
-                    rules.iter().for_each(|&r| mark(r));
-                }
+        if self.by_field.is_empty() {
+            return;
+        }
+        let mut lower = String::new();
+        for (name, v) in &ev.fields {
+            if name.len() >= 128 || self.lengths & (1 << name.len()) == 0 {
+                continue;
+            }
+            let Some(maps) = self.by_field.get(name.as_ref()) else {
+                continue;
             };
-            match v {
-                Value::Str(s) => look(s),
-                Value::List(items) => items.iter().filter_map(Value::as_str).for_each(&mut look),
-                _ => {}
+            let strs: &[Value] = match v {
+                Value::List(items) => items,
+                other => std::slice::from_ref(other),
+            };
+            for s in strs.iter().filter_map(Value::as_str) {
+                for (insensitive, map) in maps {
+                    let hit = if *insensitive {
+                        lower.clear();
+                        lower.extend(s.chars().flat_map(char::to_lowercase));
+                        map.get(lower.as_str())
+                    } else {
+                        map.get(s)
+                    };
+                    if let Some(rules) = hit {
+                        rules.iter().for_each(|&r| mark(r));
+                    }
+                }
             }
         }
     }

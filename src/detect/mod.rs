@@ -4,6 +4,7 @@ pub mod alert;
 pub mod check;
 pub mod engine;
 pub mod eql;
+mod eql_keys;
 pub mod expr;
 pub mod kql;
 mod new_terms;

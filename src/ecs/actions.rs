@@ -214,7 +214,7 @@ pub fn syscall_norm(name: &str) -> &'static Norm {
         "kill" | "tkill" | "tgkill" => &KILL,
         "setuid" | "seteuid" | "setfsuid" | "setreuid" | "setgid" | "setegid" | "setfsgid"
         | "setregid" | "setresuid" | "setresgid" => &SETID,
-        "settimeofday" | "clock_settime" | "stime" | "adjtimex" => &SETTIME,
+        "settimeofday" | "clock_settime" | "stime" | "adjtimex" | "clock_adjtime" => &SETTIME,
         "mknod" | "mknodat" => &MKNOD,
         "sethostname" | "setdomainname" => &SETHOSTNAME,
         "mmap" | "mmap2" | "brk" => &MMAP,
@@ -325,7 +325,6 @@ rec!(NETFILTER_CFG, action: "loaded-firewall-rule-to", object_primary: &["table"
     category: CONFIGURATION, etype: CHANGE, ..N);
 rec!(FEATURE_CHANGE, action: "changed-audit-feature", object_primary: &["feature"], what: "system",
     category: CONFIGURATION, etype: CHANGE, ..N);
-rec!(TIME_CHANGE, action: "changed-system-time", what: "system", category: HOST, etype: CHANGE, ..N);
 rec!(TTY, action: "typed", object_primary: &["data"], what: "keystrokes", how: &["comm", "exe"], ..N);
 static AVC: [Norm; 2] = [
     Norm {
@@ -451,7 +450,10 @@ pub fn record_norms(type_name: &str) -> &'static [Norm] {
         "USYS_CONFIG" => &USYS_CONFIG,
         "NETFILTER_CFG" => &NETFILTER_CFG,
         "FEATURE_CHANGE" => &FEATURE_CHANGE,
-        "TIME_ADJNTPVAL" | "TIME_INJOFFSET" => &TIME_CHANGE,
+        // Shared with the syscalls (as one upstream entry), so a SYSCALL record does not add
+        // its own categories again.
+        "TIME_ADJNTPVAL" | "TIME_INJOFFSET" => std::slice::from_ref(&SETTIME),
+        "KERN_MODULE" => std::slice::from_ref(&MODULE_LOAD),
         "TTY" | "USER_TTY" => &TTY,
         "AVC" => &AVC,
         "FS_RELABEL" => &FS_RELABEL,

@@ -201,9 +201,14 @@ impl<'a> Paths<'a> {
                 None => &[],
             }
         }
+        let mut nametypes = list(ev, "auditd.paths.nametype");
+        if nametypes.is_empty() {
+            // Kernels before 4.x print `objtype`.
+            nametypes = list(ev, "auditd.paths.objtype");
+        }
         Paths {
             names: list(ev, "auditd.paths.name"),
-            nametypes: list(ev, "auditd.paths.nametype"),
+            nametypes,
         }
     }
 

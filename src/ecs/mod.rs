@@ -1,6 +1,28 @@
 //! Normalises an assembled audit event into one ECS document (Auditbeat auditd-module shape),
 //! with `process.entity_id`/`process.parent.*` from the process table, and the Elastic
 //! Defend view of it (`defend_view`).
+//!
+//! What a document holds (Auditbeat's names and values unless noted):
+//! - `@timestamp`, `event.kind` (`event`), `event.category`/`event.type` (lists),
+//!   `event.action` (`executed`, `connected-to`, ... — absent where upstream has none, e.g.
+//!   `socket()`), `event.outcome`, `event.module`/`event.dataset` (`auditd`), `tags` (rule keys);
+//! - `process.pid`, `.name`, `.executable`, `.title`, `.working_directory`, `.args`,
+//!   `.args_count`, `.command_line`, `.entity_id`, `process.parent.{pid,entity_id,name,
+//!   executable,args,args_count,command_line}` (beyond Auditbeat: from the process table, also
+//!   on non-exec events);
+//! - `user.id`, `.name`, `.group.*`, `.effective.*`, `.saved.*`, `.filesystem.*`, `.audit.*`,
+//!   `.target.*`, `.changes.*`, `group.*`, `user.selinux.*`, `related.user` (ids are strings;
+//!   names from ENRICHED fields, or the `NameResolver` in live mode);
+//! - `file.{path,name,extension,directory,inode,mode,uid,gid,owner,group,device,selinux}`;
+//! - `source.*`/`destination.*` (`ip`, `port` as a number, `path` for unix sockets),
+//!   `network.direction` (egress for connect/sendto/sendmsg, ingress for accept/recv* and
+//!   for user-space login records with `addr`);
+//! - `host.{name,hostname,id,os.type,os.kernel,os.name,os.version,os.platform,os.family,
+//!   architecture}`;
+//! - `auditd.{message_type,sequence,result,session,summary.{actor,action,object,how},data.*,
+//!   paths.*}`, `auditd.incomplete: true` for events the reassembler flushed without EOE.
+//!   `auditd.paths.<key>` are aligned lists, one entry per PATH record (`null` where a record
+//!   lacks the key), since an `Event` holds no objects.
 
 pub mod actions;
 pub mod defend;

@@ -42,15 +42,19 @@ pub(crate) struct Work<'a> {
     pub exe: Option<Cow<'a, str>>,
     pub cwd: Option<Cow<'a, str>>,
     pub title: Option<Cow<'a, str>>,
+    /// PROCTITLE's arguments: `process.args` of an exec whose EXECVE record is missing.
+    pub title_argv: Vec<String>,
     pub paths: Vec<&'a Record>,
     pub sockaddr: Option<&'a Record>,
     pub has_execve: bool,
 }
 
-/// `""`, `?`, `?,` and `(null)` carry nothing (auparse drops them too).
+/// `""`, `?`, `?,` and `(null)` carry nothing (auparse drops them too), nor do upper-case keys:
+/// those are ENRICHED interpretations (`UID="root"`) whose `\x1d` separator was lost.
 fn is_empty_value(f: &FieldRef<'_>) -> bool {
     matches!(f.kind, FieldKind::Null | FieldKind::Unset)
         || matches!(f.raw, "" | "?" | "?," | "(null)")
+        || !f.key.bytes().any(|b| b.is_ascii_lowercase())
 }
 
 fn unset(v: Cow<'_, str>) -> Cow<'_, str> {
@@ -94,18 +98,25 @@ impl<'a> Work<'a> {
             .map(|(_, v)| v.as_ref())
     }
 
-    /// aucoalesce's `getValue`: the data (process fields included), then the user ids.
-    fn value(&self, key: &str) -> Option<&str> {
+    /// aucoalesce's `getValue`: the data (process fields included), then the user ids; a
+    /// copy that borrows from the records when the stored value does.
+    fn value_cow(&self, key: &str) -> Option<Cow<'a, str>> {
         let process = match key {
-            "pid" => self.pid,
-            "ppid" => self.ppid,
-            "comm" => self.comm.as_deref(),
-            "exe" => self.exe.as_deref(),
-            "cwd" => self.cwd.as_deref(),
-            "proctitle" => self.title.as_deref(),
+            "pid" => return self.pid.map(Cow::Borrowed),
+            "ppid" => return self.ppid.map(Cow::Borrowed),
+            "comm" => self.comm.as_ref(),
+            "exe" => self.exe.as_ref(),
+            "cwd" => self.cwd.as_ref(),
+            "proctitle" => self.title.as_ref(),
             _ => None,
         };
-        process.or_else(|| self.data(key)).or_else(|| self.id(key))
+        let find = |list: &[(&'a str, Cow<'a, str>)]| {
+            list.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+        };
+        process
+            .cloned()
+            .or_else(|| find(&self.data))
+            .or_else(|| find(&self.ids))
     }
 
     /// The fields that become `process.*`; false when `f` is not one of them.
@@ -124,7 +135,9 @@ impl<'a> Work<'a> {
             "cwd" => &mut self.cwd,
             "proctitle" => {
                 if self.title.is_none() {
-                    self.title = Some(Cow::Owned(proctitle::parse(f).title));
+                    let t = proctitle::parse(f);
+                    self.title = Some(Cow::Owned(t.title));
+                    self.title_argv = t.argv;
                 }
                 return true;
             }
@@ -136,7 +149,9 @@ impl<'a> Work<'a> {
         true
     }
 
-    fn take_main(&mut self, rec: &'a Record) {
+    /// `compound`: the event has more records than this one (only then does upstream drop
+    /// SYSCALL's `items`).
+    fn take_main(&mut self, rec: &'a Record, compound: bool) {
         let arch = rec.get("arch").map(|f| f.raw);
         let is_syscall = rec.rtype() == SYSCALL;
         for f in rec.fields() {
@@ -150,7 +165,7 @@ impl<'a> Work<'a> {
                 }
                 "key" => self.tags = interp::rule_keys(&f),
                 "ses" => self.session = Some(unset(Cow::Borrowed(f.raw))),
-                "items" if is_syscall => {}
+                "items" if is_syscall && compound => {}
                 "subj" => self.selinux.extend(selinux_parts(f.raw)),
                 "arch" => {
                     self.put_data("arch", Cow::Borrowed(interp::arch(f.raw).unwrap_or(f.raw)))
@@ -316,18 +331,25 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
         main
     };
 
-    let mut w = Work::default();
-    w.take_main(main);
+    let mut w = Work {
+        data: Vec::with_capacity(24),
+        ids: Vec::with_capacity(12),
+        ..Work::default()
+    };
+    w.take_main(main, recs.len() > 1);
     for (i, r) in recs.iter().enumerate() {
         if i != main_at {
             w.take_other(r);
         }
     }
 
-    let actor = (
-        w.id("auid").map(|s| Cow::Owned(s.to_owned())),
-        w.id("uid").map(|s| Cow::Owned(s.to_owned())),
-    );
+    let id = |k: &str| {
+        w.ids
+            .iter()
+            .find(|(ik, _)| *ik == k)
+            .map(|(_, v)| v.clone())
+    };
+    let actor = (id("auid"), id("uid"));
     let mut n = Normalized {
         type_name: head.type_name(),
         rtype: head.rtype(),
@@ -356,7 +378,9 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
             0 => None,
             1 => Some(&norms[0]),
             // The last entry whose `has_fields` are all present wins, as upstream.
-            _ => norms.iter().rfind(|c| c.has_fields.iter().all(|f| n.work.has_data(f))),
+            _ => norms
+                .iter()
+                .rfind(|c| c.has_fields.iter().all(|f| n.work.has_data(f))),
         }
     };
     if let Some(norm) = n.norm {
@@ -384,9 +408,7 @@ fn default_how<'a>(w: &Work<'a>) -> Option<Cow<'a, str>> {
 }
 
 fn first_value<'a>(w: &Work<'a>, keys: &[&str]) -> Option<Cow<'a, str>> {
-    keys.iter()
-        .find_map(|k| w.value(k))
-        .map(|v| Cow::Owned(v.to_owned()))
+    keys.iter().find_map(|k| w.value_cow(k))
 }
 
 fn apply(n: &mut Normalized<'_>, norm: &'static Norm) {
@@ -446,6 +468,13 @@ fn apply(n: &mut Normalized<'_>, norm: &'static Norm) {
     }
 }
 
+/// A PATH record's `nametype` (`objtype` on kernels before 4.x, which upstream misses).
+fn nametype(rec: &Record) -> Option<&str> {
+    rec.get("nametype")
+        .or_else(|| rec.get("objtype"))
+        .map(|f| f.raw)
+}
+
 /// aucoalesce's `setFileObject`: the PATH at the hint, skipping PARENT/UNKNOWN records.
 fn set_file_object(n: &mut Normalized<'_>, hint: usize) {
     let paths = &n.work.paths;
@@ -454,12 +483,7 @@ fn set_file_object(n: &mut Normalized<'_>, hint: usize) {
     }
     let start = if hint < paths.len() { hint } else { 0 };
     let chosen = (start..paths.len())
-        .find(|&i| {
-            !matches!(
-                paths[i].get("nametype").map(|f| f.raw),
-                Some("PARENT" | "UNKNOWN")
-            )
-        })
+        .find(|&i| !matches!(nametype(paths[i]), Some("PARENT" | "UNKNOWN")))
         .unwrap_or(start);
     n.file_path = Some(chosen);
     let rec = paths[chosen];
@@ -528,7 +552,12 @@ pub(crate) fn build(
     procs: &mut ProcessTable,
 ) -> Event {
     let ts = ev.records.first().map(Record::timestamp_ms).unwrap_or(0);
-    let mut out = Event::new(ts);
+    // Sized for a typical SYSCALL event, so the field list does not grow.
+    let mut out = Event {
+        timestamp_ms: ts,
+        arrival: 0,
+        fields: Vec::with_capacity(72),
+    };
     let w = &n.work;
     out.push("@timestamp", format_rfc3339_ms(ts));
 
@@ -646,23 +675,30 @@ fn data_key(k: &str) -> Key {
     Cow::Borrowed(s)
 }
 
+/// At most this many distinct keys over an event's PATH records become `auditd.paths.*`.
+const MAX_PATH_KEYS: usize = 64;
+
 /// `auditd.paths.<key>`: one aligned list per key over the PATH records (`null` where a
 /// record lacks the key), so `auditd.paths.name` and `auditd.paths.nametype` line up.
 fn push_paths(out: &mut Event, paths: &[&Record]) {
     if paths.is_empty() {
         return;
     }
-    let mut cols: Vec<(Cow<'_, str>, Vec<Value>)> = Vec::with_capacity(12);
+    // Column keys borrow from the records; `obj` parts get static names.
+    let mut cols: Vec<(&str, Vec<Value>)> = Vec::with_capacity(16);
     for (i, rec) in paths.iter().enumerate() {
         for f in rec.fields() {
             if is_empty_value(&f) {
                 continue;
             }
-            let mut put = |key: Cow<'_, str>, v: Value| {
+            let mut put = |key, v: Value| {
                 let col = match cols.iter().position(|(k, _)| *k == key) {
                     Some(c) => c,
+                    // A kernel PATH record has about 15 keys; a forged log line may have
+                    // thousands, which would make this quadratic.
+                    None if cols.len() >= MAX_PATH_KEYS => return,
                     None => {
-                        cols.push((Cow::Owned(key.into_owned()), vec![Value::Null; paths.len()]));
+                        cols.push((key, vec![Value::Null; paths.len()]));
                         cols.len() - 1
                     }
                 };
@@ -670,21 +706,46 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
             };
             if f.key == "obj" {
                 for (part, v) in selinux_parts(f.raw) {
-                    put(Cow::Owned(format!("obj_{part}")), Value::from(v));
+                    let key = match part {
+                        "user" => "obj_user",
+                        "role" => "obj_role",
+                        "domain" => "obj_domain",
+                        "level" => "obj_level",
+                        _ => "obj_category",
+                    };
+                    put(key, Value::from(v));
                 }
             } else {
-                put(Cow::Borrowed(f.key), Value::from(f.decoded().as_ref()));
+                put(f.key, Value::from(f.decoded().as_ref()));
             }
         }
     }
     for (k, vals) in cols {
-        let key: Key = match k.as_ref() {
-            "name" => Cow::Borrowed("auditd.paths.name"),
-            "nametype" => Cow::Borrowed("auditd.paths.nametype"),
-            "item" => Cow::Borrowed("auditd.paths.item"),
-            "inode" => Cow::Borrowed("auditd.paths.inode"),
-            "mode" => Cow::Borrowed("auditd.paths.mode"),
-            _ => Cow::Owned(format!("auditd.paths.{k}")),
+        let key: &'static str = match k {
+            "name" => "auditd.paths.name",
+            "nametype" => "auditd.paths.nametype",
+            "objtype" => "auditd.paths.objtype",
+            "item" => "auditd.paths.item",
+            "inode" => "auditd.paths.inode",
+            "dev" => "auditd.paths.dev",
+            "mode" => "auditd.paths.mode",
+            "ouid" => "auditd.paths.ouid",
+            "ogid" => "auditd.paths.ogid",
+            "rdev" => "auditd.paths.rdev",
+            "cap_fp" => "auditd.paths.cap_fp",
+            "cap_fi" => "auditd.paths.cap_fi",
+            "cap_fe" => "auditd.paths.cap_fe",
+            "cap_fver" => "auditd.paths.cap_fver",
+            "cap_frootid" => "auditd.paths.cap_frootid",
+            "obj_user" => "auditd.paths.obj_user",
+            "obj_role" => "auditd.paths.obj_role",
+            "obj_domain" => "auditd.paths.obj_domain",
+            "obj_level" => "auditd.paths.obj_level",
+            "obj_category" => "auditd.paths.obj_category",
+            _ => {
+                out.push(format!("auditd.paths.{k}"), Value::List(vals));
+                continue;
+            }
         };
         out.push(key, Value::List(vals));
     }
@@ -808,13 +869,11 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
         out.push("related.user", Value::from(related));
     }
     // Auditbeat drops user.effective.* when it says the same as user.*.
-    let same = |suffix: &str| {
-        let a = out
-            .get_str(&format!("user{suffix}"))
-            .filter(|v| !v.is_empty());
-        a.is_some() && a == out.get_str(&format!("user.effective{suffix}"))
+    let same = |a: &str, b: &str| {
+        let a = out.get_str(a).filter(|v| !v.is_empty());
+        a.is_some() && a == out.get_str(b)
     };
-    if same(".id") || same(".name") {
+    if same("user.id", "user.effective.id") || same("user.name", "user.effective.name") {
         out.fields
             .retain(|(k, _)| !k.starts_with("user.effective."));
     }
@@ -963,6 +1022,8 @@ fn push_process(
     let exec = matches!(syscall, "execve" | "execveat") && success;
     let info = match (&argv, exec) {
         (Some(a), true) => procs.on_exec(&sighting, a.args.clone()),
+        // EXECVE not audited: the proctitle is the best record of the new image's argv.
+        (None, true) => procs.on_exec(&sighting, w.title_argv.clone()),
         _ => procs.observe(&sighting),
     };
     out.push("process.entity_id", info.entity_id.as_ref());

@@ -408,3 +408,43 @@ fn hostile_values_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn exec_without_execve_record_uses_proctitle_for_the_image() {
+    let mut n = Normalizer::new(HostInfo::named("h", "i"));
+    let log = "type=SYSCALL msg=audit(1700000005.000:70): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=0 items=1 ppid=1 pid=7000 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm=\"python3\" exe=\"/usr/bin/python3.11\" key=(null)\n\
+        type=PROCTITLE msg=audit(1700000005.000:70): proctitle=707974686F6E33002D63007072696E74283129\n\
+        type=EOE msg=audit(1700000005.000:70):\n";
+    let evs = normalize_all(&mut n, log);
+    assert_eq!(s(&evs[0], "process.title"), "python3 -c print(1)");
+    assert_eq!(list(&evs[0], "process.args"), ["python3", "-c", "print(1)"]);
+    // A user-space record that introduced a pid first does not split its image later.
+    let mut n = Normalizer::new(HostInfo::named("h", "i"));
+    let log = "type=USER_CMD msg=audit(1700000006.000:80): pid=8000 uid=1000 auid=1000 ses=1 msg='cwd=\"/\" cmd=\"id\" terminal=pts/0 res=success'\n".to_string()
+        + &sys(81, 1, 42, 8000, 1, "/usr/bin/sudo", 0);
+    let evs = normalize_all(&mut n, &log);
+    assert_eq!(
+        s(&evs[0], "process.entity_id"),
+        s(&evs[1], "process.entity_id")
+    );
+}
+
+#[test]
+fn forged_path_record_with_many_keys_is_bounded() {
+    let keys: Vec<String> = (0..5_000).map(|i| format!("k{i}=v")).collect();
+    let log = format!(
+        "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=2 success=yes exit=3 a0=1 a1=0 a2=0 a3=0 items=1 ppid=1 pid=9 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm=\"x\" exe=\"/bin/x\" key=(null)\n\
+         type=PATH msg=audit(1.000:1): item=0 name=\"/etc/passwd\" nametype=NORMAL {}\n\
+         type=EOE msg=audit(1.000:1):",
+        keys.join(" ")
+    );
+    let ev = one(&log);
+    let cols = ev
+        .fields
+        .iter()
+        .filter(|(k, _)| k.starts_with("auditd.paths."))
+        .count();
+    assert!(cols <= 64, "{cols} path columns");
+    assert_eq!(list(&ev, "auditd.paths.name"), ["/etc/passwd"]);
+    assert_eq!(s(&ev, "file.path"), "/etc/passwd");
+}

@@ -122,7 +122,7 @@ impl ProcessTable {
             ppid: s.ppid.or(old_ppid).unwrap_or(0),
             executable: s.executable.map(Arc::from),
             name: s.name.map(Arc::from),
-            args: Some(Arc::from(args)),
+            args: (!args.is_empty()).then(|| Arc::from(args)),
             entity_id: self.entity_id(s.pid, s.time_ms),
             start_ms: s.time_ms,
             last_used: 0,
@@ -162,8 +162,19 @@ impl ProcessTable {
         self.tick += 1;
         let tick = self.tick;
         let known = match self.procs.get_mut(&s.pid) {
-            Some(p) if s.executable.is_none() || p.executable.as_deref() == s.executable => {
+            Some(p)
+                if s.executable.is_none()
+                    || p.executable.is_none()
+                    || p.executable.as_deref() == s.executable =>
+            {
                 p.last_used = tick;
+                // A user-space record (no exe) may have introduced the pid.
+                if p.executable.is_none() {
+                    p.executable = s.executable.map(Arc::from);
+                }
+                if p.name.is_none() {
+                    p.name = s.name.map(Arc::from);
+                }
                 if let Some(ppid) = s.ppid {
                     // Reparenting (parent died) keeps the image.
                     p.ppid = ppid;

@@ -39,6 +39,9 @@ pub const AUDIT_REPLACE: u16 = 1329;
 /// Multicast group of read-only log listeners (needs CAP_AUDIT_READ).
 pub const AUDIT_NLGRP_READLOG: u32 = 1;
 
+/// Events kept while waiting for a reply; beyond this they are counted and dropped.
+const MAX_PENDING: usize = 65_536;
+
 /// Largest datagram we expect: rule replies can carry several PATH_MAX strings.
 const RECV_BUF: usize = 64 * 1024;
 
@@ -177,11 +180,18 @@ enum Until {
     Done(u16),
 }
 
+struct Reply {
+    messages: Vec<RawMessage>,
+    /// The ACK's non-negative code (0, or the old counter value for resets).
+    ack_value: u32,
+}
+
 /// A control connection to the kernel's audit subsystem.
 pub struct AuditClient {
     sock: Socket,
     seq: u32,
     pending: VecDeque<RawMessage>,
+    pending_dropped: u64,
     buf: Vec<u8>,
     timeout: Duration,
 }
@@ -196,6 +206,7 @@ impl AuditClient {
             sock,
             seq: 0,
             pending: VecDeque::new(),
+            pending_dropped: 0,
             buf: vec![0; RECV_BUF],
             timeout: Duration::from_secs(5),
         })
@@ -210,6 +221,11 @@ impl AuditClient {
         &self.sock
     }
 
+    /// Events dropped because more than `MAX_PENDING` arrived while waiting for replies.
+    pub fn pending_dropped(&self) -> u64 {
+        self.pending_dropped
+    }
+
     /// Events received while waiting for replies, oldest first.
     pub fn take_pending(&mut self) -> VecDeque<RawMessage> {
         std::mem::take(&mut self.pending)
@@ -222,7 +238,7 @@ impl AuditClient {
 
     pub fn get_status(&mut self) -> Result<AuditStatus> {
         let mut replies = self.request("AUDIT_GET", AUDIT_GET, &[], Until::Reply(AUDIT_GET))?;
-        let reply = replies.pop().ok_or(AuditError::Protocol {
+        let reply = replies.messages.pop().ok_or(AuditError::Protocol {
             op: "AUDIT_GET",
             detail: "no status".into(),
         })?;
@@ -232,18 +248,54 @@ impl AuditClient {
         })
     }
 
-    /// One `AUDIT_SET` carrying every field of `update` (with its mask bit).
+    /// Applies `update`: one `AUDIT_SET` for the settings (each with its mask bit), then one per
+    /// counter reset (the kernel stops processing an `AUDIT_SET` after a reset).
     pub fn set_status(&mut self, update: &StatusUpdate) -> Result<()> {
-        if update.is_empty() {
-            return Ok(());
-        }
-        let op = if update.pid.is_some() {
-            "AUDIT_SET pid"
-        } else {
-            "AUDIT_SET"
+        let settings = StatusUpdate {
+            reset_lost: false,
+            reset_backlog_wait_time_actual: false,
+            ..update.clone()
         };
-        self.request(op, AUDIT_SET, &update.encode(), Until::Ack)
-            .map(drop)
+        if !settings.is_empty() {
+            let op = if update.pid.is_some() {
+                "AUDIT_SET pid"
+            } else {
+                "AUDIT_SET"
+            };
+            self.request(op, AUDIT_SET, &settings.encode(), Until::Ack)?;
+        }
+        if update.reset_lost {
+            self.reset_lost()?;
+        }
+        if update.reset_backlog_wait_time_actual {
+            self.reset_backlog_wait_time_actual()?;
+        }
+        Ok(())
+    }
+
+    /// Zeroes the kernel's `lost` counter; returns its old value.
+    pub fn reset_lost(&mut self) -> Result<u32> {
+        let only = StatusUpdate {
+            reset_lost: true,
+            ..Default::default()
+        };
+        let reply = self.request("AUDIT_SET lost", AUDIT_SET, &only.encode(), Until::Ack)?;
+        Ok(reply.ack_value)
+    }
+
+    /// Zeroes `backlog_wait_time_actual`; returns its old value.
+    pub fn reset_backlog_wait_time_actual(&mut self) -> Result<u32> {
+        let only = StatusUpdate {
+            reset_backlog_wait_time_actual: true,
+            ..Default::default()
+        };
+        let reply = self.request(
+            "AUDIT_SET backlog_wait_time_actual",
+            AUDIT_SET,
+            &only.encode(),
+            Until::Ack,
+        )?;
+        Ok(reply.ack_value)
     }
 
     pub fn set_enabled(&mut self, enabled: u32) -> Result<()> {
@@ -296,7 +348,7 @@ impl AuditClient {
             &[],
             Until::Done(AUDIT_LIST_RULES),
         )?;
-        Ok(replies.into_iter().map(|m| m.payload).collect())
+        Ok(replies.messages.into_iter().map(|m| m.payload).collect())
     }
 
     pub fn add_rule(&mut self, rule: &[u8]) -> Result<()> {
@@ -397,11 +449,11 @@ impl AuditClient {
         msg_type: u16,
         payload: &[u8],
         until: Until,
-    ) -> Result<Vec<RawMessage>> {
+    ) -> Result<Reply> {
         let seq = self.send(op, msg_type, payload)?;
         let deadline = Instant::now() + self.timeout;
         let mut out = Vec::new();
-        let mut acked = false;
+        let mut ack_value = 0;
         loop {
             let n = self.recv_datagram(op, deadline)?;
             let mut msgs = Vec::new();
@@ -415,7 +467,15 @@ impl AuditClient {
             let mut finished = false;
             for m in msgs {
                 if is_event_type(m.msg_type) {
-                    self.pending.push_back(m);
+                    if self.pending.len() >= MAX_PENDING {
+                        self.pending_dropped += 1;
+                        tracing::warn!(
+                            total = self.pending_dropped,
+                            "{op}: too many events while waiting; dropped one"
+                        );
+                    } else {
+                        self.pending.push_back(m);
+                    }
                     continue;
                 }
                 if m.seq != seq || finished {
@@ -435,13 +495,14 @@ impl AuditClient {
                             m.payload[2],
                             m.payload[3],
                         ]);
-                        if code != 0 {
+                        // Negative: an errno. Positive: a value (the counter a reset cleared).
+                        if code < 0 {
                             return Err(AuditError::Kernel {
                                 op,
                                 errno: Errno::from_raw(-code),
                             });
                         }
-                        acked = true;
+                        ack_value = code as u32;
                         finished = until == Until::Ack;
                     }
                     NLMSG_DONE => finished = matches!(until, Until::Done(_)),
@@ -462,8 +523,11 @@ impl AuditClient {
                 }
             }
             if finished {
-                let _ = acked; // a late ACK for this seq is skipped by the next request
-                return Ok(out);
+                // A late ACK for this seq is skipped by the next request.
+                return Ok(Reply {
+                    messages: out,
+                    ack_value,
+                });
             }
         }
     }

@@ -70,6 +70,42 @@ impl AuditStatus {
     }
 }
 
+/// `auditctl -s` style, one `key value` per line; the pid line names its process when alive.
+impl fmt::Display for AuditStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.enabled {
+            0 => " (off)",
+            1 => " (on)",
+            2 => " (locked)",
+            _ => "",
+        };
+        writeln!(f, "enabled {}{mode}", self.enabled)?;
+        let failure = ["silent", "printk", "panic"]
+            .get(self.failure as usize)
+            .copied()
+            .unwrap_or("?");
+        writeln!(f, "failure {} ({failure})", self.failure)?;
+        match ProcessInfo::lookup(self.pid) {
+            Some(p) => writeln!(f, "{p}")?,
+            None => writeln!(f, "pid {}", self.pid)?,
+        }
+        writeln!(f, "rate_limit {}", self.rate_limit)?;
+        writeln!(f, "backlog_limit {}", self.backlog_limit)?;
+        writeln!(f, "lost {}", self.lost)?;
+        write!(f, "backlog {}", self.backlog)?;
+        if let Some(v) = self.backlog_wait_time {
+            write!(f, "\nbacklog_wait_time {v}")?;
+        }
+        if let Some(v) = self.backlog_wait_time_actual {
+            write!(f, "\nbacklog_wait_time_actual {v}")?;
+        }
+        if let Some(v) = self.feature_bitmap {
+            write!(f, "\nfeature_bitmap {v:#x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The fields an `AUDIT_SET` changes; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StatusUpdate {
@@ -247,6 +283,35 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(AuditStatus::parse(&r.encode()).unwrap().mask, mask::LOST);
+    }
+
+    #[test]
+    fn display_like_auditctl() {
+        let s = AuditStatus {
+            enabled: 1,
+            failure: 1,
+            backlog_limit: 64,
+            backlog_wait_time: Some(15000),
+            ..Default::default()
+        };
+        let text = s.to_string();
+        assert!(
+            text.starts_with("enabled 1 (on)\nfailure 1 (printk)\npid 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("backlog_limit 64\n") && text.ends_with("backlog_wait_time 15000"),
+            "{text}"
+        );
+        let me = AuditStatus {
+            pid: std::process::id(),
+            ..s
+        };
+        assert!(
+            me.to_string()
+                .contains(&format!("pid {} (", std::process::id())),
+            "{me}"
+        );
     }
 
     #[test]

@@ -44,6 +44,8 @@ struct Segment {
 }
 
 struct Disk {
+    /// Holds the directory's flock while open.
+    _lock: File,
     dir: PathBuf,
     segments: VecDeque<Segment>,
     /// Offset of the oldest record in `segments[0]`.
@@ -67,6 +69,25 @@ fn seg_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:016x}.seg"))
 }
 
+fn lock_dir(dir: &Path) -> io::Result<File> {
+    use std::os::fd::AsRawFd;
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join("lock"))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("spool {} is in use by another process: {e}", dir.display()),
+        ));
+    }
+    Ok(f)
+}
+
 fn corrupt(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
@@ -83,11 +104,13 @@ impl Spool {
     }
 
     /// Opens (or creates, mode 0700) the spool directory and picks up what an earlier run left.
+    /// Fails if another process holds it (two writers would corrupt it).
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
+        let lock = lock_dir(dir)?;
         let mut ids: Vec<u64> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -125,38 +148,38 @@ impl Spool {
         let last = ids.last().copied();
         for id in ids {
             let path = seg_path(dir, id);
-            let data = fs::read(&path)?;
+            // Walk the length headers only: a large spool is not read into memory.
+            let file = File::open(&path)?;
+            let file_len = file.metadata()?.len();
             let mut off = if segments.is_empty() {
-                head_off.min(data.len() as u64)
+                head_off.min(file_len)
             } else {
                 0
-            } as usize;
+            };
             let start = off;
-            while off + 4 <= data.len() {
-                let n =
-                    u32::from_le_bytes(data[off..off + 4].try_into().expect("4 bytes")) as usize;
-                if n as u32 > MAX_RECORD || off + 4 + n > data.len() {
+            let mut lenb = [0u8; 4];
+            while off + 4 <= file_len {
+                file.read_exact_at(&mut lenb, off)?;
+                let n = u32::from_le_bytes(lenb);
+                if n > MAX_RECORD || off + 4 + n as u64 > file_len {
                     break;
                 }
-                off += 4 + n;
+                off += 4 + n as u64;
                 len += 1;
             }
-            if off < data.len() {
-                tracing::warn!(segment = %path.display(), cut = data.len() - off, "syslog spool: torn or corrupt tail cut off");
+            if off < file_len {
+                tracing::warn!(segment = %path.display(), cut = file_len - off, "syslog spool: torn or corrupt tail cut off");
                 if Some(id) == last {
-                    OpenOptions::new()
-                        .write(true)
-                        .open(&path)?
-                        .set_len(off as u64)?;
+                    OpenOptions::new().write(true).open(&path)?.set_len(off)?;
                 }
             }
-            bytes += (off - start) as u64;
+            bytes += off - start;
             if segments.is_empty() {
-                head_off = start as u64;
+                head_off = start;
             }
             segments.push_back(Segment {
                 id,
-                end: off as u64,
+                end: off,
             });
         }
         let segment_max = (max_bytes / 8).clamp(64 << 10, 16 << 20);
@@ -166,6 +189,7 @@ impl Spool {
             .max(head_id)
             + 1;
         let disk = Disk {
+            _lock: lock,
             next_id,
             dir: dir.to_owned(),
             segments,
@@ -448,6 +472,19 @@ mod tests {
         drop(s);
         let mut s = Spool::open(&dir, 1 << 20).unwrap();
         assert_eq!(drain(&mut s), ["again"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_user_at_a_time() {
+        let dir = tmp("lock");
+        let s = Spool::open(&dir, 1 << 20).unwrap();
+        let err = Spool::open(&dir, 1 << 20)
+            .err()
+            .expect("second open refused");
+        assert!(err.to_string().contains("in use"), "{err}");
+        drop(s);
+        Spool::open(&dir, 1 << 20).unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,13 +1,20 @@
-//! Alerts to syslog: RFC 5424 or RFC 3164 over `/dev/log`, UDP, TCP (octet counting, RFC 6587)
-//! or TLS, with a bounded spool so that no alert is lost quietly while the collector is down.
+//! Alerts to syslog: RFC 5424 or RFC 3164 over `/dev/log`, UDP, TCP (RFC 6587 octet counting,
+//! or LF framing) or TLS, with a bounded spool so that no alert is lost quietly while the
+//! collector is down.
 //!
 //! Shape: [`SyslogSink::send`] formats the alert at once (so the syslog timestamp is the time
 //! the alert was raised, not the time it was delivered) and appends the frame to a bounded
 //! in-memory queue; a sender thread delivers it. One ordered queue: `spool` (oldest) then
 //! `mem` (newest). When `mem` is full its oldest frame moves to the spool tail, which keeps the
-//! order; while the collector is down the sender moves all of `mem` to the spool, so a restart
-//! of auditwatch keeps them too. Only the sender removes frames, always the head, and only after
-//! the write succeeded. When the spool is full its oldest frames are dropped and counted.
+//! order; while the collector is down (and during each reconnect backoff: 200 ms doubling to
+//! 30 s) the sender moves all of `mem` to the spool, so a restart or crash of auditwatch keeps
+//! them too. Only the sender removes frames, always the head, and only after the write
+//! succeeded. When the spool is full its oldest frames are dropped and counted.
+//!
+//! MSG is the alert as compact JSON with every control character escaped, so argv and paths
+//! cannot break framing or start a new line; an alert larger than `max_message_bytes` has its
+//! long strings and arrays cut (and `"auditwatch.truncated": true` added) so it still arrives
+//! as one valid message.
 //!
 //! Formatting uses the `syslog` crate's RFC 3164 formatter and its RFC 5424 structured-data
 //! escaping; the transports are our own (the crate has no octet counting, TLS or reconnect).
@@ -31,7 +38,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use syslog::{Facility, Formatter3164, LogFormat, Severity};
 
-/// RFC 5424 private enterprise number used in the structured data ID, as documented for auditwatch.
+/// Structured-data ID. 32473 is the private enterprise number RFC 5612 sets aside for
+/// documentation; a site with its own number can filter on the `auditwatch@` prefix.
 pub const SD_ID: &str = "auditwatch@32473";
 pub const APP_NAME: &str = "auditwatch";
 pub const DEFAULT_URL: &str = "unix:///dev/log";
@@ -152,6 +160,26 @@ impl SyslogFormat {
     }
 }
 
+/// How messages are delimited on tcp:// and tls:// (RFC 6587).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `LEN SP MSG`: rsyslog, syslog-ng and RFC 5425 TLS receivers.
+    OctetCounting,
+    /// `MSG LF`, for receivers that split on newlines. Safe here because a message never
+    /// holds a newline (the alert JSON escapes every control character).
+    Lf,
+}
+
+impl Framing {
+    pub fn parse(s: &str) -> Option<Framing> {
+        match s {
+            "octet-counting" => Some(Framing::OctetCounting),
+            "lf" => Some(Framing::Lf),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SyslogConfig {
     pub target: SyslogTarget,
@@ -165,6 +193,11 @@ pub struct SyslogConfig {
     pub spool_max_bytes: u64,
     /// Frames held in memory before they overflow to the spool.
     pub queue_capacity: usize,
+    /// Longest message sent; larger alerts are cut to fit. rsyslog's default limit is 8096 bytes,
+    /// and it takes the rest of a longer TCP frame for a new message.
+    pub max_message_bytes: usize,
+    /// Stream framing (tcp:// and tls:// only).
+    pub framing: Framing,
 }
 
 impl SyslogConfig {
@@ -184,6 +217,8 @@ impl SyslogConfig {
             tls_ca_file: None,
             spool_max_bytes: 64 << 20,
             queue_capacity: 1024,
+            max_message_bytes: 8096,
+            framing: Framing::OctetCounting,
         }
     }
 }
@@ -197,6 +232,8 @@ impl PartialEq for SyslogConfig {
             && self.tls_ca_file == o.tls_ca_file
             && self.spool_max_bytes == o.spool_max_bytes
             && self.queue_capacity == o.queue_capacity
+            && self.max_message_bytes == o.max_message_bytes
+            && self.framing == o.framing
     }
 }
 
@@ -311,6 +348,13 @@ fn header_token(s: &str, max: usize) -> String {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 fn system_hostname() -> String {
     nix::unistd::gethostname()
         .ok()
@@ -318,7 +362,10 @@ fn system_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// Turns an alert into one syslog message (without transport framing).
+/// Turns an alert into one syslog message (without transport framing) of at most
+/// `max_message_bytes`: a larger alert has its long strings and arrays cut (and
+/// `"auditwatch.truncated": true` added) so that the collector gets valid JSON rather than a
+/// message it truncates or, worse, splits into a second, attacker-shaped one.
 #[derive(Clone, Debug)]
 pub struct SyslogFormatter {
     format: SyslogFormat,
@@ -326,6 +373,9 @@ pub struct SyslogFormatter {
     /// `None` on local sockets in RFC 3164, as syslog(3) does.
     hostname: Option<String>,
     pid: u32,
+    max_bytes: usize,
+    f3164: Formatter3164,
+    f5424: syslog::Formatter5424,
 }
 
 impl SyslogFormatter {
@@ -336,53 +386,83 @@ impl SyslogFormatter {
             (None, SyslogFormat::Rfc3164, true) => None,
             (None, _, _) => Some(header_token(&system_hostname(), 255)),
         };
+        let pid = std::process::id();
+        let process = APP_NAME.to_owned();
+        let f3164 = Formatter3164 {
+            facility: cfg.facility,
+            hostname: hostname.clone(),
+            process: process.clone(),
+            pid,
+        };
+        let f5424 = syslog::Formatter5424 {
+            facility: cfg.facility,
+            hostname: hostname.clone(),
+            process,
+            pid,
+        };
         SyslogFormatter {
             format: cfg.format,
             facility: cfg.facility,
             hostname,
-            pid: std::process::id(),
+            pid,
+            max_bytes: cfg.max_message_bytes,
+            f3164,
+            f5424,
         }
     }
 
     /// Formats with the current time.
     pub fn format(&self, alert: &serde_json::Value) -> Vec<u8> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        self.format_at(alert, now_ms)
+        self.build(alert, now_ms()).0
     }
 
     pub fn format_at(&self, alert: &serde_json::Value, now_ms: i64) -> Vec<u8> {
+        self.build(alert, now_ms).0
+    }
+
+    /// The message, and whether the alert had to be cut to fit.
+    fn build(&self, alert: &serde_json::Value, now_ms: i64) -> (Vec<u8>, bool) {
+        let out = self.render(alert, now_ms, &safe_json(alert));
+        if out.len() <= self.max_bytes {
+            return (out, false);
+        }
+        let mut limit = 2048;
+        while limit >= 16 {
+            let out = self.render(alert, now_ms, &safe_json(&shrink(alert, limit, true)));
+            if out.len() <= self.max_bytes {
+                return (out, true);
+            }
+            limit /= 2;
+        }
+        (
+            self.render(alert, now_ms, &safe_json(&minimal(alert))),
+            true,
+        )
+    }
+
+    fn render(&self, alert: &serde_json::Value, now_ms: i64, msg: &[u8]) -> Vec<u8> {
         let severity = severity_of(first_of(alert, SEVERITY_PATHS).and_then(|v| v.as_str()));
-        let msg = safe_json(alert);
-        // serde_json output is valid UTF-8 and the escaping above keeps it so.
-        let msg = String::from_utf8_lossy(&msg);
+        // serde_json output is valid UTF-8 and `safe_json` keeps it so.
+        let msg = String::from_utf8_lossy(msg);
         let mut out = Vec::with_capacity(msg.len() + 160);
         match self.format {
             SyslogFormat::Rfc3164 => {
-                let f = Formatter3164 {
-                    facility: self.facility,
-                    hostname: self.hostname.clone(),
-                    process: APP_NAME.to_owned(),
-                    pid: self.pid,
-                };
-                let _ = f.format(&mut out, severity, &*msg);
+                let _ = self.f3164.format(&mut out, severity, &*msg);
             }
             SyslogFormat::Rfc5424 => {
                 let mut params = std::collections::BTreeMap::new();
                 if let Some(id) = first_of(alert, RULE_ID_PATHS) {
-                    params.insert("rule_id".to_owned(), scalar_text(id));
+                    params.insert("rule_id".to_owned(), cut(&scalar_text(id), 256));
                 }
                 if let Some(r) = first_of(alert, RISK_PATHS) {
-                    params.insert("risk_score".to_owned(), scalar_text(r));
+                    params.insert("risk_score".to_owned(), cut(&scalar_text(r), 32));
                 }
                 let sd = if params.is_empty() {
                     "-".to_owned()
                 } else {
                     let mut data = std::collections::BTreeMap::new();
                     data.insert(SD_ID.to_owned(), params);
-                    syslog::Formatter5424::default().format_5424_structured_data(data)
+                    self.f5424.format_5424_structured_data(data)
                 };
                 let pri = self.facility as u8 | severity as u8;
                 let host = self.hostname.as_deref().unwrap_or("-");
@@ -398,6 +478,83 @@ impl SyslogFormatter {
     }
 }
 
+/// At most `max` characters, with `…` when cut; control characters become spaces (this is
+/// for structured-data values, which are not JSON-escaped).
+fn cut(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+/// A copy with strings cut to `limit` characters and arrays to `limit / 32` (at least 4)
+/// elements, the rest noted as `"…(N more)"`.
+fn shrink(v: &serde_json::Value, limit: usize, top: bool) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::String(s) if s.chars().count() > limit => {
+            J::String(s.chars().take(limit).collect::<String>() + "…")
+        }
+        J::Array(items) => {
+            let keep = (limit / 32).max(4);
+            let mut out: Vec<J> = items
+                .iter()
+                .take(keep)
+                .map(|i| shrink(i, limit, false))
+                .collect();
+            if items.len() > keep {
+                out.push(J::String(format!("…({} more)", items.len() - keep)));
+            }
+            J::Array(out)
+        }
+        J::Object(m) => {
+            let mut out: serde_json::Map<String, J> = m
+                .iter()
+                .map(|(k, v)| (k.clone(), shrink(v, limit, false)))
+                .collect();
+            if top {
+                out.insert("auditwatch.truncated".to_owned(), J::Bool(true));
+            }
+            J::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// What is left of an alert when even cutting does not make it fit: who, what and which rule.
+fn minimal(alert: &serde_json::Value) -> serde_json::Value {
+    const KEEP: &[&str] = &[
+        "@timestamp",
+        "kibana.alert.uuid",
+        "kibana.alert.rule.rule_id",
+        "kibana.alert.rule.name",
+        "kibana.alert.severity",
+        "kibana.alert.risk_score",
+        "rule.id",
+        "rule.name",
+        "host.name",
+        "user.name",
+        "process.pid",
+        "process.executable",
+    ];
+    let mut out = serde_json::Map::new();
+    for p in KEEP {
+        if let Some(v) = lookup(alert, p) {
+            out.insert((*p).to_owned(), shrink(v, 256, false));
+        }
+    }
+    out.insert(
+        "auditwatch.truncated".to_owned(),
+        serde_json::Value::Bool(true),
+    );
+    serde_json::Value::Object(out)
+}
+
 /// Counters of one sink; `queued` + `spooled` are frames not yet delivered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyslogStats {
@@ -410,6 +567,8 @@ pub struct SyslogStats {
     pub dropped_oversize: u64,
     /// Frames still in memory when the sink closed without a disk spool.
     pub dropped_at_exit: u64,
+    /// Alerts cut to fit `max_message_bytes`.
+    pub truncated: u64,
     pub connects: u64,
     pub connect_errors: u64,
     pub write_errors: u64,
@@ -442,10 +601,7 @@ impl Queue {
     fn push(&mut self, frame: Vec<u8>) {
         if self.mem.len() >= self.mem_cap {
             if let Some(oldest) = self.mem.pop_front() {
-                let before = self.spool.dropped_full();
-                let r = self.spool.push(&oldest);
-                self.removed += self.spool.dropped_full() - before;
-                self.note_spool_result(r);
+                self.move_to_spool(&oldest);
             }
         }
         self.mem.push_back(frame);
@@ -454,10 +610,23 @@ impl Queue {
     /// Moves all of `mem` to the spool tail (order is kept: the spool comes first).
     fn spill(&mut self) {
         while let Some(f) = self.mem.pop_front() {
-            let before = self.spool.dropped_full();
-            let r = self.spool.push(&f);
-            self.removed += self.spool.dropped_full() - before;
-            self.note_spool_result(r);
+            self.move_to_spool(&f);
+        }
+    }
+
+    fn move_to_spool(&mut self, frame: &[u8]) {
+        let before = self.spool.dropped_full();
+        let r = self.spool.push(frame);
+        self.note_spool_result(r);
+        let dropped = self.spool.dropped_full();
+        // Drops remove the oldest frames, the head of the queue.
+        self.removed += dropped - before;
+        // Say so at the first drop and at each power of ten, not for every alert.
+        if dropped > before && (before == 0 || dropped.ilog10() > before.ilog10()) {
+            tracing::warn!(
+                dropped_total = dropped,
+                "syslog spool full: oldest alerts dropped"
+            );
         }
     }
 
@@ -552,6 +721,7 @@ impl SyslogSink {
         });
         let sender = Sender {
             target: cfg.target.clone(),
+            framing: cfg.framing,
             tls,
             shared: shared.clone(),
             conn: None,
@@ -572,9 +742,10 @@ impl SyslogSink {
     }
 
     /// Queues one alert; never blocks on the network.
-    pub fn send(&mut self, alert: &serde_json::Value) {
-        let frame = self.formatter.format(alert);
+    pub fn send(&self, alert: &serde_json::Value) {
+        let (frame, truncated) = self.formatter.build(alert, now_ms());
         let mut q = self.shared.lock();
+        q.stats.truncated += u64::from(truncated);
         q.push(frame);
         drop(q);
         self.shared.cv.notify_all();
@@ -680,7 +851,7 @@ fn is_oversize(e: &io::Error) -> bool {
 }
 
 impl Conn {
-    fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+    fn write_frame(&mut self, frame: &[u8], framing: Framing) -> io::Result<()> {
         let short = || io::Error::new(io::ErrorKind::WriteZero, "short datagram write");
         match self {
             Conn::Unix(s) => (s.send(frame)? == frame.len())
@@ -689,8 +860,8 @@ impl Conn {
             Conn::Udp(s) => (s.send(frame)? == frame.len())
                 .then_some(())
                 .ok_or_else(short),
-            Conn::Tcp(s) => write_octet_counted(s, frame),
-            Conn::Tls(s) => write_octet_counted(&mut **s, frame),
+            Conn::Tcp(s) => write_stream_frame(s, frame, framing),
+            Conn::Tls(s) => write_stream_frame(&mut **s, frame, framing),
         }
     }
 
@@ -762,11 +933,17 @@ fn tls_peer_closed(s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStre
     closed || s.sock.set_nonblocking(false).is_err()
 }
 
-/// RFC 6587 octet counting: `LEN SP MSG`.
-fn write_octet_counted<W: Write>(w: &mut W, frame: &[u8]) -> io::Result<()> {
+/// RFC 6587 framing: octet counting (`LEN SP MSG`) or non-transparent (`MSG LF`).
+fn write_stream_frame<W: Write>(w: &mut W, frame: &[u8], framing: Framing) -> io::Result<()> {
     let mut buf = Vec::with_capacity(frame.len() + 8);
-    let _ = write!(buf, "{} ", frame.len());
+    if framing == Framing::OctetCounting {
+        let _ = write!(buf, "{} ", frame.len());
+    }
     buf.extend_from_slice(frame);
+    if framing == Framing::Lf {
+        buf.push(b'\n');
+    }
+    // One write per frame, so a frame is never interleaved or split by us.
     w.write_all(&buf)?;
     w.flush()
 }
@@ -789,6 +966,7 @@ fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
 
 struct Sender {
     target: SyslogTarget,
+    framing: Framing,
     tls: Option<Arc<rustls::ClientConfig>>,
     shared: Arc<Shared>,
     conn: Option<Conn>,
@@ -861,6 +1039,11 @@ impl Sender {
                     if q.len() > 0 && (self.conn.is_some() || now >= next_attempt) {
                         break;
                     }
+                    // Waiting out a backoff: what arrives meanwhile goes to disk at once, so
+                    // even a crash of auditwatch keeps it.
+                    if self.conn.is_none() && !q.mem.is_empty() && !q.spool.is_memory() {
+                        q.spill();
+                    }
                     let wait = if q.len() > 0 {
                         next_attempt - now
                     } else {
@@ -901,7 +1084,7 @@ impl Sender {
                 }
             }
             let conn = self.conn.as_mut().expect("connected above");
-            match conn.write_frame(&frame) {
+            match conn.write_frame(&frame, self.framing) {
                 Ok(()) => {
                     backoff = INITIAL_BACKOFF;
                     let mut q = self.shared.lock();
@@ -915,6 +1098,8 @@ impl Sender {
                     let mut q = self.shared.lock();
                     q.commit(id);
                     q.stats.dropped_oversize += 1;
+                    drop(q);
+                    self.shared.cv.notify_all();
                 }
                 Err(e) => {
                     self.conn = None;
@@ -1051,6 +1236,56 @@ mod tests {
         assert!(out.ends_with(&tag), "{out}");
         // `<PRI>Mmm dd hh:mm:ss` then the tag, no host name in between.
         assert_eq!(out.len(), 5 + 15 + tag.len(), "{out}");
+    }
+
+    #[test]
+    fn oversized_alert_is_cut_to_valid_json() {
+        let cfg = SyslogConfig::new(SyslogTarget::parse("tcp://h").unwrap());
+        let f = SyslogFormatter::new(&cfg);
+        let huge = "A\n".repeat(100_000);
+        let many: Vec<String> = (0..5000).map(|i| format!("arg{i}")).collect();
+        let a = json!({"kibana.alert.rule.rule_id": "r1", "kibana.alert.severity": "low",
+                       "process": {"args": many, "title": huge, "executable": "/bin/sh"}});
+        let out = f.format(&a);
+        assert!(out.len() <= 8096, "{}", out.len());
+        let text = String::from_utf8(out).unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
+        assert_eq!(back["auditwatch.truncated"], true);
+        assert_eq!(back["kibana.alert.rule.rule_id"], "r1");
+        assert_eq!(back["process"]["executable"], "/bin/sh");
+        assert!(back["process"]["args"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .ends_with("more)"));
+        // A small alert is untouched.
+        let small = f.format(&json!({"a": 1}));
+        assert!(String::from_utf8(small).unwrap().ends_with(" - {\"a\":1}"));
+        // Even a flood of keys ends up within the bound.
+        let keys: serde_json::Map<String, serde_json::Value> =
+            (0..3000).map(|i| (format!("k{i}"), json!(i))).collect();
+        let mut flood = serde_json::Value::Object(keys);
+        flood["process.executable"] = json!("/bin/sh");
+        let out = f.format(&flood);
+        assert!(out.len() <= 8096);
+        let text = String::from_utf8(out).unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
+        assert_eq!(back["process.executable"], "/bin/sh");
+    }
+
+    #[test]
+    fn stream_framing() {
+        let mut oc = Vec::new();
+        write_stream_frame(&mut oc, b"<13>1 x", Framing::OctetCounting).unwrap();
+        assert_eq!(oc, b"7 <13>1 x");
+        let mut lf = Vec::new();
+        write_stream_frame(&mut lf, b"<13>1 x", Framing::Lf).unwrap();
+        assert_eq!(lf, b"<13>1 x\n");
     }
 
     #[test]

@@ -31,14 +31,17 @@ pub fn decode_into(s: &[u8], out: &mut Vec<u8>) -> Option<()> {
         return None;
     }
     let start = out.len();
-    out.reserve(s.len() / 2);
-    for pair in s.chunks_exact(2) {
+    out.resize(start + s.len() / 2, 0);
+    // Branch-free loop; an invalid digit (0xff) shows in the high nibble of `bad`.
+    let mut bad = 0u8;
+    for (dst, pair) in out[start..].iter_mut().zip(s.chunks_exact(2)) {
         let (hi, lo) = (DIGIT[pair[0] as usize], DIGIT[pair[1] as usize]);
-        if (hi | lo) == 0xff {
-            out.truncate(start);
-            return None;
-        }
-        out.push(hi << 4 | lo);
+        bad |= hi | lo;
+        *dst = hi << 4 | lo;
+    }
+    if bad & 0xf0 != 0 {
+        out.truncate(start);
+        return None;
     }
     Some(())
 }
@@ -55,9 +58,11 @@ pub fn bytes_to_text(mut bytes: Vec<u8>) -> String {
     while bytes.last() == Some(&0) {
         bytes.pop();
     }
-    for b in bytes.iter_mut() {
-        if *b == 0 {
-            *b = b' ';
+    if memchr::memchr(0, &bytes).is_some() {
+        for b in bytes.iter_mut() {
+            if *b == 0 {
+                *b = b' ';
+            }
         }
     }
     match String::from_utf8(bytes) {

@@ -134,7 +134,11 @@ impl Record {
         if bytes.len() > MAX_RECORD_LEN {
             return Err(err(format!("record of {} bytes is too long", bytes.len())));
         }
-        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        // `from_utf8` validates ASCII a word at a time; the lossy path is only for bad input.
+        let mut text = match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        };
         let b = text.as_bytes();
         let h = parse_header(b)?;
         let end = match log_format {
@@ -147,7 +151,9 @@ impl Record {
             extra: String::new(),
             avc_done: false,
         };
-        let mut fields = Vec::with_capacity(24);
+        // One allocation of the right size in the common case: a field per `=`.
+        let eqs = memchr::memchr_iter(b'=', &b[h.body.min(end)..end]).count();
+        let mut fields = Vec::with_capacity(eqs.min(512));
         t.scan(h.body.min(end), end, false, &mut fields);
         let mut enriched = Vec::new();
         if end < b.len() {
@@ -252,7 +258,8 @@ impl<'a> FieldRef<'a> {
 /// Fields whose bare values are hex-encoded strings: the kernel's untrusted strings
 /// (`audit_log_untrustedstring` callers: comm, exe, name, cwd, path, key, proctitle, argv,
 /// tty data, ...) and those audit userspace encodes with `audit_encode_nv_string` (acct,
-/// cmd, ...). `saddr` is binary and stays hex (see `sockaddr`).
+/// cmd, ...); the same set libauparse interprets as escaped. `saddr` is binary and stays
+/// hex (see `sockaddr`).
 pub fn is_hex_encoded_field(key: &str) -> bool {
     matches!(
         key,
@@ -263,15 +270,21 @@ pub fn is_hex_encoded_field(key: &str) -> bool {
             | "ocomm"
             | "exe"
             | "path"
+            | "file"
+            | "watch"
+            | "dir"
+            | "root_dir"
             | "key"
             | "data"
             | "cmd"
             | "acct"
-            | "dir"
-            | "watch"
-            | "root_dir"
-            | "file"
-            | "new_comm"
+            | "grp"
+            | "new_group"
+            | "vm"
+            | "device"
+            | "cgroup"
+            | "sw"
+            | "invalid_context"
             | "old-chardev"
             | "new-chardev"
             | "old-disk"
@@ -280,11 +293,15 @@ pub fn is_hex_encoded_field(key: &str) -> bool {
             | "new-fs"
             | "old-net"
             | "new-net"
-            | "device"
-            | "cgroup"
-            | "vm"
-            | "grp"
-            | "new_group"
+            | "old-rng"
+            | "new-rng"
+            // AppArmor's strings.
+            | "apparmor"
+            | "operation"
+            | "profile"
+            | "info"
+            | "requested_mask"
+            | "denied_mask"
     ) || is_arg_key(key)
 }
 

@@ -57,6 +57,9 @@ fn digits_at(s: &[u8], i: usize, max_len: usize) -> Option<(u64, usize)> {
     Some((v, i + n))
 }
 
+/// Seconds whose milliseconds still fit an i64 (`Record::timestamp_ms`).
+const MAX_SECS: u64 = (i64::MAX / 1000) as u64 - 1;
+
 /// `audit(SECS.MS:SEQ):` at the start of `s` (the caller checked the `audit(` prefix).
 pub(super) fn parse_header(s: &[u8]) -> Result<Header, ParseError> {
     let i = b"audit(".len();
@@ -64,6 +67,9 @@ pub(super) fn parse_header(s: &[u8]) -> Result<Header, ParseError> {
         return Err(err("truncated header: nothing after audit("));
     }
     let (secs, i) = digits_at(s, i, 20).ok_or_else(|| err("bad timestamp in audit( header"))?;
+    if secs > MAX_SECS {
+        return Err(err("bad timestamp in audit( header: out of range"));
+    }
     match s.get(i) {
         None => return Err(err("truncated header after the timestamp seconds")),
         Some(b'.') => {}
@@ -109,8 +115,20 @@ pub(super) fn parse_header(s: &[u8]) -> Result<Header, ParseError> {
     })
 }
 
+const fn key_char_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'[' | b']');
+        b += 1;
+    }
+    t
+}
+static KEY_CHAR: [bool; 256] = key_char_table();
+
 fn is_key_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'[' | b']')
+    KEY_CHAR[b as usize]
 }
 
 /// One pass over `key=value` text producing spans.
@@ -212,9 +230,22 @@ impl Tokenizer<'_> {
                     });
                 }
                 i = close;
+            } else if i < end && s[i] == b'{' && !in_msg {
+                // ENRICHED `SADDR={ saddr_fam=inet laddr=10.0.0.1 lport=80 }`: one value.
+                let v0 = i;
+                let v1 = memchr::memchr(b'}', &s[v0..end]).map_or(end, |q| v0 + q + 1);
+                out.push(Span {
+                    key,
+                    val: (v0 as u32, v1 as u32),
+                    kind: FieldKind::Plain,
+                });
+                i = v1;
             } else {
                 let v0 = i;
-                while i < end && !is_space(s[i]) && !(in_msg && s[i] == b'\'') {
+                while i < end && !is_space(s[i]) {
+                    if s[i] == b'\'' && in_msg {
+                        break;
+                    }
                     i += 1;
                 }
                 let mut v1 = i;

@@ -4,8 +4,8 @@
 //! audit userspace and the kernel UAPI header); this file only looks them up.
 
 use super::generated::{
-    ERRNOS, MSG_TYPES, SYSCALLS_AARCH64, SYSCALLS_ARMEB, SYSCALLS_I386, SYSCALLS_PPC,
-    SYSCALLS_S390, SYSCALLS_S390X, SYSCALLS_X86_64,
+    ERRNOS, MSG_TYPES, MSG_TYPES_BY_NAME, SYSCALLS_AARCH64, SYSCALLS_ARMEB, SYSCALLS_I386,
+    SYSCALLS_PPC, SYSCALLS_S390, SYSCALLS_S390X, SYSCALLS_X86_64,
 };
 
 // Record types the interpretation helpers dispatch on.
@@ -41,10 +41,27 @@ pub fn msg_type_from_name(name: &str) -> Option<u16> {
     {
         return parse_decimal_u16(num);
     }
+    // The types of nearly every line, without a table search.
+    let common = match name {
+        "SYSCALL" => Some(AUDIT_SYSCALL),
+        "EXECVE" => Some(AUDIT_EXECVE),
+        "PATH" => Some(AUDIT_PATH),
+        "CWD" => Some(AUDIT_CWD),
+        "PROCTITLE" => Some(AUDIT_PROCTITLE),
+        "EOE" => Some(AUDIT_EOE),
+        "SOCKADDR" => Some(AUDIT_SOCKADDR),
+        _ => None,
+    };
+    if common.is_some() {
+        return common;
+    }
     if let Some(t) = parse_decimal_u16(name) {
         return Some(t);
     }
-    MSG_TYPES.iter().find(|&&(_, n)| n == name).map(|&(t, _)| t)
+    let i = MSG_TYPES_BY_NAME
+        .binary_search_by_key(&name, |&(n, _)| n)
+        .ok()?;
+    Some(MSG_TYPES_BY_NAME[i].1)
 }
 
 fn parse_decimal_u16(s: &str) -> Option<u16> {
@@ -236,8 +253,13 @@ mod tests {
         assert_eq!(msg_type_from_name("1334"), Some(1334));
         assert_eq!(msg_type_from_name("UNKNOWN[99999]"), None);
         assert_eq!(msg_type_from_name("NOPE"), None);
-        // Sorted for binary search.
+        // Sorted for binary search, and the two tables hold the same pairs.
         assert!(MSG_TYPES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(MSG_TYPES_BY_NAME.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(MSG_TYPES.len(), MSG_TYPES_BY_NAME.len());
+        for &(num, name) in MSG_TYPES {
+            assert_eq!(msg_type_from_name(name), Some(num), "{name}");
+        }
     }
 
     #[test]

@@ -75,6 +75,16 @@ fn enriched_format() {
         "enriched fields are not kernel fields"
     );
     assert!(r.raw_msg().ends_with("key=\"exec\""));
+    let s = parse(
+        "type=SOCKADDR msg=audit(1.000:2): saddr=0200\x1dSADDR={ saddr_fam=inet laddr=10.0.0.1 \
+         lport=80 } X=1",
+    );
+    assert_eq!(
+        s.enriched("SADDR"),
+        Some("{ saddr_fam=inet laddr=10.0.0.1 lport=80 }")
+    );
+    assert_eq!(s.enriched("X"), Some("1"));
+    assert_eq!(s.enriched_fields().count(), 2);
     // Over netlink the separator byte has no meaning and stays part of the text.
     let n = Record::from_netlink(1300, &line.as_bytes()[line.find("audit(").unwrap()..]).unwrap();
     assert_eq!(n.enriched_fields().count(), 0);
@@ -186,6 +196,10 @@ fn header_errors_are_clear() {
     assert!(parse_err(b"type=SYSCALL msg=audit(12.000:5").contains("truncated"));
     assert!(parse_err(b"type=SYSCALL msg=audit(x.000:5)").contains("timestamp"));
     assert!(parse_err(b"type=SYSCALL msg=audit(1:5)").contains("timestamp"));
+    // Found by tests/record_fuzz.rs: seconds whose milliseconds overflow an i64.
+    assert!(parse_err(b"type=SYSCALL msg=audit(9223372036854775.000:5)").contains("range"));
+    let max = parse("type=SYSCALL msg=audit(9223372036854774.999:5): a=1");
+    assert_eq!(max.timestamp_ms(), 9223372036854774999);
 }
 
 #[test]

@@ -15,6 +15,22 @@
 //!   `poll_interval` on a separate control socket.
 //!
 //! Stop: `NetlinkReader::stop` (or drop) sets a flag the thread sees within `recv_timeout`.
+//!
+//! Wiring (`auditwatch run`):
+//! ```no_run
+//! # use auditwatch::kernel::session::{KernelSession, KernelSettings};
+//! # use auditwatch::source::netlink::{NetlinkReader, ReaderConfig};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut session = KernelSession::start(KernelSettings::default())?; // lock, mode, rules
+//! tracing::info!("{}", session.mode_note());
+//! let (tx, rx) = crossbeam_channel::bounded(1024);
+//! let reader = NetlinkReader::spawn(session.take_events().unwrap(), ReaderConfig::default(), tx)?;
+//! let stats = reader.stats(); // `stats.snapshot()` for `auditwatch status` and the stats line
+//! for batch in rx.iter().take(1) { drop(batch) /* → Reassembler::push */ }
+//! reader.stop();
+//! session.restore()?;
+//! # drop(stats); Ok(()) }
+//! ```
 
 use std::fmt;
 use std::io;
@@ -27,7 +43,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{SendTimeoutError, Sender};
 
 use crate::kernel::netlink::{is_event_type, split_datagram, AuditClient};
-use crate::kernel::session::EventStream;
+use crate::kernel::session::{ActiveMode, EventStream};
+use crate::kernel::status::{AuditStatus, ProcessInfo};
 use crate::record::Record;
 
 #[derive(Clone, Debug)]
@@ -79,6 +96,9 @@ pub struct ReaderStats {
     pub backlog_wait_time_actual: AtomicU64,
     /// The receive buffer the kernel granted (it reports double the requested size).
     pub rcvbuf_bytes: AtomicU64,
+    /// The kernel's audit pid and `enabled` at the last poll (a unicast reader expects its pid).
+    pub kernel_pid: AtomicU64,
+    pub kernel_enabled: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -93,6 +113,8 @@ pub struct ReaderStatsSnapshot {
     pub kernel_backlog: u64,
     pub backlog_wait_time_actual: u64,
     pub rcvbuf_bytes: u64,
+    pub kernel_pid: u64,
+    pub kernel_enabled: u64,
 }
 
 impl ReaderStats {
@@ -109,6 +131,8 @@ impl ReaderStats {
             kernel_backlog: g(&self.kernel_backlog),
             backlog_wait_time_actual: g(&self.backlog_wait_time_actual),
             rcvbuf_bytes: g(&self.rcvbuf_bytes),
+            kernel_pid: g(&self.kernel_pid),
+            kernel_enabled: g(&self.kernel_enabled),
         }
     }
 }
@@ -385,14 +409,19 @@ where
                 tracing::warn!("audit netlink reader: no control socket for kernel counters: {e}")
             })
             .ok();
-        let lost_at_start = control
+        if let Some(c) = control.as_mut() {
+            c.set_timeout(Duration::from_millis(500)); // a stuck reply must not stall reading
+        }
+        let mut last_lost = control
             .as_mut()
             .and_then(|c| c.get_status().ok())
             .map(|s| s.lost);
+        let mut lost_total = 0u64;
         let mut last_poll = Instant::now();
         let mut enobufs_log = RateLimited::new(Duration::from_secs(10));
         let mut full_log = RateLimited::new(Duration::from_secs(10));
         let mut enobufs_seen = 0;
+        let mut health_log = RateLimited::new(Duration::from_secs(60));
 
         for m in std::mem::take(&mut self.stream.pending) {
             self.sink.take(m.msg_type, &m.payload);
@@ -428,8 +457,14 @@ where
             if last_poll.elapsed() >= self.config.poll_interval {
                 last_poll = Instant::now();
                 if let Some(status) = control.as_mut().and_then(|c| c.get_status().ok()) {
-                    let lost = lost_at_start.map_or(0, |start| status.lost.wrapping_sub(start));
-                    self.stats.kernel_lost.store(lost as u64, Ordering::Relaxed);
+                    // `auditctl --reset-lost` may zero the kernel counter meanwhile.
+                    lost_total += match last_lost {
+                        Some(prev) if status.lost >= prev => (status.lost - prev) as u64,
+                        Some(_) => status.lost as u64,
+                        None => 0,
+                    };
+                    last_lost = Some(status.lost);
+                    self.stats.kernel_lost.store(lost_total, Ordering::Relaxed);
                     self.stats
                         .kernel_backlog
                         .store(status.backlog as u64, Ordering::Relaxed);
@@ -437,10 +472,34 @@ where
                     self.stats
                         .backlog_wait_time_actual
                         .store(wait, Ordering::Relaxed);
+                    self.stats
+                        .kernel_pid
+                        .store(status.pid as u64, Ordering::Relaxed);
+                    self.stats
+                        .kernel_enabled
+                        .store(status.enabled as u64, Ordering::Relaxed);
+                    self.check_health(&status, &mut health_log);
                 }
             }
         }
         let _ = self.flush(&mut full_log);
+    }
+
+    /// Warns when events cannot reach us: auditing off, or (unicast) the pid no longer ours.
+    fn check_health(&self, status: &AuditStatus, log: &mut RateLimited) {
+        if status.enabled == 0 {
+            log.hit(
+                "kernel auditing is disabled (enabled=0): no events are generated",
+                1,
+            );
+        } else if self.stream.mode == ActiveMode::Unicast && status.pid != std::process::id() {
+            let who = ProcessInfo::lookup(status.pid)
+                .map_or(format!("pid {}", status.pid), |p| p.to_string());
+            log.hit(
+                &format!("the kernel no longer sends events here: the audit pid is now {who}"),
+                1,
+            );
+        }
     }
 
     fn recv(&mut self, flags: libc::c_int) -> Recv {

@@ -96,7 +96,13 @@ pub struct Auditd {
 }
 
 impl Auditd {
+    /// RAW log, no flushing: the quickest setup, for functional tests.
     pub fn start(tag: &str) -> Auditd {
+        Auditd::start_with(tag, "RAW", "NONE")
+    }
+
+    /// With the given `log_format` (RAW, ENRICHED) and `flush` (NONE, INCREMENTAL_ASYNC, ...).
+    pub fn start_with(tag: &str, log_format: &str, flush: &str) -> Auditd {
         assert_eq!(
             audit_pid(),
             0,
@@ -106,8 +112,8 @@ impl Auditd {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("plugins.d")).unwrap();
         let conf = format!(
-            "local_events = yes\nwrite_logs = yes\nlog_file = {}/audit.log\nlog_format = RAW\nflush = NONE\n\
-             freq = 0\nmax_log_file = 1024\nnum_logs = 1\nmax_log_file_action = IGNORE\nspace_left = 2\n\
+            "local_events = yes\nwrite_logs = yes\nlog_file = {}/audit.log\nlog_format = {log_format}\nflush = {flush}\n\
+             freq = 50\nmax_log_file = 1024\nnum_logs = 1\nmax_log_file_action = IGNORE\nspace_left = 2\n\
              space_left_action = IGNORE\nadmin_space_left = 1\nadmin_space_left_action = IGNORE\n\
              disk_full_action = IGNORE\ndisk_error_action = IGNORE\nname_format = NONE\n\
              plugin_dir = {}/plugins.d\nq_depth = 2000\noverflow_action = IGNORE\n",
@@ -118,12 +124,19 @@ impl Auditd {
         std::fs::write(&path, conf).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let st = Command::new("auditd")
+        let out = Command::new("auditd")
             .arg("-c")
             .arg(&dir)
-            .status()
+            .output()
             .expect("run auditd");
-        assert!(st.success(), "auditd -c {} failed: {st}", dir.display());
+        assert!(
+            out.status.success(),
+            "auditd -c {} failed ({}): {} (another auditd running? {:?})",
+            dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            std::fs::read_to_string("/run/auditd.pid").ok()
+        );
         let mut pid = 0;
         wait_for(
             "auditd to register its pid",

@@ -39,8 +39,8 @@ pub(crate) struct StrTest {
     fold: bool,
     any_string: bool,
     exact: FxHashSet<Box<str>>,
-    prefixes: Vec<Box<str>>,
-    suffixes: Vec<Box<str>>,
+    prefixes: Affixes,
+    suffixes: Affixes,
     contains: Option<AhoCorasick>,
     globs: Vec<Glob>,
     regexes: Vec<regex::Regex>,
@@ -48,6 +48,8 @@ pub(crate) struct StrTest {
     numbers: Vec<Value>,
     /// A pattern looks numeric, so numeric event values are tested via their string form.
     numeric_strings: bool,
+    /// The whole test is one exact string: compared directly, no hashing.
+    single: Option<Box<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +69,15 @@ pub(crate) enum Pred {
 pub(crate) enum Val {
     Lit(Value),
     Field(Slot),
+    /// An `?optional` field: when absent it is the `null` literal, so `?x == ?y` holds when
+    /// both are absent (as ES replaces unmapped optional fields with `null`).
+    OptionalField(Slot),
+    /// `@timestamp`: the event's `timestamp_ms`.
+    Timestamp,
+    /// A comparison used as a value: `null` when a side is null (three-valued, as in ES).
+    Compare(CmpOp, Box<Val>, Box<Val>),
+    /// Negation of a boolean value (`null` stays `null`).
+    Negate(Box<Val>),
     Call {
         name: String,
         insensitive: bool,
@@ -169,11 +180,30 @@ fn compare(op: CmpOp, left: &Expr, right: &Expr) -> Result<Node, String> {
             None => Node::General(Box::new(Pred::IsNull(val(left)?))),
         });
     }
+    if matches!(left, Expr::Field { path, .. } if path == "@timestamp") {
+        let lit = match literal(right) {
+            Some(Value::Str(s)) => Value::Int(timestamp_literal(s)?),
+            Some(v) => v.clone(),
+            None => {
+                return Ok(Node::General(Box::new(Pred::Cmp(
+                    op,
+                    Val::Timestamp,
+                    val(right)?,
+                ))))
+            }
+        };
+        return Ok(Node::General(Box::new(Pred::Cmp(
+            op,
+            Val::Timestamp,
+            Val::Lit(lit),
+        ))));
+    }
     if let (Some(s), Some(lit)) = (field_slot(left), literal(right)) {
         return Ok(match (op, lit) {
             (CmpOp::Eq, Value::Str(x)) => {
                 let mut t = StrTest::default();
                 t.add_exact(x);
+                t.finish()?;
                 Node::Str(s, Box::new(t))
             }
             _ => Node::Cmp(s, op, lit.clone()),
@@ -184,6 +214,20 @@ fn compare(op: CmpOp, left: &Expr, right: &Expr) -> Result<Node, String> {
         val(left)?,
         val(right)?,
     ))))
+}
+
+/// A date literal compared with `@timestamp`: RFC 3339 or epoch milliseconds.
+fn timestamp_literal(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    t.parse::<i64>()
+        .ok()
+        .or_else(|| crate::event::parse_rfc3339_ms(t))
+        .or_else(|| {
+            (t.len() == 10)
+                .then(|| crate::event::parse_rfc3339_ms(&format!("{t}T00:00:00Z")))
+                .flatten()
+        })
+        .ok_or_else(|| format!("cannot parse [{s}] as a date"))
 }
 
 fn in_list(expr: &Expr, list: &[Expr], insensitive: bool) -> Result<Node, String> {
@@ -255,8 +299,8 @@ fn call_node(name: &str, insensitive: bool, args: &[Expr]) -> Result<Node, Strin
                 };
                 let lit = fold(lits[0], insensitive);
                 match name {
-                    "startswith" => t.prefixes.push(lit.into()),
-                    "endswith" => t.suffixes.push(lit.into()),
+                    "startswith" => t.prefixes.list.push(lit.into()),
+                    "endswith" => t.suffixes.list.push(lit.into()),
                     _ => t.add_contains(&lit),
                 }
                 t.finish()?;
@@ -275,7 +319,21 @@ fn call_node(name: &str, insensitive: bool, args: &[Expr]) -> Result<Node, Strin
 pub(crate) fn val(e: &Expr) -> Result<Val, String> {
     Ok(match e {
         Expr::Literal(v) => Val::Lit(v.clone()),
+        Expr::Field { path, .. } if path == "@timestamp" => Val::Timestamp,
+        Expr::Field {
+            path,
+            optional: true,
+        } => Val::OptionalField(slot_of(path)),
         Expr::Field { path, .. } => Val::Field(slot_of(path)),
+        Expr::Compare { op, left, right } => {
+            let (l, r) = (val(left)?, val(right)?);
+            match op {
+                CmpOp::Ne => {
+                    Val::Negate(Box::new(Val::Compare(CmpOp::Eq, Box::new(l), Box::new(r))))
+                }
+                _ => Val::Compare(*op, Box::new(l), Box::new(r)),
+            }
+        }
         Expr::Call {
             name,
             insensitive,
@@ -308,6 +366,8 @@ fn simplify(n: Node) -> Node {
                     o => out.push(o),
                 }
             }
+            // Cheap tests first: evaluation is pure, so order only changes speed.
+            out.sort_by_key(Node::cost);
             match out.len() {
                 0 => Node::Const(true),
                 1 => out.pop().unwrap_or(Node::Const(true)),
@@ -324,6 +384,8 @@ fn simplify(n: Node) -> Node {
                     o => out.push(o),
                 }
             }
+            // Cheap tests first: evaluation is pure, so order only changes speed.
+            out.sort_by_key(Node::cost);
             match out.len() {
                 0 => Node::Const(false),
                 1 => out.pop().unwrap_or(Node::Const(false)),
@@ -365,6 +427,16 @@ fn with_folded<R>(s: &str, fold: bool, f: impl FnOnce(&str) -> R) -> R {
 }
 
 impl StrTest {
+    fn cost(&self) -> u32 {
+        let affixes = self.prefixes.list.len() + self.suffixes.list.len();
+        let base = if self.single.is_some() { 2 } else { 3 };
+        base + u32::from(self.fold)
+            + affixes.min(64) as u32 / 4
+            + if self.contains.is_some() { 4 } else { 0 }
+            + 4 * self.globs.len().min(8) as u32
+            + 20 * self.regexes.len().min(4) as u32
+    }
+
     fn add_exact(&mut self, s: &str) {
         let s = fold(s, self.fold);
         self.numeric_strings |= funcs::parse_number(&s).is_some();
@@ -387,9 +459,9 @@ impl StrTest {
         if p.chars().all(|c| c == '*') {
             self.any_string = true;
         } else if let Some(rest) = p.strip_suffix('*').filter(|r| !inner_wild(r)) {
-            self.prefixes.push(rest.into());
+            self.prefixes.list.push(rest.into());
         } else if let Some(rest) = p.strip_prefix('*').filter(|r| !inner_wild(r)) {
-            self.suffixes.push(rest.into());
+            self.suffixes.list.push(rest.into());
         } else if let Some(mid) = p
             .strip_prefix('*')
             .and_then(|r| r.strip_suffix('*'))
@@ -416,14 +488,25 @@ impl StrTest {
                 self.contains = Some(AhoCorasick::new(pats).map_err(|e| e.to_string())?);
             }
         }
-        // Longest first is not needed for a yes/no answer; sort for determinism only.
-        self.prefixes.sort();
-        self.suffixes.sort();
+        self.prefixes.finish(true);
+        self.suffixes.finish(false);
+        let only_exact = !self.any_string
+            && self.prefixes.is_empty()
+            && self.suffixes.is_empty()
+            && self.contains.is_none()
+            && self.globs.is_empty()
+            && self.regexes.is_empty();
+        if only_exact && self.exact.len() == 1 {
+            self.single = self.exact.iter().next().cloned();
+        }
         Ok(())
     }
 
     #[inline]
     fn test_str(&self, s: &str) -> bool {
+        if let Some(only) = &self.single {
+            return with_folded(s, self.fold, |s| s == &**only);
+        }
         if self.any_string {
             return true;
         }
@@ -432,8 +515,8 @@ impl StrTest {
         }
         with_folded(s, self.fold, |s| {
             self.exact.contains(s)
-                || self.prefixes.iter().any(|p| s.starts_with(&**p))
-                || self.suffixes.iter().any(|p| s.ends_with(&**p))
+                || self.prefixes.any_prefix(s)
+                || self.suffixes.any_suffix(s)
                 || self.contains.as_ref().is_some_and(|ac| ac.is_match(s))
                 || self.globs.iter().any(|g| g.matches(s))
         })
@@ -455,6 +538,57 @@ impl StrTest {
     }
 }
 
+/// Prefixes or suffixes of one test, with a bitmap of their first (last) bytes so most values
+/// are rejected by one bit test.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Affixes {
+    list: Vec<Box<str>>,
+    edge_bytes: [u64; 4],
+    has_empty: bool,
+}
+
+impl Affixes {
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn finish(&mut self, front: bool) {
+        self.list.sort();
+        self.list.dedup();
+        for a in &self.list {
+            let b = if front {
+                a.as_bytes().first()
+            } else {
+                a.as_bytes().last()
+            };
+            match b {
+                Some(&b) => self.edge_bytes[(b >> 6) as usize] |= 1 << (b & 63),
+                None => self.has_empty = true,
+            }
+        }
+    }
+
+    #[inline]
+    fn edge_hit(&self, b: Option<&u8>) -> bool {
+        self.has_empty
+            || b.is_some_and(|&b| self.edge_bytes[(b >> 6) as usize] & (1 << (b & 63)) != 0)
+    }
+
+    #[inline]
+    fn any_prefix(&self, s: &str) -> bool {
+        !self.list.is_empty()
+            && self.edge_hit(s.as_bytes().first())
+            && self.list.iter().any(|p| s.starts_with(&**p))
+    }
+
+    #[inline]
+    fn any_suffix(&self, s: &str) -> bool {
+        !self.list.is_empty()
+            && self.edge_hit(s.as_bytes().last())
+            && self.list.iter().any(|p| s.ends_with(&**p))
+    }
+}
+
 /// A general `*`/`?` wildcard pattern, matched on chars with the classic greedy backtracking
 /// (linear for one `*`, at most O(n·m)).
 #[derive(Clone, Debug)]
@@ -462,14 +596,18 @@ pub(crate) struct Glob {
     text: Box<str>,
     chars: Box<[char]>,
     contains: bool,
+    /// For patterns with `*` only: the literal pieces between stars, matched by byte search.
+    pieces: Option<Box<[Box<str>]>>,
 }
 
 impl Glob {
     fn new(p: &str) -> Glob {
+        let pieces = (!p.contains('?')).then(|| p.split('*').map(Box::from).collect());
         Glob {
             text: p.into(),
             chars: p.chars().collect(),
             contains: false,
+            pieces,
         }
     }
     fn contains_marker(s: &str) -> Glob {
@@ -477,28 +615,32 @@ impl Glob {
             text: s.into(),
             chars: Box::new([]),
             contains: true,
+            pieces: None,
         }
     }
 
     fn matches(&self, s: &str) -> bool {
+        match &self.pieces {
+            Some(pieces) => star_match(pieces, s.as_bytes()),
+            None => self.matches_chars(s),
+        }
+    }
+
+    fn matches_chars(&self, s: &str) -> bool {
         let p = &self.chars;
-        let mut it = s.char_indices().peekable();
-        let t: Vec<char> = if s.len() <= 64 {
-            Vec::new()
-        } else {
-            s.chars().collect()
-        };
-        // Work on chars; short strings avoid the collect via a small stack copy.
+        // Work on chars; short strings use a stack copy instead of allocating.
         let mut stack = ['\0'; 64];
-        let text: &[char] = if t.is_empty() {
+        let heap: Vec<char>;
+        let text: &[char] = if s.len() <= stack.len() {
             let mut n = 0;
-            while let Some((_, c)) = it.next() {
+            for c in s.chars() {
                 stack[n] = c;
                 n += 1;
             }
             &stack[..n]
         } else {
-            &t
+            heap = s.chars().collect();
+            &heap
         };
         let (mut pi, mut ti) = (0usize, 0usize);
         let (mut star, mut mark) = (usize::MAX, 0usize);
@@ -525,9 +667,43 @@ impl Glob {
     }
 }
 
+/// `pieces` = a pattern split at its `*`s (at least two pieces, the first anchored at the
+/// start, the last at the end). Placing each middle piece leftmost is optimal.
+fn star_match(pieces: &[Box<str>], s: &[u8]) -> bool {
+    let (first, last) = (pieces[0].as_bytes(), pieces[pieces.len() - 1].as_bytes());
+    if s.len() < first.len() + last.len() || !s.starts_with(first) || !s.ends_with(last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for piece in &pieces[1..pieces.len() - 1] {
+        if piece.is_empty() {
+            continue;
+        }
+        match memchr::memmem::find(rest, piece.as_bytes()) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 // ---- evaluation ----------------------------------------------------------------------------
 
 impl Node {
+    /// Rough evaluation cost, for ordering `and` / `or` operands.
+    fn cost(&self) -> u32 {
+        match self {
+            Node::Const(_) => 0,
+            Node::Present(_) => 1,
+            Node::Cmp(..) => 2,
+            Node::Str(_, t) => t.cost(),
+            Node::Cidr(..) => 8,
+            Node::Not(n) => n.cost(),
+            Node::And(items) | Node::Or(items) => 1 + items.iter().map(Node::cost).sum::<u32>(),
+            Node::General(_) => 40,
+        }
+    }
+
     pub(crate) fn eval(&self, ix: &IndexedEvent) -> bool {
         match self {
             Node::Const(b) => *b,
@@ -583,9 +759,17 @@ impl Pred {
             Pred::Truthy(v) => v.eval(ix).iter().any(|v| matches!(**v, Value::Bool(true))),
             Pred::IsNull(v) => v.eval(ix).is_empty(),
             Pred::Cmp(op, l, r) => {
-                let (l, r) = (l.eval(ix), r.eval(ix));
-                l.iter()
-                    .any(|a| r.iter().any(|b| cmp_ok(*op, funcs::compare(a, b))))
+                let (lv, rv) = (l.eval(ix), r.eval(ix));
+                if *op == CmpOp::Eq
+                    && lv.is_empty()
+                    && rv.is_empty()
+                    && l.null_literal()
+                    && r.null_literal()
+                {
+                    return true;
+                }
+                lv.iter()
+                    .any(|a| rv.iter().any(|b| cmp_ok(*op, funcs::compare(a, b))))
             }
             Pred::In { val, list, fold } => {
                 let vs = val.eval(ix);
@@ -604,7 +788,23 @@ impl Val {
         match self {
             Val::Lit(Value::Null) => vec![],
             Val::Lit(v) => vec![Cow::Owned(v.clone())],
-            Val::Field(s) => match ix.get(*s) {
+            Val::Timestamp => vec![Cow::Owned(Value::Int(ix.event().timestamp_ms))],
+            Val::Compare(op, l, r) => {
+                let (lv, rv) = (l.eval(ix), r.eval(ix));
+                if lv.is_empty() || rv.is_empty() {
+                    return vec![];
+                }
+                let hit = lv
+                    .iter()
+                    .any(|a| rv.iter().any(|b| cmp_ok(*op, funcs::compare(a, b))));
+                vec![Cow::Owned(Value::Bool(hit))]
+            }
+            Val::Negate(inner) => inner
+                .eval(ix)
+                .iter()
+                .map(|v| Cow::Owned(Value::Bool(!matches!(**v, Value::Bool(true)))))
+                .collect(),
+            Val::OptionalField(s) | Val::Field(s) => match ix.get(*s) {
                 Some(v) => each_value(v).map(Cow::Borrowed).collect(),
                 None => vec![],
             },
@@ -667,6 +867,11 @@ impl Val {
         }
     }
 
+    /// Absent means the `null` literal (optional fields, `null`).
+    fn null_literal(&self) -> bool {
+        matches!(self, Val::OptionalField(_) | Val::Lit(Value::Null))
+    }
+
     /// Key values for a join key: all values of the expression (empty when null).
     pub(crate) fn values<'a>(&self, ix: &IndexedEvent<'a>) -> Vec<Value> {
         self.eval(ix).into_iter().map(Cow::into_owned).collect()
@@ -685,5 +890,13 @@ mod tests {
         assert!(!g.matches("abcdx"));
         assert!(!g.matches("acd"));
         assert!(Glob::new("*é?").matches("xxéz"));
+        // Star-only patterns use the piece matcher.
+        let g = Glob::new("*curl*http*");
+        assert!(g.pieces.is_some());
+        assert!(g.matches("sh -c curl http://x"));
+        assert!(!g.matches("sh -c http://x curl"));
+        assert!(Glob::new("a*b*a").matches("aba"));
+        assert!(!Glob::new("ab*ba").matches("aba"));
+        assert!(Glob::new("/tmp/*").matches("/tmp/"));
     }
 }

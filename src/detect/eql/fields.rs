@@ -62,7 +62,10 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply only carries bits upwards; fold the high bits back down so the low
+        // bits hashbrown indexes buckets with depend on the whole input.
+        let h = self.0 ^ (self.0 >> 33);
+        h.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ (h >> 29)
     }
 }
 
@@ -120,7 +123,15 @@ pub struct FieldIndex {
     /// Per slot: (generation, field position in the event).
     table: Vec<(u32, u32)>,
     generation: u32,
+    /// Per field position: the static key seen there last time (address, length) and its slot.
+    /// Producers emit fields in a stable order, so most keys resolve without hashing. Only
+    /// `Cow::Borrowed` (`'static`) keys are cached: their address identifies their text.
+    layout: Vec<(usize, usize, Slot)>,
+    /// Interner size `layout` was filled against (a longer interner may know more keys).
+    layout_names: usize,
 }
+
+const NO_SLOT: Slot = Slot::MAX;
 
 impl FieldIndex {
     pub fn new() -> FieldIndex {
@@ -139,9 +150,30 @@ impl FieldIndex {
         if self.table.len() < int.names.len() {
             self.table.resize(int.names.len(), (0, 0));
         }
+        if self.layout_names != int.names.len() {
+            self.layout.clear();
+            self.layout_names = int.names.len();
+        }
+        if self.layout.len() < ev.fields.len() {
+            self.layout.resize(ev.fields.len(), (0, 0, NO_SLOT));
+        }
         for (pos, (k, _)) in ev.fields.iter().enumerate() {
-            if let Some(&s) = int.map.get(k.as_ref()) {
-                let e = &mut self.table[s as usize];
+            let slot = match k {
+                std::borrow::Cow::Borrowed(b) => {
+                    let id = (b.as_ptr() as usize, b.len());
+                    let cached = self.layout[pos];
+                    if (cached.0, cached.1) == id {
+                        cached.2
+                    } else {
+                        let s = int.map.get(*b).copied().unwrap_or(NO_SLOT);
+                        self.layout[pos] = (id.0, id.1, s);
+                        s
+                    }
+                }
+                std::borrow::Cow::Owned(o) => int.map.get(o.as_str()).copied().unwrap_or(NO_SLOT),
+            };
+            if slot != NO_SLOT {
+                let e = &mut self.table[slot as usize];
                 // The first occurrence wins, like `Event::get`.
                 if e.0 != g {
                     *e = (g, pos as u32);

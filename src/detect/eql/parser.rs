@@ -248,7 +248,6 @@ impl Parser {
         let mut terms = vec![];
         while matches!(self.peek(), Tok::LBracket | Tok::MissingOpen) {
             let missing = *self.peek() == Tok::MissingOpen;
-            let (line, col) = self.pos();
             let mut term = self.subquery()?;
             term.missing = missing;
             if self.eat_word("by") {
@@ -269,13 +268,6 @@ impl Parser {
                             message: "runs must be an integer between 1 and 100".into(),
                         })
                     }
-                }
-                if missing {
-                    return Err(QueryError {
-                        line,
-                        col,
-                        message: "a missing event cannot use [runs]".into(),
-                    });
                 }
             }
             terms.push(term);

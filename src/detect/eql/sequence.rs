@@ -25,14 +25,20 @@ struct Partial {
     last: Ord2,
     /// Events of the positive stages matched so far.
     events: Vec<Arc<Event>>,
+    /// When every leading missing stage had a matching event before `start`: the earliest of
+    /// their latest timestamps.
+    leading: Option<i64>,
 }
 
 /// A completed match waiting for its trailing missing-event window to close.
 struct Pending {
-    id: u64,
     key: Key,
+    start: i64,
     last: Ord2,
+    leading: Option<i64>,
     deadline: i64,
+    /// Per trailing stage: the first matching event after `last` (timestamp).
+    trailing: Vec<Option<i64>>,
     events: Vec<Arc<Event>>,
 }
 
@@ -46,8 +52,8 @@ pub(crate) struct Matcher {
     trailing: Vec<usize>,
     /// Per key: `stages[i]` = the partial that has matched positive stages 0..=i.
     states: HashMap<Key, Vec<Option<Partial>>, FxBuild>,
-    /// Per key: the latest event that matched a leading missing stage.
-    leading_seen: HashMap<Key, Ord2, FxBuild>,
+    /// Per key and leading stage: the latest event that matched it.
+    leading_seen: HashMap<Key, Vec<Option<Ord2>>, FxBuild>,
     pending: VecDeque<Pending>,
     /// Partials in creation order, for expiry and the state bound: (id, start ts, key).
     order: VecDeque<(u64, i64, Key)>,
@@ -64,13 +70,13 @@ impl Matcher {
         let mut leading = vec![];
         let mut gaps: Vec<Vec<usize>> = vec![];
         for (i, s) in q.stages.iter().enumerate() {
-            match (s.missing, positive.is_empty()) {
-                (true, true) => leading.push(i),
-                (true, false) => gaps.last_mut().map_or((), |g: &mut Vec<usize>| g.push(i)),
-                (false, _) => {
-                    positive.push(i);
-                    gaps.push(vec![]);
-                }
+            if !s.missing {
+                positive.push(i);
+                gaps.push(vec![]);
+            } else if let Some(g) = gaps.last_mut() {
+                g.push(i);
+            } else {
+                leading.push(i);
             }
         }
         // The group after the last positive stage is the trailing one.
@@ -106,51 +112,7 @@ impl Matcher {
         let o = ordinal(ev);
         self.flush_expired(q, o.0, out);
         self.expire(o.0);
-
-        if let Some(until) = &q.until {
-            if until.filter.matches_indexed(ix) {
-                for k in key_tuples(&until.keys, ix) {
-                    if let Some(stages) = self.states.remove(&k) {
-                        self.live -= stages.iter().flatten().count();
-                    }
-                }
-            }
-        }
-
-        for &m in self.leading.iter() {
-            let s = &q.stages[m];
-            if s.filter.matches_indexed(ix) {
-                for k in key_tuples(&s.keys, ix) {
-                    self.leading_seen.insert(k, o);
-                }
-            }
-        }
-        for g in 0..self.gaps.len() {
-            for &m in &self.gaps[g] {
-                let s = &q.stages[m];
-                if !s.filter.matches_indexed(ix) {
-                    continue;
-                }
-                for k in key_tuples(&s.keys, ix) {
-                    if let Some(slot) = self.states.get_mut(&k).and_then(|st| st.get_mut(g)) {
-                        if slot.as_ref().is_some_and(|p| p.last < o) {
-                            *slot = None;
-                            self.live -= 1;
-                        }
-                    }
-                }
-            }
-        }
-        for &m in &self.trailing {
-            let s = &q.stages[m];
-            if s.filter.matches_indexed(ix) {
-                let keys = key_tuples(&s.keys, ix);
-                let before = self.pending.len();
-                self.pending
-                    .retain(|p| !(p.last < o && p.deadline >= o.0 && keys.contains(&p.key)));
-                self.live -= before - self.pending.len();
-            }
-        }
+        self.missing_events(q, ix, o);
 
         // Later stages first, so an event can extend an older partial and also start a new one.
         let n = self.positive.len();
@@ -161,6 +123,82 @@ impl Matcher {
             }
             for k in key_tuples(&stage.keys, ix) {
                 self.advance(q, j, k, o, ev, out);
+            }
+        }
+
+        // `until` after the stages: a match the same event completes stands, but partials that
+        // started before the until event die.
+        if let Some(until) = &q.until {
+            if until.filter.matches_indexed(ix) {
+                for k in key_tuples(&until.keys, ix) {
+                    let Some(stages) = self.states.get_mut(&k) else {
+                        continue;
+                    };
+                    for slot in stages.iter_mut() {
+                        if slot.as_ref().is_some_and(|p| p.start < o) {
+                            *slot = None;
+                            self.live -= 1;
+                        }
+                    }
+                    if stages.iter().all(Option::is_none) {
+                        self.states.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records or applies events of the missing-event stages.
+    fn missing_events(&mut self, q: &Query, ix: &IndexedEvent, o: Ord2) {
+        let nlead = self.leading.len();
+        for (li, &m) in self.leading.iter().enumerate() {
+            let s = &q.stages[m];
+            if s.filter.matches_indexed(ix) {
+                for k in key_tuples(&s.keys, ix) {
+                    self.leading_seen
+                        .entry(k)
+                        .or_insert_with(|| vec![None; nlead])[li] = Some(o);
+                }
+            }
+        }
+        for g in 0..self.gaps.len() {
+            for &m in &self.gaps[g] {
+                let s = &q.stages[m];
+                if !s.filter.matches_indexed(ix) {
+                    continue;
+                }
+                // A partial waiting across this gap saw the missing event: it can never match.
+                for k in key_tuples(&s.keys, ix) {
+                    if let Some(slot) = self.states.get_mut(&k).and_then(|st| st.get_mut(g)) {
+                        if slot.as_ref().is_some_and(|p| p.last < o) {
+                            *slot = None;
+                            self.live -= 1;
+                        }
+                    }
+                }
+            }
+        }
+        for (ti, &m) in self.trailing.iter().enumerate() {
+            let s = &q.stages[m];
+            if !s.filter.matches_indexed(ix) {
+                continue;
+            }
+            let keys = key_tuples(&s.keys, ix);
+            for p in self.pending.iter_mut() {
+                if p.last < o
+                    && o.0 <= p.deadline
+                    && p.trailing[ti].is_none()
+                    && keys.contains(&p.key)
+                {
+                    p.trailing[ti] = Some(o.0);
+                }
+            }
+            // Without leading stages a fully seen trailing set already decides the match.
+            if self.leading.is_empty() {
+                let before = self.pending.len();
+                self.pending
+                    .retain(|p| p.trailing.iter().any(Option::is_none));
+                self.live -= before - self.pending.len();
             }
         }
     }
@@ -176,17 +214,19 @@ impl Matcher {
     ) {
         let n = self.positive.len();
         let partial = if j == 0 {
-            if let (Some(&seen), Some(span)) = (self.leading_seen.get(&k), self.maxspan) {
-                if seen < o && o.0 - seen.0 <= span {
-                    return;
+            let leading = match self.leading_seen.get(&k) {
+                Some(seen) if !seen.is_empty() && seen.iter().all(|s| s.is_some_and(|s| s < o)) => {
+                    seen.iter().flatten().map(|s| s.0).min()
                 }
-            }
+                _ => None,
+            };
             self.next_id += 1;
             Partial {
                 id: self.next_id,
                 start: o,
                 last: o,
                 events: vec![ev.clone()],
+                leading,
             }
         } else {
             let Some(slot) = self.states.get_mut(&k).and_then(|st| st[j - 1].as_mut()) else {
@@ -223,26 +263,60 @@ impl Matcher {
         self.enforce_bound();
     }
 
+    /// Whether the edge missing stages were all seen close enough that the sequence including
+    /// them fits in `maxspan`; such a match is discarded.
+    fn edges_seen(
+        &self,
+        start: i64,
+        last: i64,
+        leading: Option<i64>,
+        trailing: &[Option<i64>],
+    ) -> bool {
+        if self.leading.is_empty() && self.trailing.is_empty() {
+            return false;
+        }
+        if !self.leading.is_empty() && leading.is_none() {
+            return false;
+        }
+        if trailing.iter().any(Option::is_none) {
+            return false;
+        }
+        let lo = leading.unwrap_or(start);
+        let hi = trailing
+            .iter()
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(last)
+            .max(last);
+        self.maxspan.is_some_and(|span| hi - lo <= span)
+    }
+
     fn complete(&mut self, q: &Query, key: Key, p: Partial, out: &mut Vec<Match>) {
         if let Some(stages) = self.states.get(&key) {
             if stages.iter().all(Option::is_none) {
                 self.states.remove(&key);
             }
         }
-        let events = self.with_placeholders(q, p.events);
         if self.trailing.is_empty() {
-            out.push(Match {
-                events,
-                join_keys: key.iter().map(KeyVal::to_value).collect(),
-            });
+            if !self.edges_seen(p.start.0, p.last.0, p.leading, &[]) {
+                let events = self.with_placeholders(q, p.events);
+                out.push(Match {
+                    events,
+                    join_keys: key.iter().map(KeyVal::to_value).collect(),
+                });
+            }
             return;
         }
         let deadline = p.start.0.saturating_add(self.maxspan.unwrap_or(0));
+        let events = self.with_placeholders(q, p.events);
         self.pending.push_back(Pending {
-            id: p.id,
             key,
+            start: p.start.0,
             last: p.last,
+            leading: p.leading,
             deadline,
+            trailing: vec![None; self.trailing.len()],
             events,
         });
         self.live += 1;
@@ -266,19 +340,23 @@ impl Matcher {
             .collect()
     }
 
-    /// Emits pending matches whose trailing window closed before `now`.
+    /// Decides pending matches whose trailing window closed before `now`.
     pub fn flush_expired(&mut self, _q: &Query, now: i64, out: &mut Vec<Match>) {
-        // Pending entries are nearly deadline-ordered; scan all for exactness (few exist).
+        if self.pending.is_empty() {
+            return;
+        }
         let mut keep = VecDeque::with_capacity(self.pending.len());
         while let Some(p) = self.pending.pop_front() {
-            if p.deadline < now {
-                self.live -= 1;
+            if p.deadline >= now {
+                keep.push_back(p);
+                continue;
+            }
+            self.live -= 1;
+            if !self.edges_seen(p.start, p.last.0, p.leading, &p.trailing) {
                 out.push(Match {
                     events: p.events,
                     join_keys: p.key.iter().map(KeyVal::to_value).collect(),
                 });
-            } else {
-                keep.push_back(p);
             }
         }
         self.pending = keep;
@@ -295,7 +373,8 @@ impl Matcher {
             self.remove_partial(id, &key);
         }
         if self.leading_seen.len() > 1024 && self.leading_seen.len() > 2 * self.live {
-            self.leading_seen.retain(|_, seen| now - seen.0 <= span);
+            self.leading_seen
+                .retain(|_, seen| seen.iter().flatten().any(|s| now - s.0 <= span));
         }
     }
 
@@ -345,11 +424,13 @@ impl Matcher {
     }
 }
 
-/// Orders batch results as ES does: by the first event's (timestamp, arrival).
+/// Orders batch results as ES does: by the last event's (timestamp, arrival), i.e. in
+/// completion order.
 pub(crate) fn sort_results(out: &mut [Match]) {
     let first = |m: &Match| {
         m.events
             .iter()
+            .rev()
             .find(|e| !super::is_missing_placeholder(e))
             .map_or((i64::MIN, 0), |e| ordinal(e))
     };
