@@ -128,6 +128,13 @@ fn expected_paths(unit_dir: &str) -> Vec<String> {
     paths
 }
 
+/// The release binary as cargo built it, with debug info (`[profile.release] debug = 1`).
+fn release_binary_size() -> u64 {
+    fs::metadata(repo().join("target/release/auditwatch"))
+        .unwrap()
+        .len()
+}
+
 fn check_deb(deb: &Path, scratch: &Path) {
     // `dpkg-deb -c` prints `tar -tv` lines: mode owner size date time ./path
     let listing = run(Command::new("dpkg-deb").arg("-c").arg(deb));
@@ -155,6 +162,15 @@ fn check_deb(deb: &Path, scratch: &Path) {
             .iter()
             .any(|(_, p)| p == "usr/share/doc/auditwatch/copyright"),
         "deb lacks copyright"
+    );
+    let deb_binary_size = listing
+        .lines()
+        .find(|l| l.ends_with("./usr/sbin/auditwatch"))
+        .and_then(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .expect("size of /usr/sbin/auditwatch in the deb");
+    assert!(
+        deb_binary_size < release_binary_size(),
+        "the deb's binary is stripped"
     );
     for (mode, path) in &entries {
         let want_mode = match path.as_str() {
@@ -240,6 +256,19 @@ fn check_rpm(rpm: &Path) {
     );
     assert_eq!(flag_of("/usr/sbin/auditwatch").1, "-rwxr-xr-x");
     assert!(flag_of("/usr/share/doc/auditwatch/LICENSE").0.contains('d'));
+
+    let size = run(Command::new("rpm")
+        .args(["-qp", "--qf", "[%{FILENAMES} %{FILESIZES}\n]"])
+        .arg(rpm));
+    let rpm_binary_size = size
+        .lines()
+        .find_map(|l| l.strip_prefix("/usr/sbin/auditwatch "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("size of /usr/sbin/auditwatch in the rpm");
+    assert!(
+        rpm_binary_size < release_binary_size(),
+        "the rpm's binary is stripped"
+    );
 
     let scripts = run(Command::new("rpm").args(["-qp", "--scripts"]).arg(rpm));
     for (header, source) in [
