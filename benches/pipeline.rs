@@ -15,6 +15,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
 use std::time::Instant;
 
+// The same allocator as the binary, so the figures are the sensor's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn hex(s: &str) -> String {
     s.bytes().fold(String::new(), |mut o, b| {
         let _ = write!(o, "{b:02X}");

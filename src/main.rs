@@ -3,6 +3,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// An ECS event is ~100 small strings: mimalloc's thread-local free lists make the per-event
+// allocations markedly cheaper than glibc malloc (measured with benches/pipeline.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Linux host security sensor: kernel audit stream → ECS events → on-host detections → alerts.
 #[derive(Parser)]
 #[command(name = "auditwatch", version, about, long_about = None, propagate_version = true)]

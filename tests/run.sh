@@ -19,5 +19,4 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
-cargo bench --no-run
 cargo test 2>&1
