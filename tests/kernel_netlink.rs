@@ -64,7 +64,7 @@ fn see_marker_exec(rx: &Receiver<Vec<Raw>>, marker: &str) -> Vec<u8> {
     let start = Instant::now();
     let mut last_run = None::<Instant>;
     while start.elapsed() < Duration::from_secs(10) {
-        if last_run.map_or(true, |t| t.elapsed() > Duration::from_secs(1)) {
+        if last_run.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
             assert!(Command::new("/bin/true")
                 .arg(marker)
                 .status()

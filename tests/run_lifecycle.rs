@@ -76,7 +76,7 @@ fn wait_for_exec(events: &Path, marker: &str) -> serde_json::Value {
         Duration::from_secs(20),
         || {
             // One exec is enough; another every 2 s keeps a slow start from losing the test.
-            if last_run.map_or(true, |t| t.elapsed() > Duration::from_secs(2)) {
+            if last_run.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
                 last_run = Some(Instant::now());
                 let out = Command::new("/bin/echo")
                     .arg(marker)

@@ -128,11 +128,10 @@ impl Rsyslog {
     fn wait_listening(&self, udp: Option<u16>, tcp: Option<u16>) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let tcp_ok = tcp.map_or(true, |p| {
-                std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
-            });
+            let tcp_ok =
+                tcp.is_none_or(|p| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok());
             // A bound UDP port cannot be bound again.
-            let udp_ok = udp.map_or(true, |p| UdpSocket::bind(("127.0.0.1", p)).is_err());
+            let udp_ok = udp.is_none_or(|p| UdpSocket::bind(("127.0.0.1", p)).is_err());
             if tcp_ok && udp_ok {
                 return;
             }
