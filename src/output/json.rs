@@ -11,13 +11,11 @@ use std::io::Write as _;
 fn cmp_paths(a: &str, b: &str) -> Ordering {
     let rank = |c: u8| if c == b'.' { 0u16 } else { c as u16 + 1 };
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    for (&x, &y) in a.iter().zip(b) {
-        match rank(x).cmp(&rank(y)) {
-            Ordering::Equal => {}
-            o => return o,
-        }
+    // Ranks only matter at the first differing byte.
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => rank(a[i]).cmp(&rank(b[i])),
+        None => a.len().cmp(&b.len()),
     }
-    a.len().cmp(&b.len())
 }
 
 fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
@@ -48,8 +46,37 @@ fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
 }
 
 /// JSON string with every control character escaped: argv and paths are attacker-controlled.
+/// The same escapes as serde_json (`\n`-style where JSON has one, else `\u00xx`), written
+/// in runs: almost every string needs none.
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *buf, s);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    buf.reserve(bytes.len() + 2);
+    buf.push(b'"');
+    let mut start = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
+                buf.extend_from_slice(&bytes[start..i]);
+                buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[start..i]);
+        buf.extend_from_slice(esc);
+        start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+    buf.push(b'"');
 }
 
 /// Appends the event as a JSON object (no trailing newline).
@@ -129,6 +156,16 @@ mod tests {
         ev.push("process.parent.pid", 1i64);
         ev.push("event.kind", "event");
         assert_eq!(roundtrip(&ev), ev.to_json());
+    }
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        let all: String = (0u8..0x80).map(char::from).chain("é\u{2028}\u{7f}".chars()).collect();
+        for s in ["", "plain", "a\"b\\c", all.as_str()] {
+            let mut buf = Vec::new();
+            write_str(&mut buf, s);
+            assert_eq!(buf, serde_json::to_vec(s).expect("serialise"), "{s:?}");
+        }
     }
 
     #[test]
