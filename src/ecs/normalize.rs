@@ -448,7 +448,7 @@ fn apply(n: &mut Normalized<'_>, norm: &'static Norm) {
             n.how = Some(v);
         }
     }
-    if !n.sock.as_ref().is_some_and(|s| s.ip.is_some()) {
+    if n.sock.as_ref().is_none_or(|s| s.ip.is_none()) {
         for key in norm.source_ip {
             if let Some(i) = n.work.data.iter().position(|(k, _)| k == key) {
                 let (_, v) = n.work.data.remove(i);
