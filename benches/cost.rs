@@ -94,9 +94,12 @@ fn count_auditd(log: &Path) -> (u64, u64) {
     (execs, events)
 }
 
-/// (execs of /bin/true, all events) in auditwatch's NDJSON events.
+/// (execs of /bin/true, all events) in auditwatch's NDJSON events (rotated files included).
 fn count_auditwatch(events: &Path) -> (u64, u64) {
-    let all = live::ndjson(events);
+    let mut all = live::ndjson(events);
+    for n in 1..=16 {
+        all.extend(live::ndjson(Path::new(&format!("{}.{n}", events.display()))));
+    }
     let execs = all
         .iter()
         .filter(|e| {
@@ -140,8 +143,9 @@ fn main() {
     let rules = live::audit_rules().len();
 
     let (mut auditd, auditd_log) = live::start_auditd(&dir.0, "RAW");
-    let conf = dir.path("empty.toml");
-    std::fs::write(&conf, "").unwrap();
+    let conf = dir.path("auditwatch.toml");
+    // One events file (no rotation) keeps the run comparable to auditd's single log.
+    std::fs::write(&conf, "[output.events]\nmax_size_mb = 4096\n").unwrap();
     let events = dir.path("events.ndjson");
     let mut cmd = Command::new(BIN);
     cmd.arg("run")

@@ -185,7 +185,8 @@ fn remove_stale_self_rules() {
     let result = crate::kernel::netlink::AuditClient::open().and_then(|mut c| {
         let mut removed = 0;
         for bytes in c.list_rules()? {
-            let ours = krules::Rule::from_bytes(&bytes).is_ok_and(|r| r.keys().iter().any(|k| k == SELF_RULE_KEY));
+            let ours = krules::Rule::from_bytes(&bytes)
+                .is_ok_and(|r| r.keys().iter().any(|k| k == SELF_RULE_KEY));
             if ours {
                 c.delete_rule(&bytes)?;
                 removed += 1;
@@ -297,7 +298,10 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         .or_else(|| eff.cfg.output.events.path.clone());
     let events_out = events_target
         .as_deref()
-        .map(|t| NdjsonWriter::open_events(&eff.cfg.output.events, t).with_context(|| format!("opening events output {t}")))
+        .map(|t| {
+            NdjsonWriter::open_events(&eff.cfg.output.events, t)
+                .with_context(|| format!("opening events output {t}"))
+        })
         .transpose()?;
     let mut common = opts.common.clone();
     if common.alerts.is_none() {
@@ -318,7 +322,6 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         replace_rules: eff.cfg.audit_rules.replace_existing,
         // Held above, for the whole run.
         lock_path: None,
-        ..KernelSettings::default()
     };
     apply_controls(&mut settings, &kernel.controls);
     remove_stale_self_rules();

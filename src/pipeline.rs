@@ -165,16 +165,15 @@ impl Worker {
         self.stats
     }
 
-    /// Swaps in new rules (SIGHUP). The old engine is dropped first so its state database is
-    /// closed before the new one opens it: new_terms history carries over through the state
-    /// directory.
+    /// Swaps in new rules (SIGHUP); rules that did not change keep their state.
     pub fn reload_rules(&mut self, rules: Vec<crate::detect::rule::Rule>, config: crate::detect::engine::EngineConfig) {
-        if let Some(old) = self.engine.take() {
-            drop(old);
-        }
-        match Engine::new(rules, config) {
-            Ok(e) => self.engine = Some(e),
-            Err(e) => tracing::error!("reloading rules: {e}; detection is off until the next reload"),
+        let result = match &mut self.engine {
+            Some(engine) => engine.reload(rules, config),
+            None => Engine::new(rules, config).map(|e| self.engine = Some(e)),
+        };
+        match result {
+            Ok(()) => tracing::info!("SIGHUP: rules reloaded"),
+            Err(e) => tracing::error!("SIGHUP: reloading rules failed, the running rules stay: {e}"),
         }
     }
 

@@ -567,3 +567,48 @@ fn sample_state_is_bounded() {
         "sample needs keys"
     );
 }
+
+#[test]
+fn rule_index_returns_only_rules_that_can_match() {
+    let rules = [
+        r#"process where process.name in ("nc", "ncat") and process.args == "-e""#,
+        r#"process where process.name : "CURL" and user.id != "0""#,
+        r#"process where startsWith(process.executable, "/tmp/")"#,
+        r#"sequence by pid [process where process.name == "a"] [file where file.name == "b"]"#,
+    ];
+    let mut index = eql::RuleIndex::new();
+    for r in rules {
+        index.add_query(&eql::parse(r).unwrap());
+    }
+    // The `startsWith` rule has an anchor only on `event.category`.
+    assert_eq!(index.unanchored(), 0);
+    let mut fields = FieldIndex::new();
+    let mut out = vec![];
+    let mut cands = |e: &Event| {
+        index.candidates(&fields.index(e), &mut out);
+        out.clone()
+    };
+    let proc = |name: &str| {
+        ev(
+            0,
+            &[
+                ("event.category", list(&["process"])),
+                ("process.name", s(name)),
+            ],
+        )
+    };
+    // Every exact condition of a clause must hold: `nc` without `-e` cannot match rule 0.
+    assert_eq!(cands(&proc("nc")), vec![2]);
+    let mut nc = proc("nc");
+    nc.set("process.args", list(&["nc", "-e", "/bin/sh"]));
+    assert_eq!(cands(&nc), vec![0, 2]);
+    // `:` is case-insensitive in the index too.
+    assert_eq!(cands(&proc("Curl")), vec![1, 2]);
+    assert_eq!(cands(&proc("a")), vec![2, 3]);
+    let file = ev(
+        0,
+        &[("event.category", list(&["file"])), ("file.name", s("b"))],
+    );
+    assert_eq!(cands(&file), vec![3]);
+    assert!(cands(&ev(0, &[("event.category", list(&["network"]))])).is_empty());
+}

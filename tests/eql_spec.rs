@@ -512,3 +512,72 @@ fn detection_rules_parse() {
 }
 
 const FLOOR_RULES: usize = 239;
+
+/// `RuleIndex` never hides a rule that could match: over the endgame data and every spec
+/// query on it (plus the detection rules), each stage filter that matches an event belongs to
+/// a rule the index returns for that event.
+#[test]
+fn rule_index_never_hides_a_match() {
+    let events = load_data(
+        &["test_data.json"],
+        Transform::Millis,
+        Some("serial_event_id"),
+    );
+    let mut queries = vec![];
+    for file in [
+        "test_queries.toml",
+        "additional_test_queries.toml",
+        "test_queries_date.toml",
+    ] {
+        queries.extend(
+            load_specs(file)
+                .into_iter()
+                .filter_map(|s| eql::parse(&s.query).ok()),
+        );
+    }
+    let n_spec = queries.len();
+    let dir = "../shared/fixtures/detection-rules/rules";
+    for entry in std::fs::read_dir(dir).expect("rules dir").flatten() {
+        let doc: toml::Value =
+            toml::from_str(&std::fs::read_to_string(entry.path()).expect("rule")).expect("toml");
+        if doc["rule"].get("language").and_then(|l| l.as_str()) == Some("eql") {
+            queries.extend(eql::parse(doc["rule"]["query"].as_str().unwrap_or_default()).ok());
+        }
+    }
+    let mut index = eql::RuleIndex::new();
+    for q in &queries {
+        index.add_query(q);
+    }
+    assert!(
+        index.unanchored() < queries.len(),
+        "some rules are anchored"
+    );
+    let mut fields = eql::FieldIndex::new();
+    let (mut candidates, mut matched, mut checked) = (vec![], 0, 0);
+    for ev in &events {
+        let ix = fields.index(ev);
+        index.candidates(&ix, &mut candidates);
+        for (id, q) in queries.iter().enumerate() {
+            let hit = q
+                .stages()
+                .iter()
+                .chain(q.until())
+                .any(|s| s.filter.matches_indexed(&ix));
+            checked += 1;
+            if hit {
+                matched += 1;
+                assert!(
+                    candidates.contains(&id),
+                    "rule {id} matches event {:?} but was skipped",
+                    ev.get("serial_event_id")
+                );
+            }
+        }
+    }
+    println!(
+        "rule index: {} rules ({n_spec} spec), {} unanchored; {matched} stage matches of {checked} checks kept",
+        queries.len(),
+        index.unanchored()
+    );
+    assert!(matched > 1000);
+}

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # auditd: auditctl/ausearch and the daemon the real-kernel tests run beside; rsyslog: the syslog
 # tests' collector; gcc/python3: the attack scenarios; rpm, systemd, debootstrap: the package test.
 need=()
-for pkg in auditd rsyslog gcc python3 rpm systemd debootstrap dpkg-dev; do
+for pkg in auditd rsyslog gcc python3 rpm systemd debootstrap dpkg-dev man-db binutils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

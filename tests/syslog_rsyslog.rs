@@ -663,3 +663,109 @@ fn spool_survives_a_crash() {
         rs.stop();
     });
 }
+
+/// The alerts of a replayed attack log (the bundled example, a real auditd log) reach a real
+/// rsyslog through `auditwatch replay --syslog`, over UDP and over TCP, in RFC 5424.
+fn replayed_attack_log(scheme: &str) {
+    let dir = temp_dir(&format!("replay-{scheme}"));
+    let (udp, tcp) = if scheme == "udp" { (Some(free_udp_port()), None) } else { (None, Some(free_tcp_port())) };
+    let rs = Rsyslog::start(&dir, udp, tcp);
+    let port = udp.or(tcp).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_auditwatch"))
+        .args(["replay", "--alerts"])
+        .arg(dir.join("alerts.ndjson"))
+        .arg("--syslog")
+        .arg(format!("{scheme}://127.0.0.1:{port}"))
+        .arg("examples/attack.log")
+        .output()
+        .expect("replay runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ndjson: Vec<Value> =
+        read_lines(&dir.join("alerts.ndjson")).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(ndjson.len(), 6, "the example's six alerts");
+    let got = rs.wait_for(ndjson.len());
+    assert_eq!(got.len(), ndjson.len(), "one syslog message per alert");
+    for m in &got {
+        assert_eq!(m["app-name"], "auditwatch");
+        assert_eq!(m["msgid"], "alert");
+        let payload: Value = serde_json::from_str(m["msg"].as_str().unwrap()).unwrap();
+        assert_eq!(payload["event"]["kind"], "alert");
+        // Every bundled rule is medium or low: medium → warning (4), low → notice (5).
+        let want_sev = match payload["rule"]["severity"].as_str() {
+            Some("medium") => "4",
+            Some("low") => "5",
+            other => panic!("unexpected severity {other:?}"),
+        };
+        assert_eq!(m["syslogseverity"], want_sev);
+        let id = payload["rule"]["id"].as_str().unwrap();
+        let risk = payload["event"]["risk_score"].to_string();
+        assert_eq!(m["structured-data"], format!(r#"[auditwatch@32473 risk_score="{risk}" rule_id="{id}"]"#));
+        assert!(ndjson.contains(&payload), "the syslog payload is the alert itself");
+    }
+    rs.stop();
+}
+
+#[test]
+fn replayed_attack_log_over_udp() {
+    in_netns("replayed_attack_log_over_udp", || replayed_attack_log("udp"));
+}
+
+#[test]
+fn replayed_attack_log_over_tcp() {
+    in_netns("replayed_attack_log_over_tcp", || replayed_attack_log("tcp"));
+}
+
+/// Hostile argv end to end: an audit log whose EXECVE (hex-encoded, as the kernel writes such
+/// arguments) carries newlines, a carriage return, a fake `<13>1` syslog header, NUL and invalid
+/// UTF-8 goes through parse → normalize → a rule → syslog, and rsyslog receives exactly one
+/// well-formed message whose JSON payload holds the argument intact.
+#[test]
+fn hostile_exec_argv_through_replay_is_one_message() {
+    in_netns("hostile_exec_argv_through_replay_is_one_message", || {
+        let dir = temp_dir("inject");
+        let port = free_tcp_port();
+        let rs = Rsyslog::start(&dir, None, Some(port));
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+        let evil1 = b"line1\nline2\r<13>1 2026-01-01T00:00:00Z evil app - - - injected\n";
+        let evil2 = b"\xff\xfe bad utf8 \x00 after-nul";
+        let title = [&b"aw-inject\0"[..], evil1, b"\0", evil2].concat();
+        let ts = "1700000000.000:100";
+        let log = format!(
+            "type=SYSCALL msg=audit({ts}): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=0 ppid=1 pid=4242 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm=\"aw-inject\" exe=\"/tmp/aw-inject\" key=(null)\n\
+             type=EXECVE msg=audit({ts}): argc=3 a0=\"aw-inject\" a1={} a2={}\n\
+             type=PROCTITLE msg=audit({ts}): proctitle={}\n\
+             type=EOE msg=audit({ts}): \n",
+            hex(evil1),
+            hex(evil2),
+            hex(&title)
+        );
+        fs::write(dir.join("hostile.log"), log).unwrap();
+        let rules = dir.join("rules");
+        fs::create_dir_all(&rules).unwrap();
+        fs::write(
+            rules.join("inject.toml"),
+            "[rule]\nrule_id = \"aw-test-inject\"\nname = \"Hostile argv\"\ndescription = \"test\"\ntype = \"query\"\nlanguage = \"kuery\"\nindex = [\"auditbeat-*\"]\nseverity = \"high\"\nrisk_score = 73\nquery = 'event.action:executed and process.name:aw-inject'\n",
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_auditwatch"))
+            .args(["replay", "--alerts", "/dev/null", "--rules"])
+            .arg(&rules)
+            .arg("--syslog")
+            .arg(format!("tcp://127.0.0.1:{port}"))
+            .arg(dir.join("hostile.log"))
+            .output()
+            .expect("replay runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let got = rs.wait_for(1);
+        assert_eq!(got.len(), 1, "exactly one message: {got:#?}");
+        assert_eq!(rs.raw_lines().len(), 1, "no injected line");
+        let m = &got[0];
+        assert_eq!(m["app-name"], "auditwatch");
+        assert_eq!(m["syslogseverity"], "3");
+        let payload: Value = serde_json::from_str(m["msg"].as_str().unwrap()).unwrap();
+        let args = payload["events"][0]["process"]["args"].as_array().expect("args");
+        assert_eq!(args[1], String::from_utf8_lossy(evil1).as_ref(), "the argument survives intact");
+        assert!(args[2].as_str().unwrap().contains('\u{fffd}'), "invalid UTF-8 is replaced, not dropped");
+        rs.stop();
+    });
+}

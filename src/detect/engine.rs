@@ -204,6 +204,47 @@ impl Engine {
             Some(dir) => Some(Store::open(dir)?),
             None => None,
         };
+        Engine::build(rules, config, view, store, &mut HashMap::new())
+    }
+
+    /// Swaps in a new rule set (SIGHUP) without losing state: a rule whose id, type, language,
+    /// query, index, look-back and `max_signals` are unchanged keeps its running state
+    /// (sequences and samples in progress, new_terms history, threshold groups, counters);
+    /// new or changed rules start fresh. The state database stays open throughout. If the new
+    /// set cannot be built, the running one is kept and the error returned.
+    pub fn reload(&mut self, rules: Vec<Rule>, config: EngineConfig) -> std::io::Result<()> {
+        self.flush();
+        let mut carry: HashMap<Fingerprint, Slot> =
+            self.slots.drain(..).map(|s| (fingerprint(&s.meta.rule), s)).collect();
+        let store = self.store.take();
+        let state_dir = config.state_dir.clone();
+        let totals = (self.stats.events, self.stats.alerts, self.stats.suppressed);
+        match Engine::build(rules, config, self.defend_view, store, &mut carry) {
+            Ok(mut fresh) => {
+                (fresh.stats.events, fresh.stats.alerts, fresh.stats.suppressed) = totals;
+                *self = fresh;
+                Ok(())
+            }
+            Err(e) => {
+                // Rules that were not reached are still in `carry`; the store went down with
+                // the failed build, so open it again.
+                self.slots = carry.into_values().collect();
+                self.store = match &state_dir {
+                    Some(dir) => Some(Store::open(dir)?),
+                    None => None,
+                };
+                Err(e)
+            }
+        }
+    }
+
+    fn build(
+        rules: Vec<Rule>,
+        config: EngineConfig,
+        view: fn(&Event) -> Option<Event>,
+        store: Option<Store>,
+        carry: &mut HashMap<Fingerprint, Slot>,
+    ) -> std::io::Result<Engine> {
         let mut slots = Vec::with_capacity(rules.len());
         let mut keys: Vec<[Option<Key>; 2]> = Vec::new();
         let mut inactive = 0;
@@ -225,6 +266,17 @@ impl Engine {
             let sources = Sources::of(&rule.index);
             if !sources.active() {
                 inactive += 1;
+                continue;
+            }
+            let key = rule_key(&rule);
+            keys.push([
+                key.clone().filter(|_| sources.auditbeat),
+                key.filter(|_| sources.defend != 0),
+            ]);
+            if let Some(mut slot) = carry.remove(&fingerprint(&rule)) {
+                slot.meta.stats.name = rule.name.clone();
+                slot.meta.rule = Arc::new(rule);
+                slots.push(slot);
                 continue;
             }
             let state = match &rule.kind {
@@ -260,11 +312,6 @@ impl Engine {
                     State::Threshold(filter.clone(), t)
                 }
             };
-            let key = rule_key(&rule);
-            keys.push([
-                key.clone().filter(|_| sources.auditbeat),
-                key.filter(|_| sources.defend != 0),
-            ]);
             let stats = RuleStats {
                 rule_id: rule.rule_id.clone(),
                 name: rule.name.clone(),
@@ -336,14 +383,17 @@ impl Engine {
         self.cands.clear();
         let [st_ab, st_def] = &mut self.stamp;
         self.dispatch[AB].collect(&ev, gen, st_ab, &mut self.cands);
-        if let Some(d) = &defend {
+        let ab_cands = self.cands.len();
+        // Index the Defend view only when one of its rules is a candidate.
+        let defend = defend.filter(|d| {
             self.dispatch[DEF].collect(d, gen, st_def, &mut self.cands);
-        }
+            self.cands.len() > ab_cands
+        });
         if !self.cands.is_empty() {
             self.cands.sort_unstable();
             self.cands.dedup();
             self.stats.rule_evals += self.cands.len() as u64;
-            self.run_candidates(&ev, defend.as_ref(), stream, gen, out);
+            self.run_candidates(&ev, ab_cands > 0, defend.as_ref(), stream, gen, out);
         }
         if gen % 65_536 == 0 {
             self.flush();
@@ -353,6 +403,7 @@ impl Engine {
     fn run_candidates(
         &mut self,
         ev: &Arc<Event>,
+        auditbeat: bool,
         defend: Option<&Arc<Event>>,
         stream: u16,
         gen: u64,
@@ -360,10 +411,12 @@ impl Engine {
     ) {
         // One field index per view, shared by every rule.
         let [fi_ab, fi_def] = &mut self.index;
-        let ix_ab = fi_ab.index(ev);
+        let ix_ab = auditbeat.then(|| fi_ab.index(ev));
         let ix_def = defend.map(|d| fi_def.index(d));
-        let views: [Option<(&Arc<Event>, &IndexedEvent)>; 2] =
-            [Some((ev, &ix_ab)), defend.zip(ix_def.as_ref())];
+        let views: [Option<(&Arc<Event>, &IndexedEvent)>; 2] = [
+            ix_ab.as_ref().map(|ix| (ev, ix)),
+            defend.zip(ix_def.as_ref()),
+        ];
         for &ci in &self.cands {
             let i = ci as usize;
             let slot = &mut self.slots[i];
@@ -494,6 +547,21 @@ impl Engine {
     }
 }
 
+/// What makes two loads of a rule the same rule for `reload`.
+type Fingerprint = (String, String, String, String, Vec<String>, i64, usize);
+
+fn fingerprint(r: &Rule) -> Fingerprint {
+    (
+        r.rule_id.clone(),
+        r.rule_type.clone(),
+        r.language.clone(),
+        r.query.clone(),
+        r.index.clone(),
+        r.lookback_ms,
+        r.max_signals,
+    )
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         self.flush();
@@ -545,6 +613,8 @@ fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) ->
 }
 
 /// A necessary condition `field ∈ values` (exact, or on the lower-cased value).
+/// A value ending in `*` is a prefix: `python*` admits `python3`. (An exact value that ends in
+/// `*` is then read as a prefix too, which only admits more events: still sound.)
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Key {
     pub(crate) field: String,
@@ -566,6 +636,12 @@ fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
         _ => 3,
     };
     (s, std::cmp::Reverse(k.values.len()))
+}
+
+/// A plain value, or `prefix*` with a non-empty prefix and no other wildcard.
+pub(crate) fn prefix_or_plain(s: &str) -> bool {
+    let body = s.strip_suffix('*').unwrap_or(s);
+    !body.is_empty() && !body.contains(['*', '?'])
 }
 
 fn str_lit(e: &Expr) -> Option<&str> {
@@ -624,24 +700,21 @@ fn key_of(e: &Expr) -> Option<Key> {
                 values: values?,
             }
         }
-        // EQL `:` without wildcards is a case-insensitive equality.
+        // EQL `:` is a case-insensitive equality; KQL wildcards are case-sensitive `like`.
+        // Plain values and `prefix*` patterns (see `Key`) can be keyed.
         Expr::Match {
-            kind: MatchKind::Seq,
+            kind: kind @ (MatchKind::Seq | MatchKind::Like),
+            insensitive,
             expr,
             patterns,
-            ..
         } => {
             let values: Option<Vec<String>> = patterns
                 .iter()
-                .map(|p| {
-                    str_lit(p)
-                        .filter(|s| !s.contains(['*', '?']))
-                        .map(str::to_owned)
-                })
+                .map(|p| str_lit(p).filter(|s| prefix_or_plain(s)).map(str::to_owned))
                 .collect();
             Key {
                 field: field_path(expr)?.to_owned(),
-                insensitive: true,
+                insensitive: *kind == MatchKind::Seq || *insensitive,
                 values: values?,
             }
         }
@@ -739,8 +812,12 @@ impl std::hash::Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
-/// The rules keyed on one field: `(insensitive, value → rules)`.
-type ValueMap = (bool, FxMap<String, Vec<u32>>);
+/// The rules keyed on one field, exact values and prefixes (by prefix length).
+struct ValueMap {
+    insensitive: bool,
+    exact: FxMap<String, Vec<u32>>,
+    prefixes: Vec<(usize, FxMap<String, Vec<u32>>)>,
+}
 
 /// Rules indexed by their key: field → (insensitive?, value → rules).
 #[derive(Default)]
@@ -763,15 +840,40 @@ impl Dispatch {
         }
         self.lengths |= 1 << k.field.len();
         let maps = self.by_field.entry(k.field.clone()).or_default();
-        let pos = match maps.iter().position(|(ins, _)| *ins == k.insensitive) {
+        let pos = match maps.iter().position(|m| m.insensitive == k.insensitive) {
             Some(p) => p,
             None => {
-                maps.push((k.insensitive, FxMap::default()));
+                maps.push(ValueMap {
+                    insensitive: k.insensitive,
+                    exact: FxMap::default(),
+                    prefixes: Vec::new(),
+                });
                 maps.len() - 1
             }
         };
+        let map = &mut maps[pos];
         for v in &k.values {
-            maps[pos].1.entry(v.clone()).or_default().push(rule);
+            match v.strip_suffix('*') {
+                Some(prefix) => {
+                    let at = match map
+                        .prefixes
+                        .iter()
+                        .position(|(len, _)| *len == prefix.len())
+                    {
+                        Some(at) => at,
+                        None => {
+                            map.prefixes.push((prefix.len(), FxMap::default()));
+                            map.prefixes.len() - 1
+                        }
+                    };
+                    map.prefixes[at]
+                        .1
+                        .entry(prefix.to_owned())
+                        .or_default()
+                        .push(rule);
+                }
+                None => map.exact.entry(v.clone()).or_default().push(rule),
+            }
         }
     }
 
@@ -800,16 +902,27 @@ impl Dispatch {
                 other => std::slice::from_ref(other),
             };
             for s in strs.iter().filter_map(Value::as_str) {
-                for (insensitive, map) in maps {
-                    let hit = if *insensitive {
+                for map in maps {
+                    let s: &str = if map.insensitive {
                         lower.clear();
-                        lower.extend(s.chars().flat_map(char::to_lowercase));
-                        map.get(lower.as_str())
+                        if s.is_ascii() {
+                            lower.push_str(s);
+                            lower.make_ascii_lowercase();
+                        } else {
+                            // The same folding the keys got.
+                            lower.push_str(&s.to_lowercase());
+                        }
+                        &lower
                     } else {
-                        map.get(s)
+                        s
                     };
-                    if let Some(rules) = hit {
+                    if let Some(rules) = map.exact.get(s) {
                         rules.iter().for_each(|&r| mark(r));
+                    }
+                    for (len, by_prefix) in &map.prefixes {
+                        if let Some(rules) = s.get(..*len).and_then(|p| by_prefix.get(p)) {
+                            rules.iter().for_each(|&r| mark(r));
+                        }
                     }
                 }
             }
@@ -876,8 +989,45 @@ mod tests {
         assert_eq!(key_of(&e), None);
         let e = crate::detect::kql::parse_expr("not process.name:curl").unwrap();
         assert_eq!(key_of(&e), None);
-        // Wildcards cannot be keyed, but the other conjuncts still can.
-        let e = crate::detect::kql::parse_expr("process.name:py* and event.action:exec").unwrap();
+        // A trailing-star pattern is a prefix key; other wildcards cannot be keyed, but the
+        // other conjuncts still can.
+        let e = crate::detect::kql::parse_expr("process.name:(py* or perl) and event.action:exec")
+            .unwrap();
+        let k = key_of(&e).unwrap();
+        assert_eq!(
+            (k.field.as_str(), k.values),
+            ("process.name", vec!["perl".to_owned(), "py*".to_owned()])
+        );
+        let e = crate::detect::kql::parse_expr("process.name:*py and event.action:exec").unwrap();
         assert_eq!(key_of(&e).unwrap().field, "event.action");
+    }
+
+    #[test]
+    fn dispatch_finds_exact_prefix_and_folded_values() {
+        let mut d = Dispatch::default();
+        let key = |f: &str, ins: bool, v: &[&str]| Key {
+            field: f.into(),
+            insensitive: ins,
+            values: v.iter().map(|s| s.to_string()).collect(),
+        };
+        d.add(0, Some(&key("process.name", false, &["curl"])));
+        d.add(1, Some(&key("process.name", false, &["py*"])));
+        d.add(2, Some(&key("process.name", true, &["bash"])));
+        d.add(3, None);
+        let mut ev = Event::new(0);
+        ev.push(
+            "process.name",
+            Value::List(vec!["python3".into(), "BASH".into()]),
+        );
+        let mut stamp = vec![0; 4];
+        let mut out = Vec::new();
+        d.collect(&ev, 1, &mut stamp, &mut out);
+        out.sort();
+        assert_eq!(out, vec![1, 2, 3]);
+        let mut ev = Event::new(0);
+        ev.push("process.name", "p");
+        out.clear();
+        d.collect(&ev, 2, &mut stamp, &mut out);
+        assert_eq!(out, vec![3], "shorter than the prefix");
     }
 }

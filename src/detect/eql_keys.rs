@@ -79,8 +79,20 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
                 out.push(Tok::Str(s.to_owned()));
                 i = end + 1;
             }
-            // Comments, raw `?"..."` strings, `'` strings, backtick fields: not read here.
-            b'/' if matches!(b.get(i + 1), Some(b'/') | Some(b'*')) => return None,
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                i = src[i..].find('\n').map_or(b.len(), |n| i + n);
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = src[i + 2..].find("*/").map(|n| i + 2 + n + 2)?;
+            }
+            // `?field` (optional): the condition on it is still necessary when it holds.
+            b'?' if b
+                .get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_' || *c == b'@') =>
+            {
+                i += 1
+            }
+            // Raw `?"..."` strings, `'` strings, backtick fields: not read here.
             b'\'' | b'`' | b'?' => return None,
             _ if c.is_ascii_alphabetic() || c == b'_' || c == b'@' => {
                 let start = i;
@@ -171,9 +183,11 @@ fn conjunct_key(t: &[Tok]) -> Vec<Key> {
     let (Some(Tok::Word(field)), Some(Tok::Op(op))) = (t.first(), t.get(1)) else {
         return Vec::new();
     };
-    if ["and", "or", "not"]
-        .iter()
-        .any(|k| field.eq_ignore_ascii_case(k))
+    // Every event of this sensor is Linux: `host.os.type` selects nothing.
+    if field == "host.os.type"
+        || ["and", "or", "not"]
+            .iter()
+            .any(|k| field.eq_ignore_ascii_case(k))
     {
         return Vec::new();
     }
@@ -204,7 +218,7 @@ fn conjunct_key(t: &[Tok]) -> Vec<Key> {
         "==" => false,
         "in" if matches!(rest.first(), Some(Tok::LParen)) => false,
         "in~" if matches!(rest.first(), Some(Tok::LParen)) => true,
-        ":" if values.iter().all(|v| !v.contains(['*', '?'])) => true,
+        ":" if values.iter().all(|v| super::engine::prefix_or_plain(v)) => true,
         _ => return Vec::new(),
     };
     let values = if insensitive {
@@ -356,7 +370,9 @@ mod tests {
         assert!(s.contains(&k("process.name", false, &["curl", "wget"])));
         assert!(s.contains(&k("event.type", false, &["start"])));
         assert!(s.contains(&k("event.category", false, &["process"])));
-        assert!(!s.iter().any(|k| k.field == "process.args"));
+        assert!(!s
+            .iter()
+            .any(|k| k.field == "process.args" || k.field == "host.os.type"));
     }
 
     #[test]
@@ -367,8 +383,8 @@ mod tests {
             "{s:?}"
         );
         assert!(
-            !s.iter().any(|k| k.field == "file.path"),
-            "wildcards are not keys"
+            s.contains(&k("file.path", true, &["/etc/*"])),
+            "a trailing-star pattern is a prefix key"
         );
         let s =
             &query_stage_keys(r#"process where process.name == "a" or user.id == "0""#).unwrap()[0];
@@ -390,23 +406,33 @@ mod tests {
     }
 
     #[test]
+    fn comments_and_optional_fields() {
+        let q = "process where // a comment: or (\n ?process.name == \"a\" /* and not */ and user.id == \"x\"";
+        let s = &query_stage_keys(q).unwrap()[0];
+        assert!(s.contains(&k("process.name", false, &["a"])), "{s:?}");
+        assert!(s.contains(&k("user.id", false, &["x"])), "{s:?}");
+        let s = &query_stage_keys(r#"process where process.name : ("*sh", "py*")"#).unwrap()[0];
+        assert!(
+            !s.iter().any(|k| k.field == "process.name"),
+            "a leading star is no prefix"
+        );
+    }
+
+    #[test]
     fn refuses_what_it_cannot_read_safely() {
         assert_eq!(
             query_stage_keys(r#"process where process.name == "a\"b""#),
             None
         );
         assert_eq!(
-            query_stage_keys("process where ?process.name == \"a\""),
+            query_stage_keys("process where process.name == ?\"a\""),
             None
         );
         assert_eq!(
             query_stage_keys("process where process.name == \"\"\"raw\"\"\""),
             None
         );
-        assert_eq!(
-            query_stage_keys("process where // c\n process.name == \"a\""),
-            None
-        );
+        assert_eq!(query_stage_keys("process where /* open"), None);
         // Numbers and booleans as strings could be matched by typed values: no key.
         let s = &query_stage_keys(r#"process where process.pid == "1" and user.id in ("0", "1")"#)
             .unwrap()[0];

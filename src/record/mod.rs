@@ -9,6 +9,17 @@
 //! - `rtype()`, `type_name()`, `seq()`, `secs()`, `millis()`, `timestamp_ms()`, `node()`,
 //!   `fields()`, `get(key)`, `enriched(key)`, `enriched_fields()`, `raw_msg()`
 //! - `tables::{syscall_name, arch_name, errno_name, msg_type_name, msg_type_from_name}`
+//!
+//! Interpretation helpers (for the ECS normalizer and the rule compiler):
+//! - `FieldRef::decoded`, `is_hex_encoded_field`: hex-encoded strings decoded.
+//! - `tables`: also `syscall_number`, `arch_from_name` (`b64`/`b32`/`x86_64`...),
+//!   `arch_name_hex`, `native_arch`, `compat_arch`, `errno_number`, `AUDIT_*` type numbers.
+//! - `execve::assemble(records) -> Argv` (`argc`, `aN`, `aN_len`, `aN[i]`, several records).
+//! - `sockaddr::parse(hex) -> SockAddr` (inet, inet6, unix incl. abstract `@name`, netlink).
+//! - `proctitle::parse(&FieldRef) -> Proctitle` (argv and title).
+//! - `interp`: `arch`, `syscall`, `exit_errno`, `result`, `is_unset_id`, `selinux_context`,
+//!   `rule_keys`/`tags`, `file_mode`, `signal_name`, and `data(&Record)`: the interpreted
+//!   key/value view (Auditbeat's `auditd.data`, go-libaudit's auparse view).
 
 pub mod execve;
 mod generated;

@@ -131,6 +131,11 @@ fn is_key_char(b: u8) -> bool {
     KEY_CHAR[b as usize]
 }
 
+/// Length of the leading run of bytes that satisfy `pred`.
+fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
+    s.iter().position(|&b| !pred(b)).unwrap_or(s.len())
+}
+
 /// One pass over `key=value` text producing spans.
 pub(super) struct Tokenizer<'s> {
     pub s: &'s [u8],
@@ -152,14 +157,13 @@ impl Tokenizer<'_> {
     /// Scans `[i, end)` into `out`. Inside `msg='...'` (`in_msg`) it stops after the closing
     /// quote. Returns where scanning stopped. Every byte is looked at a bounded number of times.
     pub fn scan(&mut self, mut i: usize, end: usize, in_msg: bool, out: &mut Vec<Span>) -> usize {
-        let s = self.s;
+        // Bounded once here so the loops below index without bounds checks.
+        let s = &self.s[..end];
         let mut parens = 0u32;
         // `old auid=` (LOGIN records of old kernels) names the next key `old_auid`.
         let mut prefix: Option<&'static str> = None;
         loop {
-            while i < end && is_space(s[i]) {
-                i += 1;
-            }
+            i += run_len(&s[i.min(end)..], is_space);
             if i >= end {
                 return end;
             }
@@ -167,9 +171,7 @@ impl Tokenizer<'_> {
                 return i + 1;
             }
             let k0 = i;
-            while i < end && is_key_char(s[i]) {
-                i += 1;
-            }
+            i += run_len(&s[i..], is_key_char);
             if i == k0 {
                 // Not a key: `(`, `{`, `:`... A stray quoted string is skipped whole so the
                 // `=` inside it are not taken for fields.
@@ -242,12 +244,11 @@ impl Tokenizer<'_> {
                 i = v1;
             } else {
                 let v0 = i;
-                while i < end && !is_space(s[i]) {
-                    if s[i] == b'\'' && in_msg {
-                        break;
-                    }
-                    i += 1;
-                }
+                i += if in_msg {
+                    run_len(&s[i..], |b| !is_space(b) && b != b'\'')
+                } else {
+                    run_len(&s[i..], |b| !is_space(b))
+                };
                 let mut v1 = i;
                 // `(hostname=?, addr=?, terminal=cron res=success)` of old PAM records.
                 if v1 > v0 && s[v1 - 1] == b',' {

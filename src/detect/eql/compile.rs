@@ -411,7 +411,7 @@ fn fold(s: &str, yes: bool) -> Cow<'_, str> {
 
 /// Lower-cases `s` into `buf` when it has to, without allocating for short ASCII text.
 #[inline]
-fn with_folded<R>(s: &str, fold: bool, f: impl FnOnce(&str) -> R) -> R {
+pub(crate) fn with_folded<R>(s: &str, fold: bool, f: impl FnOnce(&str) -> R) -> R {
     if !fold || !s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
         return f(s);
     }
@@ -685,6 +685,50 @@ fn star_match(pieces: &[Box<str>], s: &[u8]) -> bool {
         }
     }
     true
+}
+
+// ---- anchors for the rule index ------------------------------------------------------------
+
+/// A necessary condition of a filter: some string value of `slot` (lower-cased when `fold`)
+/// is one of `values`. Used by [`super::RuleIndex`] to skip rules.
+#[derive(Clone, Debug)]
+pub(crate) struct Anchor {
+    pub slot: Slot,
+    pub fold: bool,
+    pub values: Vec<Box<str>>,
+}
+
+impl StrTest {
+    fn exact_only(&self) -> Option<Vec<Box<str>>> {
+        let only = !self.any_string
+            && self.prefixes.is_empty()
+            && self.suffixes.is_empty()
+            && self.contains.is_none()
+            && self.globs.is_empty()
+            && self.regexes.is_empty()
+            && self.numbers.is_empty()
+            && !self.numeric_strings;
+        only.then(|| self.exact.iter().cloned().collect())
+    }
+}
+
+impl Node {
+    /// The necessary exact-match conditions of this filter: its top-level `and` operands
+    /// that test one field against exact strings only (at most 64).
+    pub(crate) fn anchors(&self) -> Vec<Anchor> {
+        let one = |n: &Node| match n {
+            Node::Str(slot, t) => t.exact_only().map(|values| Anchor {
+                slot: *slot,
+                fold: t.fold,
+                values,
+            }),
+            _ => None,
+        };
+        match self {
+            Node::And(items) => items.iter().filter_map(one).take(64).collect(),
+            n => one(n).into_iter().collect(),
+        }
+    }
 }
 
 // ---- evaluation ----------------------------------------------------------------------------

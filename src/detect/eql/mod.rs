@@ -12,7 +12,8 @@
 //! Speed: field paths are interned to slots at compile time. The engine should build one
 //! [`IndexedEvent`] per event with a [`FieldIndex`] and pass it to every rule through
 //! [`Filter::matches_indexed`] / [`Runtime::on_indexed`]; [`Query::categories`] tells which
-//! `event.category` values a rule can match at all, so the engine can skip it cheaply.
+//! `event.category` values a rule can match at all, and a [`RuleIndex`] over all rules gives,
+//! per event, the few rules that can match at all (the others need not be called).
 //!
 //! Semantics follow the ES EQL reference: multi-valued fields match when any value does;
 //! `!=`, `not` and `not in` are complements (a missing field satisfies them); `== null` means
@@ -24,11 +25,13 @@ mod fields;
 mod funcs;
 mod lexer;
 mod parser;
+mod prefilter;
 mod sample;
 mod sequence;
 
 pub use fields::{FieldIndex, IndexedEvent};
 pub use parser::Pipe;
+pub use prefilter::RuleIndex;
 
 use crate::detect::expr::Expr;
 use crate::event::{Event, Value};
@@ -123,6 +126,8 @@ pub struct Stage {
     /// A missing-event stage `![...]` of a sequence.
     pub missing: bool,
     keys: Vec<JoinKey>,
+    /// Index of the query term this stage comes from (`runs=N` repeats one term).
+    term: usize,
 }
 
 #[derive(Debug)]
@@ -211,16 +216,23 @@ pub fn parse(src: &str) -> Result<Query, QueryError> {
             filter: Filter::compile(&cond)?,
             missing: t.missing,
             keys,
+            term: 0,
         })
     };
     let mut stages = vec![];
-    for t in &p.terms {
-        let s = build(t)?;
+    for (i, t) in p.terms.iter().enumerate() {
+        let s = Stage {
+            term: i,
+            ..build(t)?
+        };
         for _ in 0..t.runs {
             stages.push(s.clone());
         }
     }
-    let until = p.until.as_ref().map(build).transpose()?;
+    let until = p.until.as_ref().map(build).transpose()?.map(|u| Stage {
+        term: usize::MAX,
+        ..u
+    });
     Ok(Query {
         kind: p.kind,
         stages,
@@ -352,7 +364,8 @@ impl KeyVal {
 }
 
 enum Engine {
-    Event,
+    /// A copy of the query's filter, kept inline: one pointer hop less per event.
+    Event(Filter),
     Sequence(sequence::Matcher),
     Sample(sample::Matcher),
 }
@@ -371,7 +384,7 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(query: Arc<Query>, limits: Limits) -> Runtime {
         let engine = match query.kind {
-            QueryKind::Event => Engine::Event,
+            QueryKind::Event => Engine::Event(query.stages[0].filter.clone()),
             QueryKind::Sequence => Engine::Sequence(sequence::Matcher::new(&query, limits)),
             QueryKind::Sample => Engine::Sample(sample::Matcher::new(&query, limits)),
         };
@@ -417,8 +430,8 @@ impl Runtime {
         }
         let before = out.len();
         match &mut self.engine {
-            Engine::Event => {
-                if self.query.stages[0].filter.matches_indexed(ix) {
+            Engine::Event(filter) => {
+                if filter.matches_indexed(ix) {
                     out.push(Match {
                         events: vec![ev.clone()],
                         join_keys: vec![],
@@ -454,7 +467,7 @@ impl Runtime {
     /// Partial matches dropped because a bound bit.
     pub fn dropped(&self) -> u64 {
         match &self.engine {
-            Engine::Event => 0,
+            Engine::Event(_) => 0,
             Engine::Sequence(m) => m.dropped(),
             Engine::Sample(m) => m.dropped(),
         }

@@ -116,12 +116,25 @@ impl Matcher {
 
         // Later stages first, so an event can extend an older partial and also start a new one.
         let n = self.positive.len();
+        // Stages of one `runs=N` term share their evaluation.
+        let mut cached: Option<(usize, Vec<Key>)> = None;
         for j in (0..n).rev() {
             let stage = &q.stages[self.positive[j]];
-            if !stage.filter.matches_indexed(ix) {
+            let tuples = match &cached {
+                Some((term, tuples)) if *term == stage.term => tuples,
+                _ => {
+                    let tuples = if stage.filter.matches_indexed(ix) {
+                        key_tuples(&stage.keys, ix)
+                    } else {
+                        vec![]
+                    };
+                    &cached.insert((stage.term, tuples)).1
+                }
+            };
+            if tuples.is_empty() {
                 continue;
             }
-            for k in key_tuples(&stage.keys, ix) {
+            for k in tuples.clone() {
                 self.advance(q, j, k, o, ev, out);
             }
         }
