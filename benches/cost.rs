@@ -98,7 +98,10 @@ fn count_auditd(log: &Path) -> (u64, u64) {
 fn count_auditwatch(events: &Path) -> (u64, u64) {
     let mut all = live::ndjson(events);
     for n in 1..=16 {
-        all.extend(live::ndjson(Path::new(&format!("{}.{n}", events.display()))));
+        all.extend(live::ndjson(Path::new(&format!(
+            "{}.{n}",
+            events.display()
+        ))));
     }
     let execs = all
         .iter()

@@ -50,24 +50,41 @@ fn generate(path: &std::path::Path, n: u64) -> u64 {
                 for a in 1..argc - 1 {
                     let _ = write!(ex, " a{a}=\"--header-{a}=value-{i}\"");
                 }
-                let _ = write!(ex, " a{}={}", argc - 1, hex(&format!("https://example.com/path with space/{i}")));
+                let _ = write!(
+                    ex,
+                    " a{}={}",
+                    argc - 1,
+                    hex(&format!("https://example.com/path with space/{i}"))
+                );
                 recs.push(ex);
-                recs.push(format!("type=CWD msg=audit({ts}): cwd=\"/home/user/project\""));
+                recs.push(format!(
+                    "type=CWD msg=audit({ts}): cwd=\"/home/user/project\""
+                ));
                 recs.push(format!("type=PATH msg=audit({ts}): item=0 name=\"/usr/bin/curl\" inode=1835091 dev=fd:01 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0"));
                 recs.push(format!("type=PATH msg=audit({ts}): item=1 name=\"/lib64/ld-linux-x86-64.so.2\" inode=1836535 dev=fd:01 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0"));
-                recs.push(format!("type=PROCTITLE msg=audit({ts}): proctitle={}", hex("curl\0--header-1=value\0https://example.com/")));
+                recs.push(format!(
+                    "type=PROCTITLE msg=audit({ts}): proctitle={}",
+                    hex("curl\0--header-1=value\0https://example.com/")
+                ));
             }
             4 | 5 => {
                 recs.push(format!("type=SYSCALL msg=audit({ts}): arch=c000003e syscall=42 success=no exit=-101 a0=3 a1=7ffd8d3c2a10 a2=10 a3=0 items=0 {common} comm=\"python3\" exe=\"/usr/bin/python3.11\" key=\"net\""));
-                recs.push(format!("type=SOCKADDR msg=audit({ts}): saddr=020000355DB8D8220000000000000000"));
-                recs.push(format!("type=PROCTITLE msg=audit({ts}): proctitle={}", hex("python3\0-c\0import socket")));
+                recs.push(format!(
+                    "type=SOCKADDR msg=audit({ts}): saddr=020000355DB8D8220000000000000000"
+                ));
+                recs.push(format!(
+                    "type=PROCTITLE msg=audit({ts}): proctitle={}",
+                    hex("python3\0-c\0import socket")
+                ));
             }
             6 | 7 => {
                 recs.push(format!("type=SYSCALL msg=audit({ts}): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=7ffc1e2b a2=241 a3=1b6 items=2 {common} comm=\"bash\" exe=\"/usr/bin/bash\" key=\"cron\""));
                 recs.push(format!("type=CWD msg=audit({ts}): cwd=\"/root\""));
                 recs.push(format!("type=PATH msg=audit({ts}): item=0 name=\"/etc/cron.d/\" inode=2621441 dev=fd:01 mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=PARENT cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0"));
                 recs.push(format!("type=PATH msg=audit({ts}): item=1 name=\"/etc/cron.d/job{i}\" inode={} dev=fd:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=CREATE cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0", 3000000 + i));
-                recs.push(format!("type=PROCTITLE msg=audit({ts}): proctitle=62617368"));
+                recs.push(format!(
+                    "type=PROCTITLE msg=audit({ts}): proctitle=62617368"
+                ));
             }
             8 => {
                 recs.push(format!("type=SYSCALL msg=audit({ts}): arch=c000003e syscall=82 success=yes exit=0 a0=7ffe a1=7ffd a2=0 a3=0 items=4 {common} comm=\"mv\" exe=\"/usr/bin/mv\" key=\"cron\""));
@@ -76,7 +93,9 @@ fn generate(path: &std::path::Path, n: u64) -> u64 {
                 recs.push(format!("type=PATH msg=audit({ts}): item=1 name=\"/etc/cron.d\" inode=2 dev=fd:01 mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=PARENT"));
                 recs.push(format!("type=PATH msg=audit({ts}): item=2 name=\"staged\" inode=3 dev=fd:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=DELETE"));
                 recs.push(format!("type=PATH msg=audit({ts}): item=3 name=\"/etc/cron.d/job\" inode=3 dev=fd:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=CREATE"));
-                recs.push(format!("type=PROCTITLE msg=audit({ts}): proctitle=6D76007374616765640065746300"));
+                recs.push(format!(
+                    "type=PROCTITLE msg=audit({ts}): proctitle=6D76007374616765640065746300"
+                ));
             }
             _ => {
                 recs.push(format!("type=USER_ACCT msg=audit({ts}): pid={pid} uid=0 auid=1000 ses=3 subj=unconfined msg='op=PAM:accounting grantors=pam_permit acct=\"root\" exe=\"/usr/bin/sudo\" hostname=? addr=? terminal=/dev/pts/0 res=success'"));
@@ -102,7 +121,10 @@ fn generate(path: &std::path::Path, n: u64) -> u64 {
 /// CPU seconds this thread has run: on a shared, loaded machine wall time also counts the time
 /// other processes held the core, so the rates are given per CPU second as well.
 fn thread_cpu_secs() -> f64 {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime only writes the timespec we pass.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
@@ -120,14 +142,22 @@ fn children_cpu_secs() -> f64 {
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 /// parse + reassemble + normalize + serialize, single thread.
 /// Returns (records, events, wall secs, cpu secs, rss after).
 fn run_pipeline(path: &std::path::Path) -> (u64, u64, f64, f64, u64) {
-    let host = HostInfo { id: "bench-host".into(), name: "bench".into(), ..HostInfo::default() };
+    let host = HostInfo {
+        id: "bench-host".into(),
+        name: "bench".into(),
+        ..HostInfo::default()
+    };
     let mut front = Front::new(Normalizer::new(host), Limits::default());
     let mut events = Vec::with_capacity(64);
     let mut out = Vec::with_capacity(1 << 20);
@@ -161,7 +191,13 @@ fn run_pipeline(path: &std::path::Path) -> (u64, u64, f64, f64, u64) {
     }
     front.flush(&mut events);
     n_ev += events.len() as u64;
-    (n_rec, n_ev, start.elapsed().as_secs_f64(), thread_cpu_secs() - cpu_start, rss_kib())
+    (
+        n_rec,
+        n_ev,
+        start.elapsed().as_secs_f64(),
+        thread_cpu_secs() - cpu_start,
+        rss_kib(),
+    )
 }
 
 fn met(ok: bool) -> &'static str {
@@ -173,7 +209,10 @@ fn met(ok: bool) -> &'static str {
 }
 
 fn main() {
-    let n: u64 = std::env::var("AUDITWATCH_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(400_000);
+    let n: u64 = std::env::var("AUDITWATCH_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400_000);
     let dir = std::env::temp_dir().join(format!("auditwatch-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let small = dir.join("small.log");
@@ -181,7 +220,10 @@ fn main() {
     generate(&small, n / 4);
     let records = generate(&big, n);
     let size = std::fs::metadata(&big).map(|m| m.len()).unwrap_or(0);
-    println!("log: {n} events, {records} records, {:.1} MiB", size as f64 / (1 << 20) as f64);
+    println!(
+        "log: {n} events, {records} records, {:.1} MiB",
+        size as f64 / (1 << 20) as f64
+    );
 
     let (_, _, _, _, rss_small) = run_pipeline(&small);
     let (n_rec, n_ev, secs, cpu, rss_big) = run_pipeline(&big);
@@ -198,7 +240,14 @@ fn main() {
     );
     println!("memory: RSS {rss_small} KiB after 1/4 of the log, {rss_big} KiB after the whole log (x4 records)");
 
-    match Command::new("ausearch").arg("-i").arg("-if").arg(&big).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn() {
+    match Command::new("ausearch")
+        .arg("-i")
+        .arg("-if")
+        .arg(&big)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
         Ok(mut child) => {
             let start = Instant::now();
             let _ = child.wait();
@@ -206,12 +255,25 @@ fn main() {
             let a_cpu = children_cpu_secs();
             let a_rps = records as f64 / a_secs;
             println!("ausearch -i: {records} records in {a_secs:.3} s = {a_rps:.0} records/s");
-            println!("ausearch -i CPU: {a_cpu:.3} s = {:.0} records/s per CPU second", records as f64 / a_cpu);
-            println!("ratio: auditwatch is {:.1}x ausearch -i (wall), {:.1}x (CPU)", rps / a_rps, a_cpu / cpu);
+            println!(
+                "ausearch -i CPU: {a_cpu:.3} s = {:.0} records/s per CPU second",
+                records as f64 / a_cpu
+            );
+            println!(
+                "ratio: auditwatch is {:.1}x ausearch -i (wall), {:.1}x (CPU)",
+                rps / a_rps,
+                a_cpu / cpu
+            );
         }
-        Err(e) => println!("ausearch not available ({e}): install Debian package auditd for the comparison"),
+        Err(e) => println!(
+            "ausearch not available ({e}): install Debian package auditd for the comparison"
+        ),
     }
     let target = 1_000_000.0;
-    println!("target {target:.0} records/s: {} (wall), {} (per CPU second)", met(rps >= target), met(cpu_rps >= target));
+    println!(
+        "target {target:.0} records/s: {} (wall), {} (per CPU second)",
+        met(rps >= target),
+        met(cpu_rps >= target)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -49,7 +49,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { timeout_ms: 2_000, max_in_flight: 4_096, max_gap_records: 2_000 }
+        Limits {
+            timeout_ms: 2_000,
+            max_in_flight: 4_096,
+            max_gap_records: 2_000,
+        }
     }
 }
 
@@ -205,7 +209,11 @@ impl Reassembler {
         self.record_no += 1;
         if is_daemon(rec.rtype()) {
             self.stats.events += 1;
-            out.push(AuditEvent { seq: rec.seq(), records: vec![rec], incomplete: false });
+            out.push(AuditEvent {
+                seq: rec.seq(),
+                records: vec![rec],
+                incomplete: false,
+            });
             return;
         }
         let t = rec.timestamp_ms();
@@ -223,7 +231,11 @@ impl Reassembler {
                 // Its event already left: say so rather than merge it into nothing.
                 self.stats.late_records += 1;
                 if rtype != AUDIT_EOE {
-                    out.push(AuditEvent { seq: rec.seq(), records: vec![rec], incomplete: true });
+                    out.push(AuditEvent {
+                        seq: rec.seq(),
+                        records: vec![rec],
+                        incomplete: true,
+                    });
                     self.stats.events += 1;
                 }
                 return;
@@ -314,7 +326,11 @@ impl Reassembler {
                 continue;
             }
             self.stats.events += 1;
-            out.push(AuditEvent { seq: o.seq, records: o.records, incomplete });
+            out.push(AuditEvent {
+                seq: o.seq,
+                records: o.records,
+                incomplete,
+            });
         }
     }
 }
@@ -333,7 +349,9 @@ mod tests {
         rec(&format!("type=EOE msg=audit(1700000000.{ms:03}:{seq}): "))
     }
     fn cwd(seq: u32, ms: u32) -> Record {
-        rec(&format!("type=CWD msg=audit(1700000000.{ms:03}:{seq}): cwd=\"/\""))
+        rec(&format!(
+            "type=CWD msg=audit(1700000000.{ms:03}:{seq}): cwd=\"/\""
+        ))
     }
     fn seqs(evs: &[AuditEvent]) -> Vec<u32> {
         evs.iter().map(|e| e.seq).collect()
@@ -361,18 +379,27 @@ mod tests {
         let mut r = Reassembler::default();
         let mut out = Vec::new();
         r.push(rec("type=USER_LOGIN msg=audit(1700000000.001:5): pid=1 uid=0 msg='op=login res=success'"), &mut out);
-        r.push(rec("type=USER_END msg=audit(1700000000.001:9): pid=1 uid=0 msg='op=x res=success'"), &mut out);
+        r.push(
+            rec("type=USER_END msg=audit(1700000000.001:9): pid=1 uid=0 msg='op=x res=success'"),
+            &mut out,
+        );
         assert_eq!(seqs(&out), vec![5, 9]);
         assert_eq!(r.stats().lost, 3);
         // 7 was only late, not lost.
-        r.push(rec("type=USER_END msg=audit(1700000000.001:7): pid=1 uid=0 msg='op=x res=success'"), &mut out);
+        r.push(
+            rec("type=USER_END msg=audit(1700000000.001:7): pid=1 uid=0 msg='op=x res=success'"),
+            &mut out,
+        );
         assert_eq!(r.stats().lost, 2);
         assert_eq!(seqs(&out), vec![5, 9, 7]);
     }
 
     #[test]
     fn never_eoe_does_not_stall_the_stream() {
-        let mut r = Reassembler::new(Limits { timeout_ms: 2_000, ..Limits::default() });
+        let mut r = Reassembler::new(Limits {
+            timeout_ms: 2_000,
+            ..Limits::default()
+        });
         let mut out = Vec::new();
         r.push(sys(1, 0), &mut out); // never gets EOE
         for (i, seq) in (2..5).enumerate() {
@@ -381,7 +408,10 @@ mod tests {
         }
         assert!(out.is_empty());
         // 2.5 s of stream time later the open one times out and the rest follow in order.
-        r.push(rec("type=SYSCALL msg=audit(1700000002.600:5): arch=c000003e syscall=59 pid=1"), &mut out);
+        r.push(
+            rec("type=SYSCALL msg=audit(1700000002.600:5): arch=c000003e syscall=59 pid=1"),
+            &mut out,
+        );
         assert_eq!(seqs(&out), vec![1, 2, 3, 4]);
         assert!(out[0].incomplete);
         assert_eq!(r.stats().timed_out, 1);
@@ -414,7 +444,10 @@ mod tests {
 
     #[test]
     fn in_flight_is_bounded() {
-        let mut r = Reassembler::new(Limits { max_in_flight: 8, ..Limits::default() });
+        let mut r = Reassembler::new(Limits {
+            max_in_flight: 8,
+            ..Limits::default()
+        });
         let mut out = Vec::new();
         for seq in 0..100 {
             r.push(sys(seq, 0), &mut out);
@@ -437,7 +470,10 @@ mod tests {
         r.push(sys(2, 0), &mut out);
         r.flush(&mut out);
         assert_eq!(seqs(&out), vec![1, 2]);
-        assert!(out.iter().all(|e| !e.incomplete), "auditd's logs carry no EOE");
+        assert!(
+            out.iter().all(|e| !e.incomplete),
+            "auditd's logs carry no EOE"
+        );
     }
 
     #[test]
@@ -458,9 +494,18 @@ mod tests {
     fn nodes_have_their_own_numbers() {
         let mut r = Reassembler::default();
         let mut out = Vec::new();
-        r.push(rec("node=a type=USER_END msg=audit(1700000000.001:100): pid=1 msg='res=success'"), &mut out);
-        r.push(rec("node=b type=USER_END msg=audit(1700000000.001:5): pid=1 msg='res=success'"), &mut out);
-        r.push(rec("node=a type=USER_END msg=audit(1700000000.001:101): pid=1 msg='res=success'"), &mut out);
+        r.push(
+            rec("node=a type=USER_END msg=audit(1700000000.001:100): pid=1 msg='res=success'"),
+            &mut out,
+        );
+        r.push(
+            rec("node=b type=USER_END msg=audit(1700000000.001:5): pid=1 msg='res=success'"),
+            &mut out,
+        );
+        r.push(
+            rec("node=a type=USER_END msg=audit(1700000000.001:101): pid=1 msg='res=success'"),
+            &mut out,
+        );
         assert_eq!(out.len(), 3);
         assert_eq!(r.stats().lost, 0);
     }

@@ -25,7 +25,8 @@ pub struct CommonOpts {
 
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("AUDITWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("AUDITWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -43,17 +44,27 @@ pub fn alert_sinks_for(
 ) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
     use crate::output::syslog::{SyslogConfig, SyslogSink, SyslogTarget};
     let syslog = match &opts.syslog {
-        Some(url) => Some(SyslogConfig::new(SyslogTarget::parse(url).map_err(|e| anyhow::anyhow!("--syslog {url}: {e}"))?)),
+        Some(url) => Some(SyslogConfig::new(
+            SyslogTarget::parse(url).map_err(|e| anyhow::anyhow!("--syslog {url}: {e}"))?,
+        )),
         None => configured,
     };
-    let ndjson = opts.alerts.as_deref().or(if syslog.is_none() { Some("-") } else { None });
+    let ndjson = opts
+        .alerts
+        .as_deref()
+        .or(if syslog.is_none() { Some("-") } else { None });
     let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
     if let Some(target) = ndjson {
-        sinks.push(Box::new(NdjsonWriter::open(target).with_context(|| format!("opening alerts output {target}"))?));
+        sinks.push(Box::new(
+            NdjsonWriter::open(target)
+                .with_context(|| format!("opening alerts output {target}"))?,
+        ));
     }
     if let Some(cfg) = syslog {
         let spool = opts.state_dir.as_ref().map(|d| d.join("spool"));
-        sinks.push(Box::new(SyslogSink::new(cfg, spool).context("starting the syslog output")?));
+        sinks.push(Box::new(
+            SyslogSink::new(cfg, spool).context("starting the syslog output")?,
+        ));
     }
     Ok(sinks)
 }
@@ -66,15 +77,31 @@ fn alert_sinks(opts: &CommonOpts) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
 /// load is reported with its file:line:col and skipped; the others run.
 pub fn load_rules(paths: &[PathBuf]) -> Vec<crate::detect::rule::Rule> {
     use crate::detect::rule::{load_bundled, load_paths, Status};
-    let loaded = if paths.is_empty() { load_bundled() } else { load_paths(paths) };
+    let loaded = if paths.is_empty() {
+        load_bundled()
+    } else {
+        load_paths(paths)
+    };
     let mut rules = Vec::with_capacity(loaded.len());
     for l in loaded {
         match l.status {
             Status::Ok => rules.extend(l.rule),
             Status::Unsupported => {
-                tracing::info!("{}:{}:{}: rule not run: {}", l.file, l.line, l.col, l.message)
+                tracing::info!(
+                    "{}:{}:{}: rule not run: {}",
+                    l.file,
+                    l.line,
+                    l.col,
+                    l.message
+                )
             }
-            Status::Error => tracing::error!("{}:{}:{}: rule skipped: {}", l.file, l.line, l.col, l.message),
+            Status::Error => tracing::error!(
+                "{}:{}:{}: rule skipped: {}",
+                l.file,
+                l.line,
+                l.col,
+                l.message
+            ),
         }
     }
     rules
@@ -91,9 +118,13 @@ fn events_out(opts: &CommonOpts) -> anyhow::Result<Option<NdjsonWriter>> {
 fn engine(opts: &CommonOpts) -> anyhow::Result<crate::detect::engine::Engine> {
     use crate::detect::engine::{Engine, EngineConfig};
     if let Some(dir) = &opts.state_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating state directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating state directory {}", dir.display()))?;
     }
-    let config = EngineConfig { state_dir: opts.state_dir.clone(), ..EngineConfig::default() };
+    let config = EngineConfig {
+        state_dir: opts.state_dir.clone(),
+        ..EngineConfig::default()
+    };
     Engine::new(load_rules(&opts.rules), config).context("opening the detection state")
 }
 
@@ -106,8 +137,16 @@ struct Progress {
 
 impl Progress {
     fn new(logs: &[String]) -> Self {
-        let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
-        Progress { total, last: Instant::now(), on: std::io::stderr().is_terminal() && total > 64 << 20 }
+        let total: u64 = logs
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        Progress {
+            total,
+            last: Instant::now(),
+            on: std::io::stderr().is_terminal() && total > 64 << 20,
+        }
     }
     fn update(&mut self, done: u64, records: u64) {
         if self.on && self.last.elapsed() > Duration::from_millis(200) {
@@ -136,18 +175,23 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
     let engine = engine(&opts)?;
     let mut worker = Worker::new(Some(engine), events_out(&opts)?, alert_sinks(&opts)?);
     let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(64);
-    let worker = std::thread::Builder::new().name("worker".into()).spawn(move || {
-        for batch in rx {
-            for ev in batch {
-                worker.handle(ev);
+    let worker = std::thread::Builder::new()
+        .name("worker".into())
+        .spawn(move || {
+            for batch in rx {
+                for ev in batch {
+                    worker.handle(ev);
+                }
+                worker.flush();
             }
-            worker.flush();
-        }
-        worker.finish();
-        worker.stats()
-    })?;
+            worker.finish();
+            worker.stats()
+        })?;
 
-    let mut front = Front::new(Normalizer::new(HostInfo::detect()), AssembleLimits::default());
+    let mut front = Front::new(
+        Normalizer::new(HostInfo::detect()),
+        AssembleLimits::default(),
+    );
     let mut summary = ReplaySummary::default();
     let mut warn = RateLimited::new(Duration::from_secs(5));
     let mut progress = Progress::new(&logs);
@@ -155,7 +199,10 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
     let mut done_before = 0;
     for log in &logs {
         let mut reader = LineReader::open(log).with_context(|| format!("opening {log}"))?;
-        while let Some(line) = reader.next_line().with_context(|| format!("reading {log}"))? {
+        while let Some(line) = reader
+            .next_line()
+            .with_context(|| format!("reading {log}"))?
+        {
             summary.lines += 1;
             match line {
                 Line::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
@@ -178,7 +225,10 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
                 if tx.send(full).is_err() {
                     break;
                 }
-                progress.update(done_before + reader.bytes_read(), front.assemble_stats().records);
+                progress.update(
+                    done_before + reader.bytes_read(),
+                    front.assemble_stats().records,
+                );
             }
         }
         done_before += reader.bytes_read();
@@ -187,7 +237,9 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
     let _ = tx.send(batch);
     drop(tx);
     progress.finish();
-    summary.worker = worker.join().map_err(|_| anyhow::anyhow!("worker thread panicked"))?;
+    summary.worker = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("worker thread panicked"))?;
     summary.assemble = front.assemble_stats();
     let s = &summary;
     tracing::info!(
@@ -205,15 +257,29 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn run(opts: CommonOpts, config: PathBuf, audit_rules: Vec<PathBuf>, socket_type: Option<String>) -> anyhow::Result<ExitCode> {
-    crate::daemon::run(crate::daemon::RunOpts { common: opts, config, audit_rules, socket_type })
+pub fn run(
+    opts: CommonOpts,
+    config: PathBuf,
+    audit_rules: Vec<PathBuf>,
+    socket_type: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    crate::daemon::run(crate::daemon::RunOpts {
+        common: opts,
+        config,
+        audit_rules,
+        socket_type,
+    })
 }
 
 pub fn rules_check(paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let ok = crate::detect::check::check(paths, json, &mut out)?;
     out.flush()?;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub fn config_check(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -221,7 +287,11 @@ pub fn config_check(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let ok = crate::config::check(&path, &mut out);
     out.flush()?;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -239,7 +309,8 @@ pub fn audit_rules(op: AuditRulesOp, paths: &[PathBuf]) -> anyhow::Result<ExitCo
     use crate::kernel::rules as krules;
     let mut out = std::io::stdout().lock();
     if let AuditRulesOp::List = op {
-        let mut client = AuditClient::open().context("opening the audit netlink socket (root needed)")?;
+        let mut client =
+            AuditClient::open().context("opening the audit netlink socket (root needed)")?;
         let rules = client.list_rules().context("listing kernel audit rules")?;
         if rules.is_empty() {
             writeln!(out, "No rules")?;
@@ -252,7 +323,11 @@ pub fn audit_rules(op: AuditRulesOp, paths: &[PathBuf]) -> anyhow::Result<ExitCo
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (set, errors) = if paths.is_empty() { krules::bundled() } else { load_paths_or_files(paths) };
+    let (set, errors) = if paths.is_empty() {
+        krules::bundled()
+    } else {
+        load_paths_or_files(paths)
+    };
     for e in &errors {
         eprintln!("error: {e}");
     }
@@ -268,12 +343,25 @@ pub fn audit_rules(op: AuditRulesOp, paths: &[PathBuf]) -> anyhow::Result<ExitCo
             }
         }
         AuditRulesOp::Load | AuditRulesOp::Delete => {
-            let mut client = AuditClient::open().context("opening the audit netlink socket (root needed)")?;
+            let mut client =
+                AuditClient::open().context("opening the audit netlink socket (root needed)")?;
             let mut failed = 0;
             for r in &rules {
-                let res = if matches!(op, AuditRulesOp::Load) { client.add_rule(&r.to_bytes()) } else { client.delete_rule(&r.to_bytes()) };
+                let res = if matches!(op, AuditRulesOp::Load) {
+                    client.add_rule(&r.to_bytes())
+                } else {
+                    client.delete_rule(&r.to_bytes())
+                };
                 match res {
-                    Ok(()) => writeln!(out, "{} {r}", if matches!(op, AuditRulesOp::Load) { "loaded" } else { "deleted" })?,
+                    Ok(()) => writeln!(
+                        out,
+                        "{} {r}",
+                        if matches!(op, AuditRulesOp::Load) {
+                            "loaded"
+                        } else {
+                            "deleted"
+                        }
+                    )?,
                     Err(e) => {
                         failed += 1;
                         eprintln!("{r}: {e}");
@@ -286,16 +374,29 @@ pub fn audit_rules(op: AuditRulesOp, paths: &[PathBuf]) -> anyhow::Result<ExitCo
         }
         AuditRulesOp::List => unreachable!("handled above"),
     }
-    Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Directories load augenrules-style; single files load as they are.
-fn load_paths_or_files(paths: &[PathBuf]) -> (crate::kernel::rules::RuleSet, Vec<crate::kernel::rules::RuleError>) {
+fn load_paths_or_files(
+    paths: &[PathBuf],
+) -> (
+    crate::kernel::rules::RuleSet,
+    Vec<crate::kernel::rules::RuleError>,
+) {
     use crate::kernel::rules as krules;
     let mut set = krules::RuleSet::default();
     let mut errors = Vec::new();
     for p in paths {
-        let (s, e) = if p.is_dir() { krules::load_dirs(std::slice::from_ref(p)) } else { krules::parse_file(p) };
+        let (s, e) = if p.is_dir() {
+            krules::load_dirs(std::slice::from_ref(p))
+        } else {
+            krules::parse_file(p)
+        };
         set.extend(s);
         errors.extend(e);
     }
@@ -305,18 +406,35 @@ fn load_paths_or_files(paths: &[PathBuf]) -> (crate::kernel::rules::RuleSet, Vec
 /// `auditwatch status`: the running sensor's counters (its status file) and the kernel's view.
 pub fn status(state_dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
     let path = crate::daemon::status_path(state_dir);
-    let sensor: Option<serde_json::Value> =
-        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let sensor: Option<serde_json::Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     let kernel = crate::kernel::netlink::AuditClient::open().and_then(|mut c| c.get_status());
     let mut out = std::io::stdout().lock();
     if json {
-        let k = kernel.as_ref().ok().map(|s| serde_json::to_value(s).unwrap_or_default());
-        writeln!(out, "{}", serde_json::json!({"sensor": sensor, "kernel": k}))?;
+        let k = kernel
+            .as_ref()
+            .ok()
+            .map(|s| serde_json::to_value(s).unwrap_or_default());
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"sensor": sensor, "kernel": k})
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     match &sensor {
-        Some(s) => writeln!(out, "sensor ({}):\n{}", path.display(), serde_json::to_string_pretty(s)?)?,
-        None => writeln!(out, "sensor: no status at {} (not running, or another --state-dir)", path.display())?,
+        Some(s) => writeln!(
+            out,
+            "sensor ({}):\n{}",
+            path.display(),
+            serde_json::to_string_pretty(s)?
+        )?,
+        None => writeln!(
+            out,
+            "sensor: no status at {} (not running, or another --state-dir)",
+            path.display()
+        )?,
     }
     match kernel {
         Ok(k) => writeln!(out, "kernel:\n{}", serde_json::to_string_pretty(&k)?)?,

@@ -102,7 +102,11 @@ pub struct Event {
 
 impl Event {
     pub fn new(timestamp_ms: i64) -> Self {
-        Event { timestamp_ms, arrival: 0, fields: Vec::with_capacity(48) }
+        Event {
+            timestamp_ms,
+            arrival: 0,
+            fields: Vec::with_capacity(48),
+        }
     }
 
     pub fn get(&self, path: &str) -> Option<&Value> {
@@ -142,7 +146,11 @@ impl Event {
             match v {
                 serde_json::Value::Object(m) => {
                     for (k, v) in m {
-                        let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                        let p = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
                         walk(ev, &p, v);
                     }
                 }
@@ -163,7 +171,9 @@ impl Event {
                         }
                     }
                 }
-                _ => ev.fields.push((Cow::Owned(prefix.to_owned()), Value::from_json(v))),
+                _ => ev
+                    .fields
+                    .push((Cow::Owned(prefix.to_owned()), Value::from_json(v))),
             }
         }
         walk(&mut ev, "", doc);
@@ -171,7 +181,11 @@ impl Event {
             ev.timestamp_ms = match ts {
                 Value::Int(i) => *i,
                 Value::Float(f) => *f as i64,
-                Value::Str(s) => s.parse::<i64>().ok().or_else(|| parse_rfc3339_ms(s)).unwrap_or(0),
+                Value::Str(s) => s
+                    .parse::<i64>()
+                    .ok()
+                    .or_else(|| parse_rfc3339_ms(s))
+                    .unwrap_or(0),
                 _ => 0,
             };
         }
@@ -188,7 +202,11 @@ impl Event {
     }
 }
 
-fn insert_path(root: &mut serde_json::Map<String, serde_json::Value>, path: &str, v: serde_json::Value) {
+fn insert_path(
+    root: &mut serde_json::Map<String, serde_json::Value>,
+    path: &str,
+    v: serde_json::Value,
+) {
     // `@timestamp` and other leaf names without dots go straight in.
     let mut parts = path.split('.').peekable();
     let mut cur = root;
@@ -203,7 +221,9 @@ fn insert_path(root: &mut serde_json::Map<String, serde_json::Value>, path: &str
             cur.insert(format!("{p}.{}", rest.join(".")), v);
             return;
         }
-        let entry = cur.entry(p.to_owned()).or_insert_with(|| serde_json::Value::Object(Default::default()));
+        let entry = cur
+            .entry(p.to_owned())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
         cur = entry.as_object_mut().expect("checked above");
     }
 }
@@ -291,13 +311,20 @@ mod tests {
     #[test]
     fn time_roundtrip() {
         assert_eq!(format_rfc3339_ms(1481076992414), "2016-12-07T02:16:32.414Z");
-        assert_eq!(parse_rfc3339_ms("2016-12-07T02:16:32.414Z"), Some(1481076992414));
-        assert_eq!(parse_rfc3339_ms("2016-12-07T03:16:32.4+01:00"), Some(1481076992400));
+        assert_eq!(
+            parse_rfc3339_ms("2016-12-07T02:16:32.414Z"),
+            Some(1481076992414)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2016-12-07T03:16:32.4+01:00"),
+            Some(1481076992400)
+        );
     }
 
     #[test]
     fn flatten_and_nest() {
-        let doc = serde_json::json!({"process": {"pid": 7, "args": ["a", "b"]}, "event.kind": "event"});
+        let doc =
+            serde_json::json!({"process": {"pid": 7, "args": ["a", "b"]}, "event.kind": "event"});
         let ev = Event::from_json(&doc);
         assert_eq!(ev.get("process.pid"), Some(&Value::Int(7)));
         assert_eq!(ev.get("event.kind").and_then(Value::as_str), Some("event"));

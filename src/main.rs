@@ -31,7 +31,11 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// Configuration file.
-        #[arg(long, value_name = "FILE", default_value = "/etc/auditwatch/auditwatch.toml")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "/etc/auditwatch/auditwatch.toml"
+        )]
         config: PathBuf,
         /// Kernel audit rule files or directories (auditctl syntax); repeatable.
         #[arg(long = "audit-rules", value_name = "PATH")]
@@ -59,7 +63,11 @@ enum Command {
     /// Counters of the running sensor and the kernel's audit status.
     Status {
         /// State directory of the running sensor.
-        #[arg(long = "state-dir", value_name = "DIR", default_value = "/var/lib/auditwatch")]
+        #[arg(
+            long = "state-dir",
+            value_name = "DIR",
+            default_value = "/var/lib/auditwatch"
+        )]
         state_dir: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -121,7 +129,13 @@ enum ConfigCommand {
 
 impl From<Common> for cli::CommonOpts {
     fn from(c: Common) -> Self {
-        cli::CommonOpts { rules: c.rules, events: c.events, alerts: c.alerts, state_dir: c.state_dir, syslog: c.syslog }
+        cli::CommonOpts {
+            rules: c.rules,
+            events: c.events,
+            alerts: c.alerts,
+            state_dir: c.state_dir,
+            syslog: c.syslog,
+        }
     }
 }
 
@@ -130,18 +144,31 @@ fn main() -> ExitCode {
     let args = Cli::parse();
     let result = match args.command {
         Command::Replay { common, logs } => cli::replay(common.into(), logs),
-        Command::Run { common, config, audit_rules, socket_type } => {
-            cli::run(common.into(), config, audit_rules, socket_type)
-        }
-        Command::Rules { command: RulesCommand::Check { json, paths } } => cli::rules_check(&paths, json),
+        Command::Run {
+            common,
+            config,
+            audit_rules,
+            socket_type,
+        } => cli::run(common.into(), config, audit_rules, socket_type),
+        Command::Rules {
+            command: RulesCommand::Check { json, paths },
+        } => cli::rules_check(&paths, json),
         Command::AuditRules { command } => match command {
-            AuditRulesCommand::Check { paths } => cli::audit_rules(cli::AuditRulesOp::Check, &paths),
-            AuditRulesCommand::Compile { paths } => cli::audit_rules(cli::AuditRulesOp::Compile, &paths),
+            AuditRulesCommand::Check { paths } => {
+                cli::audit_rules(cli::AuditRulesOp::Check, &paths)
+            }
+            AuditRulesCommand::Compile { paths } => {
+                cli::audit_rules(cli::AuditRulesOp::Compile, &paths)
+            }
             AuditRulesCommand::List => cli::audit_rules(cli::AuditRulesOp::List, &[]),
             AuditRulesCommand::Load { paths } => cli::audit_rules(cli::AuditRulesOp::Load, &paths),
-            AuditRulesCommand::Delete { paths } => cli::audit_rules(cli::AuditRulesOp::Delete, &paths),
+            AuditRulesCommand::Delete { paths } => {
+                cli::audit_rules(cli::AuditRulesOp::Delete, &paths)
+            }
         },
-        Command::Config { command: ConfigCommand::Check { file } } => cli::config_check(file),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => cli::config_check(file),
         Command::Status { state_dir, json } => cli::status(&state_dir, json),
     };
     match result {

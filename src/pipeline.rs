@@ -32,7 +32,12 @@ pub struct Front {
 
 impl Front {
     pub fn new(norm: Normalizer, limits: AssembleLimits) -> Self {
-        Front { reasm: Reassembler::new(limits), norm, assembled: Vec::with_capacity(16), arrival: 0 }
+        Front {
+            reasm: Reassembler::new(limits),
+            norm,
+            assembled: Vec::with_capacity(16),
+            arrival: 0,
+        }
     }
 
     pub fn push(&mut self, rec: Record, out: &mut Vec<Event>) {
@@ -109,7 +114,11 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(engine: Option<Engine>, events_out: Option<NdjsonWriter>, alert_sinks: Vec<Box<dyn AlertSink>>) -> Self {
+    pub fn new(
+        engine: Option<Engine>,
+        events_out: Option<NdjsonWriter>,
+        alert_sinks: Vec<Box<dyn AlertSink>>,
+    ) -> Self {
         Worker {
             engine,
             events_out,
@@ -166,14 +175,20 @@ impl Worker {
     }
 
     /// Swaps in new rules (SIGHUP); rules that did not change keep their state.
-    pub fn reload_rules(&mut self, rules: Vec<crate::detect::rule::Rule>, config: crate::detect::engine::EngineConfig) {
+    pub fn reload_rules(
+        &mut self,
+        rules: Vec<crate::detect::rule::Rule>,
+        config: crate::detect::engine::EngineConfig,
+    ) {
         let result = match &mut self.engine {
             Some(engine) => engine.reload(rules, config),
             None => Engine::new(rules, config).map(|e| self.engine = Some(e)),
         };
         match result {
             Ok(()) => tracing::info!("SIGHUP: rules reloaded"),
-            Err(e) => tracing::error!("SIGHUP: reloading rules failed, the running rules stay: {e}"),
+            Err(e) => {
+                tracing::error!("SIGHUP: reloading rules failed, the running rules stay: {e}")
+            }
         }
     }
 
@@ -196,18 +211,29 @@ pub struct RateLimited {
 
 impl RateLimited {
     pub fn new(every: Duration) -> Self {
-        RateLimited { every, last: None, suppressed: 0 }
+        RateLimited {
+            every,
+            last: None,
+            suppressed: 0,
+        }
     }
 
     pub fn warn(&mut self, msg: impl FnOnce() -> String) {
         let now = Instant::now();
-        if self.last.is_some_and(|l| now.duration_since(l) < self.every) {
+        if self
+            .last
+            .is_some_and(|l| now.duration_since(l) < self.every)
+        {
             self.suppressed += 1;
             return;
         }
         self.last = Some(now);
         if self.suppressed > 0 {
-            tracing::warn!("{} ({} similar messages suppressed)", msg(), std::mem::take(&mut self.suppressed));
+            tracing::warn!(
+                "{} ({} similar messages suppressed)",
+                msg(),
+                std::mem::take(&mut self.suppressed)
+            );
         } else {
             tracing::warn!("{}", msg());
         }

@@ -22,12 +22,20 @@ fn bin() -> &'static str {
 }
 
 fn sh(cmd: &str) -> std::process::Output {
-    Command::new("bash").arg("-c").arg(cmd).output().expect("bash runs")
+    Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("bash runs")
 }
 
 fn must(cmd: &str) {
     let out = sh(cmd);
-    assert!(out.status.success(), "{cmd} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Killer(Option<Child>, &'static str);
@@ -36,7 +44,10 @@ impl Killer {
     /// SIGTERM, then wait (SIGKILL after 20 s).
     fn stop(&mut self) {
         if let Some(mut c) = self.0.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -59,11 +70,17 @@ impl Drop for Killer {
 
 fn alerts(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("alert is JSON")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("alert is JSON"))
+        .collect()
 }
 
 fn events_of(alert: &Value) -> Vec<&Value> {
-    alert["events"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    alert["events"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 
 fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
@@ -83,7 +100,10 @@ fn ours(all: &[Value], rule: &str) -> Vec<Value> {
 }
 
 fn check(label: &str, all: &[Value]) {
-    let summary: Vec<String> = all.iter().map(|a| format!("{} {}", a["rule"]["id"], a["rule"]["name"])).collect();
+    let summary: Vec<String> = all
+        .iter()
+        .map(|a| format!("{} {}", a["rule"]["id"], a["rule"]["name"]))
+        .collect();
     eprintln!("{label}: {} alerts: {summary:#?}", all.len());
 
     let apt = ours(all, APT);
@@ -94,24 +114,48 @@ fn check(label: &str, all: &[Value]) {
     assert_eq!(get(evs[1], "destination.ip"), "1.1.1.1", "{label}");
 
     let udp = ours(all, UDP);
-    assert_eq!(udp.len(), 1, "{label}: one UDP reverse shell alert: {udp:#?}");
+    assert_eq!(
+        udp.len(),
+        1,
+        "{label}: one UDP reverse shell alert: {udp:#?}"
+    );
     let evs = events_of(&udp[0]);
     assert_eq!(evs.len(), 3, "{label}: exec, socket and connect");
-    assert!(evs.iter().any(|e| get(e, "destination.ip") == "1.1.1.1"), "{label}");
-    assert!(evs.iter().any(|e| get(e, "auditd.data.a1") == "2"), "{label}");
+    assert!(
+        evs.iter().any(|e| get(e, "destination.ip") == "1.1.1.1"),
+        "{label}"
+    );
+    assert!(
+        evs.iter().any(|e| get(e, "auditd.data.a1") == "2"),
+        "{label}"
+    );
 
     let so = ours(all, SHARED_OBJECT);
-    let mut paths: Vec<String> =
-        so.iter().flat_map(events_of).filter_map(|e| get(e, "file.path").as_str().map(str::to_owned)).collect();
+    let mut paths: Vec<String> = so
+        .iter()
+        .flat_map(events_of)
+        .filter_map(|e| get(e, "file.path").as_str().map(str::to_owned))
+        .collect();
     paths.sort();
-    assert_eq!(paths, vec!["/dev/shm/aw-e2e-1.so", "/dev/shm/aw-e2e-2.so"], "{label}: shared object alerts");
+    assert_eq!(
+        paths,
+        vec!["/dev/shm/aw-e2e-1.so", "/dev/shm/aw-e2e-2.so"],
+        "{label}: shared object alerts"
+    );
     assert_eq!(so.len(), 2, "{label}");
 
     let cron = ours(all, CRON);
-    let mut paths: Vec<String> =
-        cron.iter().flat_map(events_of).filter_map(|e| get(e, "file.path").as_str().map(str::to_owned)).collect();
+    let mut paths: Vec<String> = cron
+        .iter()
+        .flat_map(events_of)
+        .filter_map(|e| get(e, "file.path").as_str().map(str::to_owned))
+        .collect();
     paths.sort();
-    assert_eq!(paths, vec!["/etc/cron.d/aw-e2e-job", "/etc/cron.d/aw-e2e-moved"], "{label}: cron alerts");
+    assert_eq!(
+        paths,
+        vec!["/etc/cron.d/aw-e2e-job", "/etc/cron.d/aw-e2e-moved"],
+        "{label}: cron alerts"
+    );
 }
 
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
@@ -123,7 +167,10 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 }
 
 fn prepare(work: &Path) {
-    must(&format!("cc -O1 -o {0}/apt tests/e2e/apt.c", work.display()));
+    must(&format!(
+        "cc -O1 -o {0}/apt tests/e2e/apt.c",
+        work.display()
+    ));
     let pkg = work.join("pkg");
     must(&format!(
         "mkdir -p {0}/DEBIAN {0}/etc/cron.d && printf 'Package: aw-e2e-cron\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: test <t@example.invalid>\\nDescription: test cron file\\n' > {0}/DEBIAN/control && echo '* * * * * root true' > {0}/etc/cron.d/aw-e2e-cron && dpkg-deb --root-owner-group --build {0} {1}/aw-e2e-cron.deb >/dev/null",
@@ -151,11 +198,25 @@ fn round(work: &Path, format: &str) {
     )
     .expect("write auditd.conf");
     std::fs::create_dir_all(conf_dir.join("plugins")).expect("plugins dir");
-    let auditd = Command::new("auditd").args(["-n", "-s", "nochange", "-c"]).arg(&conf_dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-    let mut auditd = Killer(Some(auditd.expect("auditd starts (package auditd)")), "auditd");
-    wait_for("auditd to hold the audit pid", Duration::from_secs(10), || {
-        String::from_utf8_lossy(&sh("auditctl -s").stdout).lines().any(|l| l.starts_with("pid ") && l.trim() != "pid 0")
-    });
+    let auditd = Command::new("auditd")
+        .args(["-n", "-s", "nochange", "-c"])
+        .arg(&conf_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut auditd = Killer(
+        Some(auditd.expect("auditd starts (package auditd)")),
+        "auditd",
+    );
+    wait_for(
+        "auditd to hold the audit pid",
+        Duration::from_secs(10),
+        || {
+            String::from_utf8_lossy(&sh("auditctl -s").stdout)
+                .lines()
+                .any(|l| l.starts_with("pid ") && l.trim() != "pid 0")
+        },
+    );
 
     let live = work.join(format!("live-{format}.ndjson"));
     let state = work.join(format!("state-{format}"));
@@ -174,29 +235,49 @@ fn round(work: &Path, format: &str) {
         .spawn()
         .expect("auditwatch run starts");
     let mut run = Killer(Some(run), "auditwatch run");
-    wait_for("auditwatch to load its kernel rules", Duration::from_secs(20), || {
-        String::from_utf8_lossy(&sh("auditctl -l").stdout).contains("/etc/cron.d")
-    });
+    wait_for(
+        "auditwatch to load its kernel rules",
+        Duration::from_secs(20),
+        || String::from_utf8_lossy(&sh("auditctl -l").stdout).contains("/etc/cron.d"),
+    );
     std::thread::sleep(Duration::from_millis(500));
 
-    let out = Command::new("bash").arg("tests/e2e/scenarios.sh").arg(work).output().expect("scenarios run");
+    let out = Command::new("bash")
+        .arg("tests/e2e/scenarios.sh")
+        .arg(work)
+        .output()
+        .expect("scenarios run");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     // Let the reassembler's timeout and the samples/sequences finish.
     std::thread::sleep(Duration::from_secs(3));
     run.stop();
     auditd.stop();
-    let run_log = std::fs::read_to_string(work.join(format!("run-{format}.log"))).unwrap_or_default();
+    let run_log =
+        std::fs::read_to_string(work.join(format!("run-{format}.log"))).unwrap_or_default();
     eprintln!("auditwatch run ({format}) said:\n{run_log}");
     check(&format!("live ({format})"), &alerts(&live));
 
     let replayed = work.join(format!("replay-{format}.ndjson"));
-    let out = Command::new(bin()).arg("replay").arg("--alerts").arg(&replayed).arg(&log).output().expect("replay runs");
-    assert!(out.status.success(), "replay failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .arg("replay")
+        .arg("--alerts")
+        .arg(&replayed)
+        .arg(&log)
+        .output()
+        .expect("replay runs");
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if format == "ENRICHED" {
         let text = std::fs::read(&log).expect("log");
         assert!(text.contains(&0x1d), "auditd wrote an ENRICHED log");
     }
-    check(&format!("replay of auditd's {format} log"), &alerts(&replayed));
+    check(
+        &format!("replay of auditd's {format} log"),
+        &alerts(&replayed),
+    );
 }
 
 #[test]
@@ -221,15 +302,25 @@ fn bundled_detections_fire_live_and_in_replay() {
 /// run of the scenarios) gives exactly the alerts of the attacks and none for the near misses.
 #[test]
 fn bundled_example_replays_to_the_expected_alerts() {
-    let out = Command::new(bin()).args(["replay", "examples/attack.log"]).output().expect("replay runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .args(["replay", "examples/attack.log"])
+        .output()
+        .expect("replay runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON alert per line"))
         .collect();
     for a in &all {
         assert_eq!(a["event"]["kind"], "alert");
-        assert!(a["threat"].is_array() && !a["threat"].as_array().unwrap().is_empty(), "MITRE mapping");
+        assert!(
+            a["threat"].is_array() && !a["threat"].as_array().unwrap().is_empty(),
+            "MITRE mapping"
+        );
         assert!(a["event"]["risk_score"].is_number() && a["event"]["severity"].is_number());
     }
     check("bundled example", &all);

@@ -60,14 +60,20 @@ fn alerts(path: &Path) -> Vec<Value> {
 }
 
 fn count(path: &Path, rule: &str) -> usize {
-    alerts(path).iter().filter(|a| a["rule"]["id"] == rule).count()
+    alerts(path)
+        .iter()
+        .filter(|a| a["rule"]["id"] == rule)
+        .count()
 }
 
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let _ = self.0.wait();
     }
 }
@@ -105,10 +111,20 @@ fn sighup_adds_rules_and_keeps_sequences_in_progress() {
     std::thread::sleep(Duration::from_millis(500));
 
     // First stage before the reload.
-    assert!(Command::new("/bin/echo").arg("aw-hup-stage1").stdout(Stdio::null()).status().unwrap().success());
+    assert!(Command::new("/bin/echo")
+        .arg("aw-hup-stage1")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
     std::thread::sleep(Duration::from_secs(3));
     // The new rule before the reload: nothing may fire for it.
-    assert!(Command::new("/bin/echo").arg("aw-hup-new").stdout(Stdio::null()).status().unwrap().success());
+    assert!(Command::new("/bin/echo")
+        .arg("aw-hup-new")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(count(&out, "aw-test-hup-new"), 0, "not loaded yet");
 
@@ -116,15 +132,33 @@ fn sighup_adds_rules_and_keeps_sequences_in_progress() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     std::thread::sleep(Duration::from_secs(2));
 
-    assert!(Command::new("/bin/echo").arg("aw-hup-stage2").stdout(Stdio::null()).status().unwrap().success());
-    assert!(Command::new("/bin/echo").arg("aw-hup-new").stdout(Stdio::null()).status().unwrap().success());
+    assert!(Command::new("/bin/echo")
+        .arg("aw-hup-stage2")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("/bin/echo")
+        .arg("aw-hup-new")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
     wait_for("both alerts", Duration::from_secs(15), || {
         count(&out, "aw-test-hup-sequence") >= 1 && count(&out, "aw-test-hup-new") >= 1
     });
     drop(run);
     let log = std::fs::read_to_string(work.join("run.log")).unwrap_or_default();
     assert!(log.contains("SIGHUP"), "the reload is logged: {log}");
-    assert_eq!(count(&out, "aw-test-hup-sequence"), 1, "the sequence begun before the reload completed once");
-    assert_eq!(count(&out, "aw-test-hup-new"), 1, "the new rule fired once, after the reload");
+    assert_eq!(
+        count(&out, "aw-test-hup-sequence"),
+        1,
+        "the sequence begun before the reload completed once"
+    );
+    assert_eq!(
+        count(&out, "aw-test-hup-new"),
+        1,
+        "the new rule fired once, after the reload"
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

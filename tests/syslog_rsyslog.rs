@@ -128,8 +128,7 @@ impl Rsyslog {
     fn wait_listening(&self, udp: Option<u16>, tcp: Option<u16>) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let tcp_ok =
-                tcp.is_none_or(|p| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok());
+            let tcp_ok = tcp.is_none_or(|p| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok());
             // A bound UDP port cannot be bound again.
             let udp_ok = udp.is_none_or(|p| UdpSocket::bind(("127.0.0.1", p)).is_err());
             if tcp_ok && udp_ok {
@@ -667,7 +666,11 @@ fn spool_survives_a_crash() {
 /// rsyslog through `auditwatch replay --syslog`, over UDP and over TCP, in RFC 5424.
 fn replayed_attack_log(scheme: &str) {
     let dir = temp_dir(&format!("replay-{scheme}"));
-    let (udp, tcp) = if scheme == "udp" { (Some(free_udp_port()), None) } else { (None, Some(free_tcp_port())) };
+    let (udp, tcp) = if scheme == "udp" {
+        (Some(free_udp_port()), None)
+    } else {
+        (None, Some(free_tcp_port()))
+    };
     let rs = Rsyslog::start(&dir, udp, tcp);
     let port = udp.or(tcp).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_auditwatch"))
@@ -678,9 +681,15 @@ fn replayed_attack_log(scheme: &str) {
         .arg("examples/attack.log")
         .output()
         .expect("replay runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ndjson: Vec<Value> =
-        read_lines(&dir.join("alerts.ndjson")).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ndjson: Vec<Value> = read_lines(&dir.join("alerts.ndjson"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(ndjson.len(), 6, "the example's six alerts");
     let got = rs.wait_for(ndjson.len());
     assert_eq!(got.len(), ndjson.len(), "one syslog message per alert");
@@ -698,20 +707,30 @@ fn replayed_attack_log(scheme: &str) {
         assert_eq!(m["syslogseverity"], want_sev);
         let id = payload["rule"]["id"].as_str().unwrap();
         let risk = payload["event"]["risk_score"].to_string();
-        assert_eq!(m["structured-data"], format!(r#"[auditwatch@32473 risk_score="{risk}" rule_id="{id}"]"#));
-        assert!(ndjson.contains(&payload), "the syslog payload is the alert itself");
+        assert_eq!(
+            m["structured-data"],
+            format!(r#"[auditwatch@32473 risk_score="{risk}" rule_id="{id}"]"#)
+        );
+        assert!(
+            ndjson.contains(&payload),
+            "the syslog payload is the alert itself"
+        );
     }
     rs.stop();
 }
 
 #[test]
 fn replayed_attack_log_over_udp() {
-    in_netns("replayed_attack_log_over_udp", || replayed_attack_log("udp"));
+    in_netns("replayed_attack_log_over_udp", || {
+        replayed_attack_log("udp")
+    });
 }
 
 #[test]
 fn replayed_attack_log_over_tcp() {
-    in_netns("replayed_attack_log_over_tcp", || replayed_attack_log("tcp"));
+    in_netns("replayed_attack_log_over_tcp", || {
+        replayed_attack_log("tcp")
+    });
 }
 
 /// Hostile argv end to end: an audit log whose EXECVE (hex-encoded, as the kernel writes such
@@ -754,7 +773,11 @@ fn hostile_exec_argv_through_replay_is_one_message() {
             .arg(dir.join("hostile.log"))
             .output()
             .expect("replay runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let got = rs.wait_for(1);
         assert_eq!(got.len(), 1, "exactly one message: {got:#?}");
         assert_eq!(rs.raw_lines().len(), 1, "no injected line");
@@ -762,9 +785,18 @@ fn hostile_exec_argv_through_replay_is_one_message() {
         assert_eq!(m["app-name"], "auditwatch");
         assert_eq!(m["syslogseverity"], "3");
         let payload: Value = serde_json::from_str(m["msg"].as_str().unwrap()).unwrap();
-        let args = payload["events"][0]["process"]["args"].as_array().expect("args");
-        assert_eq!(args[1], String::from_utf8_lossy(evil1).as_ref(), "the argument survives intact");
-        assert!(args[2].as_str().unwrap().contains('\u{fffd}'), "invalid UTF-8 is replaced, not dropped");
+        let args = payload["events"][0]["process"]["args"]
+            .as_array()
+            .expect("args");
+        assert_eq!(
+            args[1],
+            String::from_utf8_lossy(evil1).as_ref(),
+            "the argument survives intact"
+        );
+        assert!(
+            args[2].as_str().unwrap().contains('\u{fffd}'),
+            "invalid UTF-8 is replaced, not dropped"
+        );
         rs.stop();
     });
 }

@@ -214,14 +214,21 @@ impl Engine {
     /// set cannot be built, the running one is kept and the error returned.
     pub fn reload(&mut self, rules: Vec<Rule>, config: EngineConfig) -> std::io::Result<()> {
         self.flush();
-        let mut carry: HashMap<Fingerprint, Slot> =
-            self.slots.drain(..).map(|s| (fingerprint(&s.meta.rule), s)).collect();
+        let mut carry: HashMap<Fingerprint, Slot> = self
+            .slots
+            .drain(..)
+            .map(|s| (fingerprint(&s.meta.rule), s))
+            .collect();
         let store = self.store.take();
         let state_dir = config.state_dir.clone();
         let totals = (self.stats.events, self.stats.alerts, self.stats.suppressed);
         match Engine::build(rules, config, self.defend_view, store, &mut carry) {
             Ok(mut fresh) => {
-                (fresh.stats.events, fresh.stats.alerts, fresh.stats.suppressed) = totals;
+                (
+                    fresh.stats.events,
+                    fresh.stats.alerts,
+                    fresh.stats.suppressed,
+                ) = totals;
                 *self = fresh;
                 Ok(())
             }

@@ -9,19 +9,44 @@ pub enum Expr {
     /// A literal: string, number, boolean or `null`.
     Literal(Value),
     /// A field path such as `process.args`; `optional` for EQL's `?field`.
-    Field { path: String, optional: bool },
+    Field {
+        path: String,
+        optional: bool,
+    },
     Not(Box<Expr>),
     And(Vec<Expr>),
     Or(Vec<Expr>),
     /// `== != < <= > >=`. `field == null` means the field is absent.
-    Compare { op: CmpOp, left: Box<Expr>, right: Box<Expr> },
+    Compare {
+        op: CmpOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
     /// `x in (..)`, `x in~ (..)`, `x not in (..)`.
-    In { expr: Box<Expr>, list: Vec<Expr>, insensitive: bool, negated: bool },
+    In {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        insensitive: bool,
+        negated: bool,
+    },
     /// `x : ..`, `x like ..`, `x regex ..` and their `~` forms, single value or list.
-    Match { kind: MatchKind, insensitive: bool, expr: Box<Expr>, patterns: Vec<Expr> },
+    Match {
+        kind: MatchKind,
+        insensitive: bool,
+        expr: Box<Expr>,
+        patterns: Vec<Expr>,
+    },
     /// A function call; `name` lower-cased, `insensitive` for the `~` form (`startsWith~`).
-    Call { name: String, insensitive: bool, args: Vec<Expr> },
-    Arith { op: ArithOp, left: Box<Expr>, right: Box<Expr> },
+    Call {
+        name: String,
+        insensitive: bool,
+        args: Vec<Expr>,
+    },
+    Arith {
+        op: ArithOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
     Neg(Box<Expr>),
 }
 
@@ -56,7 +81,10 @@ pub enum ArithOp {
 
 impl Expr {
     pub fn field(path: &str) -> Expr {
-        Expr::Field { path: path.to_owned(), optional: false }
+        Expr::Field {
+            path: path.to_owned(),
+            optional: false,
+        }
     }
     pub fn string(s: &str) -> Expr {
         Expr::Literal(Value::Str(s.to_owned()))

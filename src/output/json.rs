@@ -65,7 +65,14 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
             0x0c => b"\\f",
             0..=0x1f => {
                 buf.extend_from_slice(&bytes[start..i]);
-                buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+                buf.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ]);
                 start = i + 1;
                 continue;
             }
@@ -95,7 +102,9 @@ pub fn write_event(ev: &Event, buf: &mut Vec<u8>) {
         segs.clear();
         segs.extend(path.split('.'));
         // A later path below an earlier leaf (`a` then `a.b`) cannot nest: write it dotted.
-        let under_leaf = prev_leaf.is_some_and(|l| path.len() > l.len() && path.starts_with(l) && path.as_bytes()[l.len()] == b'.');
+        let under_leaf = prev_leaf.is_some_and(|l| {
+            path.len() > l.len() && path.starts_with(l) && path.as_bytes()[l.len()] == b'.'
+        });
         let (dirs, leaf): (&[&str], &str) = if under_leaf {
             let l = prev_leaf.unwrap_or_default();
             let depth = l.bytes().filter(|&c| c == b'.').count();
@@ -105,7 +114,11 @@ pub fn write_event(ev: &Event, buf: &mut Vec<u8>) {
         } else {
             (&segs[..segs.len() - 1], segs[segs.len() - 1])
         };
-        let common = open.iter().zip(dirs.iter()).take_while(|(a, b)| a == b).count();
+        let common = open
+            .iter()
+            .zip(dirs.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
         while open.len() > common {
             open.pop();
             first_in_obj.pop();
@@ -151,7 +164,10 @@ mod tests {
         let mut ev = Event::new(0);
         ev.push("process.pid", 5i64);
         ev.push("@timestamp", "2020-01-01T00:00:00.000Z");
-        ev.push("process.args", vec!["a\n\"b".to_owned(), "\u{0}c".to_owned()]);
+        ev.push(
+            "process.args",
+            vec!["a\n\"b".to_owned(), "\u{0}c".to_owned()],
+        );
         ev.push("auditd.data.a1", "2");
         ev.push("process.parent.pid", 1i64);
         ev.push("event.kind", "event");
@@ -160,7 +176,10 @@ mod tests {
 
     #[test]
     fn strings_escape_like_serde_json() {
-        let all: String = (0u8..0x80).map(char::from).chain("é\u{2028}\u{7f}".chars()).collect();
+        let all: String = (0u8..0x80)
+            .map(char::from)
+            .chain("é\u{2028}\u{7f}".chars())
+            .collect();
         for s in ["", "plain", "a\"b\\c", all.as_str()] {
             let mut buf = Vec::new();
             write_str(&mut buf, s);

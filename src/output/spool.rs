@@ -177,10 +177,7 @@ impl Spool {
             if segments.is_empty() {
                 head_off = start;
             }
-            segments.push_back(Segment {
-                id,
-                end: off,
-            });
+            segments.push_back(Segment { id, end: off });
         }
         let segment_max = (max_bytes / 8).clamp(64 << 10, 16 << 20);
         let next_id = segments

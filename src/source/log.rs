@@ -15,7 +15,9 @@ pub const DEFAULT_MAX_LINE: usize = 1 << 20;
 pub enum Line<'a> {
     Text(&'a [u8]),
     /// A line of `len` bytes that was skipped.
-    TooLong { len: u64 },
+    TooLong {
+        len: u64,
+    },
 }
 
 pub struct LineReader<R> {
@@ -29,15 +31,27 @@ pub struct LineReader<R> {
 impl LineReader<BufReader<Box<dyn Read + Send>>> {
     /// Opens a log file, or standard input for `-`.
     pub fn open(path: &str) -> io::Result<Self> {
-        let r: Box<dyn Read + Send> =
-            if path == "-" { Box::new(io::stdin()) } else { Box::new(File::open(Path::new(path))?) };
-        Ok(LineReader::new(BufReader::with_capacity(1 << 20, r), DEFAULT_MAX_LINE))
+        let r: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
+        } else {
+            Box::new(File::open(Path::new(path))?)
+        };
+        Ok(LineReader::new(
+            BufReader::with_capacity(1 << 20, r),
+            DEFAULT_MAX_LINE,
+        ))
     }
 }
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(inner: R, max_line: usize) -> Self {
-        LineReader { inner, buf: Vec::with_capacity(16 * 1024), max_line, line_no: 0, bytes: 0 }
+        LineReader {
+            inner,
+            buf: Vec::with_capacity(16 * 1024),
+            max_line,
+            line_no: 0,
+            bytes: 0,
+        }
     }
 
     /// 1-based number of the line last returned.
@@ -71,7 +85,11 @@ impl<R: BufRead> LineReader<R> {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
-            let body = if done { &chunk[..take - 1] } else { &chunk[..take] };
+            let body = if done {
+                &chunk[..take - 1]
+            } else {
+                &chunk[..take]
+            };
             len += body.len() as u64;
             if !too_long {
                 if self.buf.len() + body.len() > self.max_line {
@@ -117,8 +135,12 @@ mod tests {
     #[test]
     fn splits_lines_across_small_buffers() {
         let got = lines(b"first line\r\nsecond\n\nlast-no-newline", 100);
-        let want: Vec<Result<Vec<u8>, u64>> =
-            vec![Ok(b"first line".to_vec()), Ok(b"second".to_vec()), Ok(vec![]), Ok(b"last-no-newline".to_vec())];
+        let want: Vec<Result<Vec<u8>, u64>> = vec![
+            Ok(b"first line".to_vec()),
+            Ok(b"second".to_vec()),
+            Ok(vec![]),
+            Ok(b"last-no-newline".to_vec()),
+        ];
         assert_eq!(got, want);
     }
 

@@ -17,28 +17,50 @@ pub struct KernelGuard {
 }
 
 fn auditctl(args: &[&str]) -> String {
-    let out = Command::new("auditctl").args(args).output().expect("auditctl runs (package auditd)");
+    let out = Command::new("auditctl")
+        .args(args)
+        .output()
+        .expect("auditctl runs (package auditd)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Takes the lock and snapshots `auditctl -l` / `auditctl -s`.
 pub fn kernel_guard() -> KernelGuard {
     let _ = std::fs::create_dir_all("/run/lock");
-    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(LOCK_PATH).expect("open kernel test lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LOCK_PATH)
+        .expect("open kernel test lock");
     // SAFETY: flock on a descriptor we own; blocks until the other holder is done.
     let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
     assert_eq!(rc, 0, "flock {LOCK_PATH}");
-    let rules = auditctl(&["-l"]).lines().filter(|l| !l.trim().is_empty() && l.trim() != "No rules").map(str::to_owned).collect();
+    let rules = auditctl(&["-l"])
+        .lines()
+        .filter(|l| !l.trim().is_empty() && l.trim() != "No rules")
+        .map(str::to_owned)
+        .collect();
     let status = auditctl(&["-s"])
         .lines()
-        .filter_map(|l| l.split_once(' ').map(|(k, v)| (k.to_owned(), v.trim().to_owned())))
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        })
         .collect();
-    KernelGuard { _lock: lock, rules, status }
+    KernelGuard {
+        _lock: lock,
+        rules,
+        status,
+    }
 }
 
 impl KernelGuard {
     pub fn status_value(&self, key: &str) -> Option<&str> {
-        self.status.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.status
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     pub fn saved_rules(&self) -> &[String] {
         &self.rules
@@ -52,7 +74,12 @@ impl Drop for KernelGuard {
             let args: Vec<&str> = r.split_whitespace().collect();
             auditctl(&args);
         }
-        for (key, flag) in [("backlog_limit", "-b"), ("rate_limit", "-r"), ("failure", "-f"), ("backlog_wait_time", "--backlog_wait_time")] {
+        for (key, flag) in [
+            ("backlog_limit", "-b"),
+            ("rate_limit", "-r"),
+            ("failure", "-f"),
+            ("backlog_wait_time", "--backlog_wait_time"),
+        ] {
             if let Some(v) = self.status_value(key) {
                 let v = v.to_owned();
                 auditctl(&[flag, &v]);
