@@ -1,6 +1,9 @@
 //! Syslog over TLS (against a rustls server in the test, with a CA and server certificate
 //! made by rcgen) and over a local unix datagram socket that is missing at first.
 
+mod common;
+use common::netns::in_netns;
+
 use auditwatch::output::syslog::{SyslogConfig, SyslogFormat, SyslogSink, SyslogTarget};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
@@ -8,51 +11,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-
-const NETNS_ENV: &str = "AUDITWATCH_TEST_IN_NETNS";
-
-/// Runs `body` in a new network namespace: re-executes this test binary for the one test.
-fn in_netns(test: &str, body: impl FnOnce()) {
-    if std::env::var_os(NETNS_ENV).is_some() {
-        loopback_up();
-        body();
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new("unshare")
-        .args(["-n", "--"])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(NETNS_ENV, "1")
-        .output()
-        .expect("run unshare -n");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{test} in a network namespace failed:\n{text}"
-    );
-    assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
-}
-
-fn loopback_up() {
-    // SAFETY: plain ioctls on a socket we own, with a zeroed ifreq naming "lo".
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        assert!(fd >= 0);
-        let mut ifr: libc::ifreq = std::mem::zeroed();
-        for (i, b) in b"lo".iter().enumerate() {
-            ifr.ifr_name[i] = *b as libc::c_char;
-        }
-        assert_eq!(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr), 0);
-        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        assert_eq!(libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr), 0);
-        libc::close(fd);
-    }
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("aw-transport-{name}-{}", std::process::id()));
