@@ -14,6 +14,7 @@ pub mod event;
 pub mod kernel;
 pub mod output;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod record;
 pub mod service;
 pub mod source;

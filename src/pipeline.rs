@@ -14,10 +14,11 @@ use crate::detect::engine::Engine;
 use crate::ecs::Normalizer;
 use crate::event::Event;
 use crate::output::ndjson::NdjsonWriter;
+use crate::ratelimit::RateLimited;
 use crate::record::Record;
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Events travel to the worker in batches: one channel operation per batch, not per event.
 pub const BATCH: usize = 256;
@@ -198,44 +199,5 @@ impl Worker {
 
     pub fn engine_mut(&mut self) -> Option<&mut Engine> {
         self.engine.as_mut()
-    }
-}
-
-/// Logs at most one message per `every`, counting what it held back: hostile input must not be
-/// able to flood the log.
-pub struct RateLimited {
-    every: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimited {
-    pub fn new(every: Duration) -> Self {
-        RateLimited {
-            every,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    pub fn warn(&mut self, msg: impl FnOnce() -> String) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|l| now.duration_since(l) < self.every)
-        {
-            self.suppressed += 1;
-            return;
-        }
-        self.last = Some(now);
-        if self.suppressed > 0 {
-            tracing::warn!(
-                "{} ({} similar messages suppressed)",
-                msg(),
-                std::mem::take(&mut self.suppressed)
-            );
-        } else {
-            tracing::warn!("{}", msg());
-        }
     }
 }

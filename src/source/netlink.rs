@@ -45,6 +45,7 @@ use crossbeam_channel::{SendTimeoutError, Sender};
 use crate::kernel::netlink::{is_event_type, split_datagram, AuditClient};
 use crate::kernel::session::{ActiveMode, EventStream};
 use crate::kernel::status::{AuditStatus, ProcessInfo};
+use crate::ratelimit::RateLimited;
 use crate::record::Record;
 
 #[derive(Clone, Debug)]
@@ -153,40 +154,6 @@ impl fmt::Display for ReaderStatsSnapshot {
             self.backlog_wait_time_actual,
             self.rcvbuf_bytes
         )
-    }
-}
-
-/// Logs a warning at most once per interval, with the count of occurrences in between.
-struct RateLimited {
-    every: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimited {
-    fn new(every: Duration) -> Self {
-        RateLimited {
-            every,
-            last: None,
-            suppressed: 0,
-        }
-    }
-    fn hit(&mut self, what: &str, total: u64) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < self.every)
-        {
-            self.suppressed += 1;
-            return;
-        }
-        tracing::warn!(
-            total,
-            since_last_warning = self.suppressed + 1,
-            "audit netlink reader: {what}"
-        );
-        self.last = Some(now);
-        self.suppressed = 0;
     }
 }
 
