@@ -21,7 +21,6 @@ use crate::ecs::{host::HostInfo, Normalizer};
 use crate::event::Event;
 use crate::kernel::rules::{self as krules, Origin, SelfId};
 use crate::kernel::session::{KernelSession, KernelSettings, SocketMode, DEFAULT_LOCK_PATH};
-use crate::kernel::status::ProcessInfo;
 use crate::output::ndjson::NdjsonWriter;
 use crate::pipeline::{Front, Worker, WorkerStats};
 use crate::record::Record;
@@ -29,9 +28,6 @@ use crate::service::{sd_notify, Signals};
 use crate::source::netlink::{NetlinkReader, ReaderConfig};
 use anyhow::{bail, Context};
 use crossbeam_channel::{bounded, RecvTimeoutError};
-use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -225,44 +221,6 @@ fn apply_controls(settings: &mut KernelSettings, controls: &[krules::Control]) {
     }
 }
 
-/// One `auditwatch run` per host: an exclusive flock on `path`, held for the whole run and taken
-/// before anything else (the detection state database, the kernel) is touched, so a second
-/// instance fails at once, naming the first, instead of on whatever it happens to touch first.
-fn single_instance_lock(path: &Path) -> anyhow::Result<File> {
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("cannot take the lock {}", path.display()))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            bail!("cannot take the lock {}: {e}", path.display());
-        }
-        let mut text = String::new();
-        let _ = f.read_to_string(&mut text);
-        let who = text
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .and_then(ProcessInfo::lookup)
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| format!("pid {:?}", text.trim()));
-        bail!(
-            "another auditwatch is already running ({who} holds the lock {}); stop it first",
-            path.display()
-        );
-    }
-    f.set_len(0)
-        .and_then(|_| f.rewind())
-        .and_then(|_| writeln!(f, "{}", std::process::id()))
-        .ok();
-    Ok(f)
-}
-
 fn build_engine(rules: &[PathBuf], state_dir: Option<&Path>) -> anyhow::Result<Engine> {
     let rules = load_rules(rules);
     let config = EngineConfig {
@@ -274,7 +232,9 @@ fn build_engine(rules: &[PathBuf], state_dir: Option<&Path>) -> anyhow::Result<E
 
 pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
     let eff = effective(&opts)?;
-    let _lock = single_instance_lock(Path::new(DEFAULT_LOCK_PATH))?;
+    // One `auditwatch run` per host, checked before anything (the detection state database, the
+    // kernel) is touched, so a second instance fails at once, naming the first.
+    let _lock = crate::kernel::session::take_lock(Path::new(DEFAULT_LOCK_PATH))?;
     let signals = Signals::install()?;
     if let Some(dir) = &eff.state_dir {
         std::fs::create_dir_all(dir)

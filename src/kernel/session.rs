@@ -139,8 +139,9 @@ impl fmt::Debug for KernelSession {
     }
 }
 
-/// Takes `path` with a non-blocking exclusive flock and writes our pid into it.
-fn take_lock(path: &Path) -> Result<File> {
+/// Takes `path` with a non-blocking exclusive flock and writes our pid into it: the
+/// single-instance lock of `auditwatch run`.
+pub fn take_lock(path: &Path) -> Result<File> {
     let refuse = |why: String| {
         AuditError::Refused(format!("cannot take the lock {}: {why}", path.display()))
     };
