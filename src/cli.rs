@@ -180,8 +180,13 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
         .name("worker".into())
         .spawn(move || {
             for batch in rx {
+                // Stream time is the newest event's time.
+                let newest = batch.iter().map(|e| e.timestamp_ms).max();
                 for ev in batch {
                     worker.handle(ev);
+                }
+                if let Some(t) = newest {
+                    worker.tick(t);
                 }
                 worker.flush();
             }

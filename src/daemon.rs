@@ -308,7 +308,16 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
     let worker = std::thread::Builder::new()
         .name("worker".into())
         .spawn(move || {
-            for job in job_rx {
+            loop {
+                let job = match job_rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok(job) => job,
+                    // Idle: let time-driven rules see the clock.
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                        worker.tick(now_ms());
+                        continue;
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                };
                 match job {
                     Job::Events(batch) => {
                         for ev in batch {

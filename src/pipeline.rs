@@ -141,6 +141,19 @@ impl Worker {
         if let Some(engine) = &mut self.engine {
             engine.on_event(Arc::new(ev), &mut self.alerts);
         }
+        self.deliver();
+    }
+
+    /// Lets stream time pass without events, so sequences whose trailing missing-event stage
+    /// (`![...]` last) has run out complete without waiting for the next matching event.
+    pub fn tick(&mut self, now_ms: i64) {
+        if let Some(engine) = &mut self.engine {
+            engine.on_time(now_ms, &mut self.alerts);
+        }
+        self.deliver();
+    }
+
+    fn deliver(&mut self) {
         for alert in self.alerts.drain(..) {
             self.stats.alerts += 1;
             let alert = alert.to_json();
@@ -153,7 +166,7 @@ impl Worker {
         }
     }
 
-    /// Lets time-driven rules (thresholds, samples) finish at the end of input.
+    /// Persists rule state and flushes the outputs at the end of input.
     pub fn finish(&mut self) {
         if let Some(engine) = &mut self.engine {
             engine.flush();
