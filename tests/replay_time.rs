@@ -51,13 +51,21 @@ fn trailing_missing_event_sequence_completes_with_stream_time() {
             .arg(dir.join(log))
             .output()
             .expect("replay runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| l.contains("aw-test-missing-tail"))
             .count()
     };
-    assert_eq!(run("a.log"), 1, "the window ran out without the second event");
+    assert_eq!(
+        run("a.log"),
+        1,
+        "the window ran out without the second event"
+    );
     assert_eq!(run("b.log"), 0, "the second event came in time");
     let _ = std::fs::remove_dir_all(&dir);
 }
