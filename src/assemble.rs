@@ -150,7 +150,9 @@ pub struct Reassembler {
     open: BTreeMap<(u64, u16), Open>,
     nodes: Vec<Option<String>>,
     node_seq: Vec<NodeSeq>,
-    node_index: HashMap<Option<String>, u16>,
+    node_index: HashMap<String, u16>,
+    /// The index of records without `node=` (a local log or the kernel).
+    unnamed_node: Option<u16>,
     stream_time_ms: i64,
     record_no: u64,
     /// auditd writes its logs without EOE records: until one is seen, an event that ends by
@@ -173,6 +175,7 @@ impl Reassembler {
             nodes: Vec::new(),
             node_seq: Vec::new(),
             node_index: HashMap::new(),
+            unnamed_node: None,
             stream_time_ms: i64::MIN,
             record_no: 0,
             seen_eoe: false,
@@ -189,7 +192,12 @@ impl Reassembler {
     }
 
     fn node_id(&mut self, node: Option<&str>) -> u16 {
-        if let Some(&i) = self.node_index.get(&node.map(str::to_owned)) {
+        // Looked up by &str: this runs for every record, and must not allocate.
+        let known = match node {
+            Some(n) => self.node_index.get(n).copied(),
+            None => self.unnamed_node,
+        };
+        if let Some(i) = known {
             return i;
         }
         // Node names come from the log: cap them so hostile input cannot grow this forever.
@@ -199,7 +207,12 @@ impl Reassembler {
         let i = self.nodes.len() as u16;
         self.nodes.push(node.map(str::to_owned));
         self.node_seq.push(NodeSeq::default());
-        self.node_index.insert(node.map(str::to_owned), i);
+        match node {
+            Some(n) => {
+                self.node_index.insert(n.to_owned(), i);
+            }
+            None => self.unnamed_node = Some(i),
+        }
         i
     }
 
