@@ -1,9 +1,11 @@
 //! Writes an `Event` as one nested JSON object straight from its flat fields, without building
 //! an intermediate tree (this is on the per-event hot path of `--events`).
 
-use crate::event::{Event, Value};
+use crate::event::{Event, Key, Value};
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::io::Write as _;
+use std::collections::HashMap;
 
 /// Orders paths segment by segment (`a.b` before `a-b`, siblings together), as comparing
 /// `split('.')` would, but byte by byte with `.` ranked below every other byte: this runs for
@@ -23,10 +25,7 @@ fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
         Value::Null => buf.extend_from_slice(b"null"),
         Value::Bool(true) => buf.extend_from_slice(b"true"),
         Value::Bool(false) => buf.extend_from_slice(b"false"),
-        Value::Int(i) => {
-            // io::Write on a Vec: no temporary String per number.
-            let _ = write!(buf, "{i}");
-        }
+        Value::Int(i) => write_i64(buf, *i),
         Value::Float(f) if f.is_finite() => {
             let _ = serde_json::to_writer(&mut *buf, f);
         }
@@ -45,16 +44,70 @@ fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// Decimal digits of an integer, without going through `fmt` (pids, ports, sequence numbers
+/// are in every event).
+pub fn write_i64(buf: &mut Vec<u8>, i: i64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i.unsigned_abs();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        at -= 1;
+        digits[at] = b'0' + n as u8;
+    }
+    if i < 0 {
+        buf.push(b'-');
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
+/// True when some byte of the word is a control character, `"` or `\`: words without one are
+/// copied as they are.
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * b'"' as u64);
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * b'\\' as u64);
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (below_space | quote | backslash) & HIGH != 0
+}
+
 /// JSON string with every control character escaped: argv and paths are attacker-controlled.
 /// The same escapes as serde_json (`\n`-style where JSON has one, else `\u00xx`), written
-/// in runs: almost every string needs none.
+/// in runs: almost every string needs none, and those are checked eight bytes at a time.
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     buf.reserve(bytes.len() + 2);
     buf.push(b'"');
     let mut start = 0;
-    for (i, &c) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            if !word_needs_escape(w) {
+                i += 8;
+                continue;
+            }
+        }
+        let c = bytes[i];
         let esc: &[u8] = match c {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -63,33 +116,34 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
             b'\t' => b"\\t",
             0x08 => b"\\b",
             0x0c => b"\\f",
-            0..=0x1f => {
-                buf.extend_from_slice(&bytes[start..i]);
-                buf.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 15) as usize],
-                ]);
-                start = i + 1;
+            0..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ],
+            _ => {
+                i += 1;
                 continue;
             }
-            _ => continue,
         };
         buf.extend_from_slice(&bytes[start..i]);
         buf.extend_from_slice(esc);
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     buf.extend_from_slice(&bytes[start..]);
     buf.push(b'"');
 }
 
-/// Appends the event as a JSON object (no trailing newline).
-pub fn write_event(ev: &Event, buf: &mut Vec<u8>) {
-    let mut order: Vec<&(crate::event::Key, Value)> = ev.fields.iter().collect();
-    order.sort_by(|a, b| cmp_paths(&a.0, &b.0));
+/// Writes the nesting of the event's fields: the keys and braces, sorted, calling `value` for
+/// field `i`'s value at its place. It depends on the keys alone, which is what lets
+/// [`Layout`] record it once per field layout.
+fn write_structure(ev: &Event, buf: &mut Vec<u8>, mut value: impl FnMut(&mut Vec<u8>, usize)) {
+    let mut order: Vec<usize> = (0..ev.fields.len()).collect();
+    order.sort_by(|&a, &b| cmp_paths(&ev.fields[a].0, &ev.fields[b].0));
     // `open` holds the path segments of the objects currently open.
     let mut open: Vec<&str> = Vec::with_capacity(8);
     let mut first_in_obj: Vec<bool> = Vec::with_capacity(8);
@@ -97,8 +151,8 @@ pub fn write_event(ev: &Event, buf: &mut Vec<u8>) {
     buf.push(b'{');
     let mut prev_leaf: Option<&str> = None;
     let mut segs: Vec<&str> = Vec::with_capacity(8);
-    for (path, value) in order {
-        let path: &str = path;
+    for i in order {
+        let path: &str = &ev.fields[i].0;
         segs.clear();
         segs.extend(path.split('.'));
         // A later path below an earlier leaf (`a` then `a.b`) cannot nest: write it dotted.
@@ -138,7 +192,7 @@ pub fn write_event(ev: &Event, buf: &mut Vec<u8>) {
         }
         write_str(buf, leaf);
         buf.push(b':');
-        write_scalar(buf, value);
+        value(buf, i);
         if !under_leaf {
             prev_leaf = Some(path);
         }
@@ -147,6 +201,158 @@ pub fn write_event(ev: &Event, buf: &mut Vec<u8>) {
         buf.push(b'}');
     }
     buf.push(b'}');
+}
+
+/// The output of one field layout (the event's keys in their order) without its values: the
+/// literal bytes, and where each value goes.
+struct Layout {
+    /// The keys, to check that a hash hit really is this layout.
+    keys: Vec<Key>,
+    skeleton: Vec<u8>,
+    /// (field index, end of the literal bytes before its value), in output order.
+    slots: Vec<(u32, u32)>,
+    /// Used since the last eviction sweep.
+    used: bool,
+}
+
+impl Layout {
+    fn build(ev: &Event) -> Layout {
+        let mut skeleton = Vec::with_capacity(32 * ev.fields.len());
+        let mut slots = Vec::with_capacity(ev.fields.len());
+        write_structure(ev, &mut skeleton, |buf, i| {
+            slots.push((i as u32, buf.len() as u32))
+        });
+        Layout {
+            keys: ev.fields.iter().map(|(k, _)| k.clone()).collect(),
+            skeleton,
+            slots,
+            used: false,
+        }
+    }
+
+    fn matches(&self, ev: &Event) -> bool {
+        self.keys.len() == ev.fields.len()
+            && self
+                .keys
+                .iter()
+                .zip(&ev.fields)
+                .all(|(a, (b, _))| same_key(a, b))
+    }
+
+    fn write(&self, ev: &Event, buf: &mut Vec<u8>) {
+        buf.reserve(self.skeleton.len() + 16 * self.slots.len());
+        let mut at = 0;
+        for &(i, end) in &self.slots {
+            buf.extend_from_slice(&self.skeleton[at..end as usize]);
+            write_scalar(buf, &ev.fields[i as usize].1);
+            at = end as usize;
+        }
+        buf.extend_from_slice(&self.skeleton[at..]);
+    }
+
+    fn bytes(&self) -> usize {
+        self.skeleton.len()
+            + self.slots.len() * 8
+            + self
+                .keys
+                .iter()
+                .map(|k| {
+                    std::mem::size_of::<Key>() + if let Cow::Owned(s) = k { s.len() } else { 0 }
+                })
+                .sum::<usize>()
+    }
+}
+
+fn same_key(a: &Key, b: &Key) -> bool {
+    (a.len() == b.len() && std::ptr::eq(a.as_ptr(), b.as_ptr())) || a == b
+}
+
+/// A hash of the layout: static keys by address (the same literal is the same key), owned
+/// ones by content.
+fn layout_hash(ev: &Event) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(K);
+    let mut h = ev.fields.len() as u64;
+    for (k, _) in &ev.fields {
+        match k {
+            Cow::Borrowed(s) => h = mix(mix(h, s.as_ptr() as u64), s.len() as u64),
+            Cow::Owned(s) => {
+                let mut words = s.as_bytes().chunks_exact(8);
+                for w in words.by_ref() {
+                    h = mix(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+                }
+                let mut tail = [0u8; 8];
+                tail[..words.remainder().len()].copy_from_slice(words.remainder());
+                h = mix(mix(h, u64::from_le_bytes(tail)), s.len() as u64 | 1 << 63);
+            }
+        }
+    }
+    h
+}
+
+/// Layouts seen recently. Bounded: hostile input can make any number of layouts, so when
+/// full, the layouts unused since the last sweep go (all of them if every one was used).
+#[derive(Default)]
+struct LayoutCache {
+    layouts: HashMap<u64, Layout>,
+    bytes: usize,
+}
+
+const MAX_LAYOUTS: usize = 512;
+const MAX_LAYOUT_BYTES: usize = 4 << 20;
+
+impl LayoutCache {
+    fn write(&mut self, ev: &Event, buf: &mut Vec<u8>) {
+        let h = layout_hash(ev);
+        if let Some(l) = self.layouts.get_mut(&h) {
+            if l.matches(ev) {
+                l.used = true;
+                l.write(ev, buf);
+                return;
+            }
+        }
+        let layout = Layout::build(ev);
+        layout.write(ev, buf);
+        let size = layout.bytes();
+        if size > MAX_LAYOUT_BYTES / 8 {
+            return;
+        }
+        if self.layouts.len() >= MAX_LAYOUTS || self.bytes + size > MAX_LAYOUT_BYTES {
+            self.sweep();
+        }
+        self.bytes += size;
+        if let Some(old) = self.layouts.insert(h, layout) {
+            self.bytes -= old.bytes();
+        }
+    }
+
+    fn sweep(&mut self) {
+        self.layouts
+            .retain(|_, l| std::mem::replace(&mut l.used, false));
+        self.bytes = self.layouts.values().map(Layout::bytes).sum();
+        if self.layouts.len() >= MAX_LAYOUTS / 2 || self.bytes >= MAX_LAYOUT_BYTES / 2 {
+            self.layouts.clear();
+            self.bytes = 0;
+        }
+    }
+}
+
+thread_local! {
+    static LAYOUTS: RefCell<LayoutCache> = RefCell::default();
+}
+
+/// Appends the event as a JSON object (no trailing newline). The nesting of a field layout is
+/// worked out once and reused for the following events with the same keys.
+pub fn write_event(ev: &Event, buf: &mut Vec<u8>) {
+    LAYOUTS.with(|c| match c.try_borrow_mut() {
+        Ok(mut cache) => cache.write(ev, buf),
+        Err(_) => write_event_uncached(ev, buf),
+    })
+}
+
+/// `write_event` without the layout cache (the reference it is tested against).
+pub fn write_event_uncached(ev: &Event, buf: &mut Vec<u8>) {
+    write_structure(ev, buf, |buf, i| write_scalar(buf, &ev.fields[i].1));
 }
 
 #[cfg(test)]
@@ -207,5 +413,129 @@ mod tests {
         assert_eq!(v["a"], 2);
         assert_eq!(v["a.b"], 1);
         assert_eq!(v["a.b.c"], 3);
+    }
+
+    #[test]
+    fn integers_like_fmt() {
+        for i in [
+            0,
+            7,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            -1,
+            -10,
+            -987654321,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut buf = Vec::new();
+            write_i64(&mut buf, i);
+            assert_eq!(String::from_utf8(buf).unwrap(), i.to_string());
+        }
+    }
+
+    #[test]
+    fn cached_layout_is_reused_and_checked() {
+        let mut ev = Event::new(0);
+        ev.push("process.pid", 5i64);
+        ev.push(Cow::Owned("auditd.data.x".to_owned()), "a");
+        let mut cache = LayoutCache::default();
+        for v in ["a", "b\"", "c"] {
+            ev.fields[1].1 = Value::from(v);
+            let (mut cached, mut plain) = (Vec::new(), Vec::new());
+            cache.write(&ev, &mut cached);
+            write_event_uncached(&ev, &mut plain);
+            assert_eq!(cached, plain);
+        }
+        assert_eq!(cache.layouts.len(), 1);
+        // Same number of keys, another owned key: a different layout, not the cached one.
+        ev.fields[1].0 = Cow::Owned("auditd.data.y".to_owned());
+        let (mut cached, mut plain) = (Vec::new(), Vec::new());
+        cache.write(&ev, &mut cached);
+        write_event_uncached(&ev, &mut plain);
+        assert_eq!(cached, plain);
+        assert_eq!(cache.layouts.len(), 2);
+    }
+
+    #[test]
+    fn cache_stays_bounded() {
+        let mut cache = LayoutCache::default();
+        let mut buf = Vec::new();
+        for i in 0..5 * MAX_LAYOUTS {
+            let mut ev = Event::new(0);
+            ev.push(Cow::Owned(format!("auditd.data.k{i}")), 1i64);
+            ev.push("event.kind", "event");
+            buf.clear();
+            cache.write(&ev, &mut buf);
+            assert!(cache.layouts.len() <= MAX_LAYOUTS);
+            assert!(cache.bytes <= MAX_LAYOUT_BYTES);
+        }
+        // A layout used between sweeps survives the flood.
+        let mut hot = Event::new(0);
+        hot.push("event.kind", "event");
+        cache.write(&hot, &mut buf);
+        for i in 0..3 * MAX_LAYOUTS {
+            let mut ev = Event::new(0);
+            ev.push(Cow::Owned(format!("flood.k{i}")), 1i64);
+            cache.write(&ev, &mut buf);
+            cache.write(&hot, &mut buf);
+        }
+        assert!(cache.layouts.contains_key(&layout_hash(&hot)));
+    }
+
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Float),
+            any::<String>().prop_map(Value::Str),
+            proptest::collection::vec(any::<String>().prop_map(Value::Str), 0..3)
+                .prop_map(Value::List),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn str_escapes_like_serde_json(s in "(.|[\\x00-\\x1f\"\\\\]){0,40}") {
+            let mut buf = Vec::new();
+            write_str(&mut buf, &s);
+            prop_assert_eq!(buf, serde_json::to_vec(&s).expect("serialise"));
+        }
+
+        /// Keys from a small alphabet, so that `a` / `a.b` / `a-b` clashes and repeats are common.
+        #[test]
+        fn cached_equals_uncached(
+            fields in proptest::collection::vec(
+                ("[ab.\\-\"]{0,6}", any::<bool>(), value()), 0..12),
+            revalues in proptest::collection::vec(value(), 12),
+        ) {
+            // Static keys are leaked: the cache tells borrowed keys apart by address.
+            let mut ev = Event::new(0);
+            for (k, stat, v) in fields {
+                let key: Key = if stat { Cow::Borrowed(Box::leak(k.into_boxed_str())) } else { Cow::Owned(k) };
+                ev.push(key, v);
+            }
+            let mut cache = LayoutCache::default();
+            for round in 0..2 {
+                if round == 1 {
+                    for (f, v) in ev.fields.iter_mut().zip(&revalues) {
+                        f.1 = v.clone();
+                    }
+                }
+                let (mut cached, mut plain) = (Vec::new(), Vec::new());
+                cache.write(&ev, &mut cached);
+                write_event_uncached(&ev, &mut plain);
+                prop_assert_eq!(&cached, &plain);
+                let mut via_pub = Vec::new();
+                write_event(&ev, &mut via_pub);
+                prop_assert_eq!(&via_pub, &plain);
+            }
+        }
     }
 }
