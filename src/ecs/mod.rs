@@ -56,6 +56,7 @@ pub struct Normalizer {
     names: Box<dyn NameResolver>,
     processes: ProcessTable,
     stats: NormalizerStats,
+    stamps: normalize::Timestamps,
 }
 
 impl Normalizer {
@@ -67,6 +68,7 @@ impl Normalizer {
             host: host.fields(),
             names: Box::new(NoNames),
             stats: NormalizerStats::default(),
+            stamps: normalize::Timestamps::default(),
         }
     }
 
@@ -107,9 +109,14 @@ impl Normalizer {
             self.stats.incomplete += 1;
         }
         match normalize::interpret(ev) {
-            Some(n) => {
-                normalize::build(&n, ev, &self.host, self.names.as_ref(), &mut self.processes)
-            }
+            Some(n) => normalize::build(
+                &n,
+                ev,
+                &self.host,
+                self.names.as_ref(),
+                &mut self.processes,
+                &mut self.stamps,
+            ),
             None => {
                 self.stats.empty += 1;
                 let mut out = Event::new(0);

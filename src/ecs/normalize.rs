@@ -543,6 +543,38 @@ fn decode_sockaddr(rec: &Record) -> Option<Sock> {
     Some(s)
 }
 
+/// `@timestamp` text, keeping the part up to the second from the previous event: most events
+/// share their second with the one before.
+#[derive(Default)]
+pub(crate) struct Timestamps {
+    sec: Option<i64>,
+    /// `2016-12-07T02:16:32.`
+    prefix: String,
+}
+
+impl Timestamps {
+    pub fn format(&mut self, ms: i64) -> String {
+        let sec = ms.div_euclid(1000);
+        if self.sec != Some(sec) {
+            let Some(whole) = sec.checked_mul(1000) else {
+                return format_rfc3339_ms(ms);
+            };
+            let mut text = format_rfc3339_ms(whole);
+            text.truncate(text.len() - "000Z".len());
+            self.prefix = text;
+            self.sec = Some(sec);
+        }
+        let milli = ms.rem_euclid(1000) as u32;
+        let mut s = String::with_capacity(self.prefix.len() + 4);
+        s.push_str(&self.prefix);
+        for d in [milli / 100, milli / 10 % 10, milli % 10] {
+            s.push(char::from(b'0' + d as u8));
+        }
+        s.push('Z');
+        s
+    }
+}
+
 /// Turns the interpretation into the Auditbeat-shaped document.
 pub(crate) fn build(
     n: &Normalized<'_>,
@@ -550,6 +582,7 @@ pub(crate) fn build(
     host: &[(Key, Value)],
     names: &dyn NameResolver,
     procs: &mut ProcessTable,
+    stamps: &mut Timestamps,
 ) -> Event {
     let ts = ev.records.first().map(Record::timestamp_ms).unwrap_or(0);
     // Sized for a typical SYSCALL event, so the field list does not grow.
@@ -559,7 +592,7 @@ pub(crate) fn build(
         fields: Vec::with_capacity(72),
     };
     let w = &n.work;
-    out.push("@timestamp", format_rfc3339_ms(ts));
+    out.push("@timestamp", stamps.format(ts));
 
     // event.*
     let result = w.result.unwrap_or("unknown");
@@ -687,12 +720,18 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
     // Column keys borrow from the records; `obj` parts get static names.
     let mut cols: Vec<(&str, Vec<Value>)> = Vec::with_capacity(16);
     for (i, rec) in paths.iter().enumerate() {
+        // PATH records list their keys in the same order: try the column after the last one.
+        let mut next = 0;
         for f in rec.fields() {
             if is_empty_value(&f) {
                 continue;
             }
             let mut put = |key, v: Value| {
-                let col = match cols.iter().position(|(k, _)| *k == key) {
+                let found = match cols.get(next) {
+                    Some((k, _)) if *k == key => Some(next),
+                    _ => cols.iter().position(|(k, _)| *k == key),
+                };
+                let col = match found {
                     Some(c) => c,
                     // A kernel PATH record has about 15 keys; a forged log line may have
                     // thousands, which would make this quadratic.
@@ -703,6 +742,7 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                     }
                 };
                 cols[col].1[i] = v;
+                next = col + 1;
             };
             if f.key == "obj" {
                 for (part, v) in selinux_parts(f.raw) {
@@ -716,7 +756,7 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                     put(key, Value::from(v));
                 }
             } else {
-                put(f.key, Value::from(f.decoded().as_ref()));
+                put(f.key, Value::Str(f.decoded().into_owned()));
             }
         }
     }
@@ -1002,7 +1042,7 @@ fn push_process(
     if let Some(v) = &w.cwd {
         out.push("process.working_directory", v.as_ref());
     }
-    let argv = w.has_execve.then(|| execve::assemble(ev.records.iter()));
+    let mut argv = w.has_execve.then(|| execve::assemble(ev.records.iter()));
 
     let Some(pid) = pid else {
         if let Some(a) = argv {
@@ -1020,14 +1060,16 @@ fn push_process(
         time_ms: ts,
     };
     let exec = matches!(syscall, "execve" | "execveat") && success;
-    let info = match (&argv, exec) {
-        (Some(a), true) => procs.on_exec(&sighting, a.args.clone()),
+    // An exec's arguments move into the table; the document takes them from there.
+    let info = match (argv.as_mut(), exec) {
+        (Some(a), true) => procs.on_exec(&sighting, std::mem::take(&mut a.args)),
         // EXECVE not audited: the proctitle is the best record of the new image's argv.
         (None, true) => procs.on_exec(&sighting, w.title_argv.clone()),
         _ => procs.observe(&sighting),
     };
     out.push("process.entity_id", info.entity_id.as_ref());
     match (&argv, &info.args) {
+        (Some(_), Some(args)) if exec => push_args(out, "process", args),
         (Some(a), _) => push_args(out, "process", &a.args),
         (None, Some(args)) => push_args(out, "process", args),
         (None, None) => {}
@@ -1079,4 +1121,32 @@ fn push_args(out: &mut Event, prefix: &'static str, args: &[String]) {
     );
     out.push(c, args.len() as i64);
     out.push(l, args.join(" "));
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+
+    #[test]
+    fn cached_seconds_format_like_format_rfc3339_ms() {
+        let mut t = Timestamps::default();
+        let base = 1_481_076_992_000i64;
+        let mut times: Vec<i64> = (0..2500).map(|i| base + i * 7).collect();
+        times.extend([
+            0,
+            999,
+            1000,
+            -1,
+            -999,
+            -1000,
+            -1001,
+            base,
+            i64::MAX,
+            i64::MIN,
+            base,
+        ]);
+        for ms in times {
+            assert_eq!(t.format(ms), format_rfc3339_ms(ms), "{ms}");
+        }
+    }
 }

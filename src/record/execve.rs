@@ -115,7 +115,11 @@ pub fn present_args<'a>(
     records: impl IntoIterator<Item = &'a Record>,
 ) -> (Option<u64>, Vec<(u64, String, bool)>) {
     let mut argc = None;
+    // The usual shape, `a0`, `a1`, ... whole and in order, is collected in a list; the map
+    // takes over at the first field that is not the next whole argument.
+    let mut in_order: Vec<FieldRef<'a>> = Vec::with_capacity(16);
     let mut args: BTreeMap<u64, Arg<'a>> = BTreeMap::new();
+    let mut ordered = true;
     for rec in records {
         if rec.rtype() != super::tables::AUDIT_EXECVE {
             continue;
@@ -130,6 +134,22 @@ pub fn present_args<'a>(
             let Some((idx, p)) = piece(f.key) else {
                 continue;
             };
+            if ordered {
+                if matches!(p, Piece::Whole) && idx == in_order.len() as u64 {
+                    in_order.push(f);
+                    continue;
+                }
+                ordered = false;
+                for (i, w) in in_order.drain(..).enumerate() {
+                    args.insert(
+                        i as u64,
+                        Arg {
+                            whole: Some(w),
+                            ..Arg::default()
+                        },
+                    );
+                }
+            }
             let a = args.entry(idx).or_default();
             match p {
                 Piece::Whole => {
@@ -143,6 +163,21 @@ pub fn present_args<'a>(
         }
     }
     let limit = argc.unwrap_or(u64::MAX);
+    if ordered {
+        let n = in_order
+            .len()
+            .min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let out = in_order[..n]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut buf = Vec::with_capacity(f.raw.len());
+                push_value(f, &mut buf);
+                (i as u64, hex::bytes_to_text(buf), true)
+            })
+            .collect();
+        return (argc, out);
+    }
     let mut out = Vec::with_capacity(args.len());
     for (idx, a) in args.range(..limit) {
         let mut buf = Vec::new();
@@ -197,6 +232,18 @@ mod tests {
     fn rec(body: &str) -> Record {
         let line = format!("type=EXECVE msg=audit(1.000:1): {body}");
         Record::parse_log_line(line.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn in_order_args_read_like_any_order() {
+        let body = r#"argc=4 a0="ls" a1=2D6C2061 a2="" a3=? a3="dup" a7="past-argc""#;
+        let shuffled = r#"argc=4 a2="" a0="ls" a3=? a1=2D6C2061 a3="dup" a7="past-argc""#;
+        let a = assemble([&rec(body)]);
+        assert_eq!(a, assemble([&rec(shuffled)]));
+        assert_eq!(a.args, ["ls", "-l a", "", "?"]);
+        let split = assemble([&rec(r#"argc=3 a0="a""#), &rec(r#"a1="b" a2="c""#)]);
+        assert_eq!(split.args, ["a", "b", "c"]);
+        assert!(split.is_complete());
     }
 
     #[test]
