@@ -47,6 +47,31 @@ pub(crate) struct Work<'a> {
     pub paths: Vec<&'a Record>,
     pub sockaddr: Option<&'a Record>,
     pub has_execve: bool,
+    /// `KeyFilter`s of the keys in `data` and `ids`: most keys are new, and the filter says
+    /// so without a search.
+    data_keys: KeyFilter,
+    id_keys: KeyFilter,
+}
+
+/// A one-word Bloom filter over short keys: `may_have` is false only for keys never added.
+#[derive(Default, Clone, Copy)]
+struct KeyFilter(u64);
+
+impl KeyFilter {
+    fn bit(key: &str) -> u64 {
+        let b = key.as_bytes();
+        let (first, last) = (
+            *b.first().unwrap_or(&0) as usize,
+            *b.last().unwrap_or(&0) as usize,
+        );
+        1 << ((b.len() * 7 + first * 3 + last * 13) & 63)
+    }
+    fn add(&mut self, key: &str) {
+        self.0 |= Self::bit(key);
+    }
+    fn may_have(&self, key: &str) -> bool {
+        self.0 & Self::bit(key) != 0
+    }
 }
 
 /// `""`, `?`, `?,` and `(null)` carry nothing (auparse drops them too), nor do upper-case keys:
@@ -67,24 +92,52 @@ fn unset(v: Cow<'_, str>) -> Cow<'_, str> {
 
 /// `user`, `role`, `domain`, `level`, `category` of a SELinux context, those present.
 fn selinux_parts(v: &str) -> impl Iterator<Item = (&'static str, &str)> {
-    let c = interp::selinux_context(v);
-    [
-        ("user", c.user),
-        ("role", c.role),
-        ("domain", c.domain),
-        ("level", c.level),
-        ("category", c.category),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| Some((k, v?)))
+    selinux_parts_as(v, ["user", "role", "domain", "level", "category"])
 }
+
+/// The parts of a SELinux context under the given names (user, role, domain, level,
+/// category): static ECS keys without a `format!` per event.
+fn selinux_parts_as<'v>(
+    v: &'v str,
+    names: [&'static str; 5],
+) -> impl Iterator<Item = (&'static str, &'v str)> {
+    let c = interp::selinux_context(v);
+    names
+        .into_iter()
+        .zip([c.user, c.role, c.domain, c.level, c.category])
+        .filter_map(|(k, v)| Some((k, v?)))
+}
+
+const USER_SELINUX: [&str; 5] = [
+    "user.selinux.user",
+    "user.selinux.role",
+    "user.selinux.domain",
+    "user.selinux.level",
+    "user.selinux.category",
+];
+const FILE_SELINUX: [&str; 5] = [
+    "file.selinux.user",
+    "file.selinux.role",
+    "file.selinux.domain",
+    "file.selinux.level",
+    "file.selinux.category",
+];
 
 impl<'a> Work<'a> {
     fn has_data(&self, key: &str) -> bool {
-        self.data.iter().any(|(k, _)| *k == key)
+        self.data_keys.may_have(key) && self.data.iter().any(|(k, _)| *k == key)
+    }
+
+    /// Adds a data key the caller knows is not there yet.
+    fn push_data(&mut self, key: &'a str, v: Cow<'a, str>) {
+        self.data_keys.add(key);
+        self.data.push((key, v));
     }
 
     fn data(&self, key: &str) -> Option<&str> {
+        if !self.data_keys.may_have(key) {
+            return None;
+        }
         self.data
             .iter()
             .find(|(k, _)| *k == key)
@@ -92,6 +145,9 @@ impl<'a> Work<'a> {
     }
 
     fn id(&self, key: &str) -> Option<&str> {
+        if !self.id_keys.may_have(key) {
+            return None;
+        }
         self.ids
             .iter()
             .find(|(k, _)| *k == key)
@@ -110,13 +166,15 @@ impl<'a> Work<'a> {
             "proctitle" => self.title.as_ref(),
             _ => None,
         };
-        let find = |list: &[(&'a str, Cow<'a, str>)]| {
-            list.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+        let find = |list: &[(&'a str, Cow<'a, str>)], keys: KeyFilter| {
+            keys.may_have(key)
+                .then(|| list.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
+                .flatten()
         };
         process
             .cloned()
-            .or_else(|| find(&self.data))
-            .or_else(|| find(&self.ids))
+            .or_else(|| find(&self.data, self.data_keys))
+            .or_else(|| find(&self.ids, self.id_keys))
     }
 
     /// The fields that become `process.*`; false when `f` is not one of them.
@@ -166,7 +224,7 @@ impl<'a> Work<'a> {
                 "key" => self.tags = interp::rule_keys(&f),
                 "ses" => self.session = Some(unset(Cow::Borrowed(f.raw))),
                 "items" if is_syscall && compound => {}
-                "subj" => self.selinux.extend(selinux_parts(f.raw)),
+                "subj" => self.selinux.extend(selinux_parts_as(f.raw, USER_SELINUX)),
                 "arch" => {
                     self.put_data("arch", Cow::Borrowed(interp::arch(f.raw).unwrap_or(f.raw)))
                 }
@@ -188,9 +246,16 @@ impl<'a> Work<'a> {
                         v
                     };
                     // A repeated key keeps its last value (user records repeat ids in msg=).
-                    match self.ids.iter_mut().find(|(ik, _)| *ik == k) {
+                    let slot = match self.id_keys.may_have(k) {
+                        true => self.ids.iter_mut().find(|(ik, _)| *ik == k),
+                        false => None,
+                    };
+                    match slot {
                         Some(slot) => slot.1 = v,
-                        None => self.ids.push((k, v)),
+                        None => {
+                            self.id_keys.add(k);
+                            self.ids.push((k, v));
+                        }
                     }
                 }
                 _ => {
@@ -204,9 +269,13 @@ impl<'a> Work<'a> {
 
     /// Sets a data key, the last value of a repeated key winning.
     fn put_data(&mut self, key: &'a str, v: Cow<'a, str>) {
-        match self.data.iter_mut().find(|(k, _)| *k == key) {
+        let slot = match self.data_keys.may_have(key) {
+            true => self.data.iter_mut().find(|(k, _)| *k == key),
+            false => None,
+        };
+        match slot {
             Some(slot) => slot.1 = v,
-            None => self.data.push((key, v)),
+            None => self.push_data(key, v),
         }
     }
 
@@ -219,7 +288,7 @@ impl<'a> Work<'a> {
                 self.has_execve = true;
                 if let Some(argc) = rec.get("argc").filter(|f| !is_empty_value(f)) {
                     if !self.has_data("argc") {
-                        self.data.push(("argc", Cow::Borrowed(argc.raw)));
+                        self.push_data("argc", Cow::Borrowed(argc.raw));
                     }
                 }
             }
@@ -233,7 +302,7 @@ impl<'a> Work<'a> {
                         continue;
                     }
                     if !self.take_process_field(&f) && !self.has_data(f.key) {
-                        self.data.push((f.key, f.decoded()));
+                        self.push_data(f.key, f.decoded());
                     }
                 }
             }
@@ -865,7 +934,7 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
         }
     }
     for (part, v) in &w.selinux {
-        out.push(Cow::Owned(format!("user.selinux.{part}")), *v);
+        out.push(*part, *v);
     }
 
     // The ECS entities from the table's mappings replace the plain ids.
@@ -971,8 +1040,8 @@ fn push_file(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
         }
     }
     if let Some(obj) = get("obj") {
-        for (part, v) in selinux_parts(obj.raw) {
-            out.push(Cow::Owned(format!("file.selinux.{part}")), v);
+        for (part, v) in selinux_parts_as(obj.raw, FILE_SELINUX) {
+            out.push(part, v);
         }
     }
 }

@@ -89,6 +89,46 @@ fn word_needs_escape(w: u64) -> bool {
     (below_space | quote | backslash) & HIGH != 0
 }
 
+const fn escape_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c < 0x20 || c == b'"' as usize || c == b'\\' as usize;
+        c += 1;
+    }
+    t
+}
+static NEEDS_ESCAPE: [bool; 256] = escape_table();
+
+fn needs_escape(c: u8) -> bool {
+    NEEDS_ESCAPE[c as usize]
+}
+
+/// Index of the first byte at or after `from` that needs escaping, or `bytes.len()`.
+#[inline]
+fn next_escape(bytes: &[u8], from: usize) -> usize {
+    let len = bytes.len();
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        if word_needs_escape(u64::from_le_bytes(word.try_into().expect("8 bytes"))) {
+            break;
+        }
+        i += 8;
+    }
+    // The tail: the last eight bytes again (those before `i` are known clean) when there
+    // are eight, so a clean tail costs one word.
+    if i + 8 > len && len >= 8 && i > from {
+        let w = u64::from_le_bytes(bytes[len - 8..].try_into().expect("8 bytes"));
+        if !word_needs_escape(w) {
+            return len;
+        }
+    }
+    while i < len && !needs_escape(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
 /// JSON string with every control character escaped: argv and paths are attacker-controlled.
 /// The same escapes as serde_json (`\n`-style where JSON has one, else `\u00xx`), written
 /// in runs: almost every string needs none, and those are checked eight bytes at a time.
@@ -98,16 +138,10 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     buf.reserve(bytes.len() + 2);
     buf.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-            if !word_needs_escape(w) {
-                i += 8;
-                continue;
-            }
-        }
-        let c = bytes[i];
+    loop {
+        let i = next_escape(bytes, start);
+        buf.extend_from_slice(&bytes[start..i]);
+        let Some(&c) = bytes.get(i) else { break };
         let esc: &[u8] = match c {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -116,7 +150,7 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
             b'\t' => b"\\t",
             0x08 => b"\\b",
             0x0c => b"\\f",
-            0..=0x1f => &[
+            _ => &[
                 b'\\',
                 b'u',
                 b'0',
@@ -124,17 +158,10 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
                 HEX[(c >> 4) as usize],
                 HEX[(c & 15) as usize],
             ],
-            _ => {
-                i += 1;
-                continue;
-            }
         };
-        buf.extend_from_slice(&bytes[start..i]);
         buf.extend_from_slice(esc);
-        i += 1;
-        start = i;
+        start = i + 1;
     }
-    buf.extend_from_slice(&bytes[start..]);
     buf.push(b'"');
 }
 

@@ -227,14 +227,23 @@ impl Record {
         self.fields.iter().map(move |s| self.field_ref(s))
     }
     pub fn get(&self, key: &str) -> Option<FieldRef<'_>> {
-        self.fields().find(|f| f.key == key)
+        self.find(&self.fields, key).map(|s| self.field_ref(s))
+    }
+    /// Compares key spans by length first: no `FieldRef` built for the fields passed over.
+    fn find<'s>(&self, spans: &'s [Span], key: &str) -> Option<&'s Span> {
+        let text = self.text.as_bytes();
+        spans.iter().find(|s| {
+            let (a, b) = (s.key.0 as usize, s.key.1 as usize);
+            b.wrapping_sub(a) == key.len() && text.get(a..b) == Some(key.as_bytes())
+        })
     }
     pub fn enriched_fields(&self) -> impl Iterator<Item = FieldRef<'_>> + '_ {
         self.enriched.iter().map(move |s| self.field_ref(s))
     }
     /// An ENRICHED interpretation such as `UID` → `root`.
     pub fn enriched(&self, key: &str) -> Option<&str> {
-        self.enriched_fields().find(|f| f.key == key).map(|f| f.raw)
+        self.find(&self.enriched, key)
+            .map(|s| self.field_ref(s).raw)
     }
 }
 
