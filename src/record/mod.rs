@@ -281,49 +281,75 @@ impl<'a> FieldRef<'a> {
 /// cmd, ...); the same set libauparse interprets as escaped. `saddr` is binary and stays
 /// hex (see `sockaddr`).
 pub fn is_hex_encoded_field(key: &str) -> bool {
-    matches!(
-        key,
-        "proctitle"
-            | "name"
-            | "cwd"
-            | "comm"
-            | "ocomm"
-            | "exe"
-            | "path"
-            | "file"
-            | "watch"
-            | "dir"
-            | "root_dir"
-            | "key"
-            | "data"
-            | "cmd"
-            | "acct"
-            | "grp"
-            | "new_group"
-            | "vm"
-            | "device"
-            | "cgroup"
-            | "sw"
-            | "invalid_context"
-            | "old-chardev"
-            | "new-chardev"
-            | "old-disk"
-            | "new-disk"
-            | "old-fs"
-            | "new-fs"
-            | "old-net"
-            | "new-net"
-            | "old-rng"
-            | "new-rng"
-            // AppArmor's strings.
-            | "apparmor"
-            | "operation"
-            | "profile"
-            | "info"
-            | "requested_mask"
-            | "denied_mask"
-    ) || is_arg_key(key)
+    is_arg_key(key) || (HEX_FIELD_SIG.may_have(key) && HEX_FIELDS.contains(&key))
 }
+
+const HEX_FIELDS: &[&str] = &[
+    "proctitle",
+    "name",
+    "cwd",
+    "comm",
+    "ocomm",
+    "exe",
+    "path",
+    "file",
+    "watch",
+    "dir",
+    "root_dir",
+    "key",
+    "data",
+    "cmd",
+    "acct",
+    "grp",
+    "new_group",
+    "vm",
+    "device",
+    "cgroup",
+    "sw",
+    "invalid_context",
+    "old-chardev",
+    "new-chardev",
+    "old-disk",
+    "new-disk",
+    "old-fs",
+    "new-fs",
+    "old-net",
+    "new-net",
+    "old-rng",
+    "new-rng",
+    // AppArmor's strings.
+    "apparmor",
+    "operation",
+    "profile",
+    "info",
+    "requested_mask",
+    "denied_mask",
+];
+
+/// (length, first byte) pairs of `HEX_FIELDS`: rules out most keys (`uid`, `pid`, `exit`,
+/// ...) without a string compare, as `decoded` runs for most fields of every event.
+struct KeySignatures([u32; 32]);
+
+impl KeySignatures {
+    const fn of(names: &[&str]) -> KeySignatures {
+        let mut t = [0u32; 32];
+        let mut i = 0;
+        while i < names.len() {
+            let b = names[i].as_bytes();
+            t[b.len() & 31] |= 1 << (b[0] & 31);
+            i += 1;
+        }
+        KeySignatures(t)
+    }
+    fn may_have(&self, key: &str) -> bool {
+        match key.as_bytes().first() {
+            Some(&c) => self.0[key.len() & 31] & (1 << (c & 31)) != 0,
+            None => false,
+        }
+    }
+}
+
+static HEX_FIELD_SIG: KeySignatures = KeySignatures::of(HEX_FIELDS);
 
 /// `a0`, `a12`, `a1[3]`: EXECVE argument (or argument chunk) keys; SYSCALL's `a0`..`a3` share
 /// the first form.

@@ -271,3 +271,18 @@ fn megabyte_line_parses() {
     );
     assert_eq!(parse(&p).fields().count(), 0);
 }
+
+#[test]
+fn hex_encoded_fields_pass_the_signature_filter() {
+    for name in super::HEX_FIELDS {
+        assert!(super::is_hex_encoded_field(name), "{name}");
+    }
+    for name in ["a0", "a12", "a1[3]"] {
+        assert!(super::is_hex_encoded_field(name), "{name}");
+    }
+    for name in [
+        "", "uid", "pid", "exit", "arch", "names", "dev", "cap_fp", "a", "a1[", "ab",
+    ] {
+        assert!(!super::is_hex_encoded_field(name), "{name}");
+    }
+}
