@@ -281,71 +281,87 @@ impl<'a> FieldRef<'a> {
 /// cmd, ...); the same set libauparse interprets as escaped. `saddr` is binary and stays
 /// hex (see `sockaddr`).
 pub fn is_hex_encoded_field(key: &str) -> bool {
-    is_arg_key(key) || (HEX_FIELD_SIG.may_have(key) && HEX_FIELDS.contains(&key))
+    is_arg_key(key) || (HEX_FIELD_SIG.may_have(key) && is_hex_field_name(key))
 }
 
-const HEX_FIELDS: &[&str] = &[
-    "proctitle",
-    "name",
-    "cwd",
-    "comm",
-    "ocomm",
-    "exe",
-    "path",
-    "file",
-    "watch",
-    "dir",
-    "root_dir",
-    "key",
-    "data",
-    "cmd",
-    "acct",
-    "grp",
-    "new_group",
-    "vm",
-    "device",
-    "cgroup",
-    "sw",
-    "invalid_context",
-    "old-chardev",
-    "new-chardev",
-    "old-disk",
-    "new-disk",
-    "old-fs",
-    "new-fs",
-    "old-net",
-    "new-net",
-    "old-rng",
-    "new-rng",
-    // AppArmor's strings.
-    "apparmor",
-    "operation",
-    "profile",
-    "info",
-    "requested_mask",
-    "denied_mask",
-];
+macro_rules! hex_fields {
+    ($($name:literal)|+) => {
+        const HEX_FIELDS: &[&str] = &[$($name),+];
+        fn is_hex_field_name(key: &str) -> bool {
+            matches!(key, $($name)|+)
+        }
+    };
+}
 
-/// (length, first byte) pairs of `HEX_FIELDS`: rules out most keys (`uid`, `pid`, `exit`,
-/// ...) without a string compare, as `decoded` runs for most fields of every event.
-struct KeySignatures([u32; 32]);
+hex_fields!(
+    "proctitle"
+    | "name"
+    | "cwd"
+    | "comm"
+    | "ocomm"
+    | "exe"
+    | "path"
+    | "file"
+    | "watch"
+    | "dir"
+    | "root_dir"
+    | "key"
+    | "data"
+    | "cmd"
+    | "acct"
+    | "grp"
+    | "new_group"
+    | "vm"
+    | "device"
+    | "cgroup"
+    | "sw"
+    | "invalid_context"
+    | "old-chardev"
+    | "new-chardev"
+    | "old-disk"
+    | "new-disk"
+    | "old-fs"
+    | "new-fs"
+    | "old-net"
+    | "new-net"
+    | "old-rng"
+    | "new-rng"
+    // AppArmor's strings.
+    | "apparmor"
+    | "operation"
+    | "profile"
+    | "info"
+    | "requested_mask"
+    | "denied_mask"
+);
+
+/// (length, first byte) and (length, last byte) pairs of `HEX_FIELDS`: rule out most keys
+/// (`uid`, `pid`, `exit`, `dev`, ...) without a string compare, as `decoded` runs for most
+/// fields of every event.
+struct KeySignatures {
+    first: [u32; 32],
+    last: [u32; 32],
+}
 
 impl KeySignatures {
     const fn of(names: &[&str]) -> KeySignatures {
-        let mut t = [0u32; 32];
+        let (mut first, mut last) = ([0u32; 32], [0u32; 32]);
         let mut i = 0;
         while i < names.len() {
             let b = names[i].as_bytes();
-            t[b.len() & 31] |= 1 << (b[0] & 31);
+            first[b.len() & 31] |= 1 << (b[0] & 31);
+            last[b.len() & 31] |= 1 << (b[b.len() - 1] & 31);
             i += 1;
         }
-        KeySignatures(t)
+        KeySignatures { first, last }
     }
     fn may_have(&self, key: &str) -> bool {
-        match key.as_bytes().first() {
-            Some(&c) => self.0[key.len() & 31] & (1 << (c & 31)) != 0,
-            None => false,
-        }
+        let b = key.as_bytes();
+        let (Some(&f), Some(&l)) = (b.first(), b.last()) else {
+            return false;
+        };
+        let n = b.len() & 31;
+        self.first[n] & (1 << (f & 31)) != 0 && self.last[n] & (1 << (l & 31)) != 0
     }
 }
 

@@ -136,22 +136,6 @@ fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
     s.iter().position(|&b| !pred(b)).unwrap_or(s.len())
 }
 
-/// Length of the leading run of non-blank bytes, eight at a time while no byte is a control
-/// character or a space (hex values such as `proctitle` and `saddr` are long).
-fn word_len(s: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while let Some(word) = s.get(i..i + 8) {
-        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-        if w.wrapping_sub(ONES * 0x21) & !w & HIGH != 0 {
-            break;
-        }
-        i += 8;
-    }
-    i + run_len(&s[i..], |b| !is_space(b))
-}
-
 /// One pass over `key=value` text producing spans.
 pub(super) struct Tokenizer<'s> {
     pub s: &'s [u8],
@@ -263,7 +247,7 @@ impl Tokenizer<'_> {
                 i += if in_msg {
                     run_len(&s[i..], |b| !is_space(b) && b != b'\'')
                 } else {
-                    word_len(&s[i..])
+                    run_len(&s[i..], |b| !is_space(b))
                 };
                 let mut v1 = i;
                 // `(hostname=?, addr=?, terminal=cron res=success)` of old PAM records.
@@ -348,27 +332,5 @@ impl Tokenizer<'_> {
             kind: FieldKind::Plain,
         });
         i
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn word_len_stops_at_the_first_blank() {
-        for s in [
-            "",
-            "x",
-            "0123456789ABCDEF0123 next",
-            "0123456\t",
-            "01234567\n",
-            "0123456789\x01AB rest",
-            "ABCDEFGH\u{e9}\u{e9}\u{e9}\u{e9} z",
-            "\r",
-        ] {
-            let want = run_len(s.as_bytes(), |b| !is_space(b));
-            assert_eq!(word_len(s.as_bytes()), want, "{s:?}");
-        }
     }
 }
