@@ -42,8 +42,9 @@ pub(crate) struct Work<'a> {
     pub exe: Option<Cow<'a, str>>,
     pub cwd: Option<Cow<'a, str>>,
     pub title: Option<Cow<'a, str>>,
-    /// PROCTITLE's arguments: `process.args` of an exec whose EXECVE record is missing.
-    pub title_argv: Vec<String>,
+    /// The PROCTITLE field: its arguments are `process.args` of an exec whose EXECVE record
+    /// is missing (split only then).
+    pub title_field: Option<FieldRef<'a>>,
     pub paths: Vec<&'a Record>,
     pub sockaddr: Option<&'a Record>,
     pub has_execve: bool,
@@ -193,9 +194,8 @@ impl<'a> Work<'a> {
             "cwd" => &mut self.cwd,
             "proctitle" => {
                 if self.title.is_none() {
-                    let t = proctitle::parse(f);
-                    self.title = Some(Cow::Owned(t.title));
-                    self.title_argv = t.argv;
+                    self.title = Some(Cow::Owned(proctitle::title(f)));
+                    self.title_field = Some(*f);
                 }
                 return true;
             }
@@ -1133,7 +1133,10 @@ fn push_process(
     let info = match (argv.as_mut(), exec) {
         (Some(a), true) => procs.on_exec(&sighting, std::mem::take(&mut a.args)),
         // EXECVE not audited: the proctitle is the best record of the new image's argv.
-        (None, true) => procs.on_exec(&sighting, w.title_argv.clone()),
+        (None, true) => {
+            let argv = w.title_field.map(|f| proctitle::parse(&f).argv);
+            procs.on_exec(&sighting, argv.unwrap_or_default())
+        }
         _ => procs.observe(&sighting),
     };
     out.push("process.entity_id", info.entity_id.as_ref());

@@ -16,7 +16,7 @@
 //!   `arch_name_hex`, `native_arch`, `compat_arch`, `errno_number`, `AUDIT_*` type numbers.
 //! - `execve::assemble(records) -> Argv` (`argc`, `aN`, `aN_len`, `aN[i]`, several records).
 //! - `sockaddr::parse(hex) -> SockAddr` (inet, inet6, unix incl. abstract `@name`, netlink).
-//! - `proctitle::parse(&FieldRef) -> Proctitle` (argv and title).
+//! - `proctitle::parse(&FieldRef) -> Proctitle` (argv and title), `proctitle::title` (title only).
 //! - `interp`: `arch`, `syscall`, `exit_errno`, `result`, `is_unset_id`, `selinux_context`,
 //!   `rule_keys`/`tags`, `file_mode`, `signal_name`, and `data(&Record)`: the interpreted
 //!   key/value view (Auditbeat's `auditd.data`, go-libaudit's auparse view).

@@ -22,6 +22,28 @@ pub fn parse(field: &FieldRef<'_>) -> Proctitle {
     from_bytes(&bytes)
 }
 
+/// Just the title of a `proctitle=` field (`parse(field).title`), without building argv.
+pub fn title(field: &FieldRef<'_>) -> String {
+    let raw = field.raw.as_bytes();
+    let bytes = match field.kind {
+        FieldKind::Plain => hex::decode(raw).unwrap_or_else(|| raw.to_vec()),
+        _ => raw.to_vec(),
+    };
+    title_from_bytes(bytes)
+}
+
+/// `from_bytes(&bytes).title` in place: NULs are ASCII, so turning them into spaces before
+/// the lossy conversion gives the same text as joining the converted arguments.
+pub fn title_from_bytes(mut bytes: Vec<u8>) -> String {
+    while bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    for b in bytes.iter_mut().filter(|b| **b == 0) {
+        *b = b' ';
+    }
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// Splits the NUL-separated command line bytes.
 pub fn from_bytes(bytes: &[u8]) -> Proctitle {
     let mut end = bytes.len();
@@ -43,6 +65,17 @@ pub fn from_bytes(bytes: &[u8]) -> Proctitle {
 mod tests {
     use super::*;
     use crate::record::Record;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn title_alone_equals_parse_title(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(0xc3), Just(0xa9), Just(0xff), any::<u8>()], 0..40),
+        ) {
+            prop_assert_eq!(title_from_bytes(bytes.clone()), from_bytes(&bytes).title);
+        }
+    }
 
     fn field(body: &str) -> Proctitle {
         let line = format!("type=PROCTITLE msg=audit(1.000:1): {body}");
