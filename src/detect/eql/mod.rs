@@ -29,7 +29,8 @@ mod prefilter;
 mod sample;
 mod sequence;
 
-pub use fields::{FieldIndex, IndexedEvent};
+pub use fields::{FieldIndex, FxHasher, IndexedEvent};
+pub use funcs::{parse_number, to_string};
 pub use parser::Pipe;
 pub use prefilter::RuleIndex;
 
@@ -123,6 +124,8 @@ pub struct Stage {
     pub category: Option<String>,
     /// The condition, category check included.
     pub filter: Filter,
+    /// The same condition as an expression tree (for the engine's dispatch keys).
+    pub expr: Expr,
     /// A missing-event stage `![...]` of a sequence.
     pub missing: bool,
     keys: Vec<JoinKey>,
@@ -214,6 +217,7 @@ pub fn parse(src: &str) -> Result<Query, QueryError> {
         Ok(Stage {
             category: t.category.clone(),
             filter: Filter::compile(&cond)?,
+            expr: cond,
             missing: t.missing,
             keys,
             term: 0,
