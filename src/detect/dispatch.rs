@@ -15,8 +15,8 @@
 
 use super::eql::{Query, QueryKind};
 use super::expr::{CmpOp, Expr, MatchKind};
-use crate::detect::eql::FxHasher;
-use crate::event::{Event, Value};
+use crate::detect::eql::{slot_of, FxHasher, IndexedEvent, Slot};
+use crate::event::Value;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
@@ -287,24 +287,30 @@ impl FieldMap {
     }
 }
 
-/// Rules indexed by their keys.
+/// Rules indexed by their keys. Fields are looked up by slot in the event's index, which
+/// the rules then share: no hashing of field names per event.
 #[derive(Default)]
 pub(crate) struct Dispatch {
     always: Vec<u32>,
-    by_field: FxMap<Box<str>, Vec<FieldMap>>,
-    /// Bit `n` set: some key field name is `n` bytes long (skips most event fields unhashed).
-    lengths: u128,
+    fields: Vec<(Slot, Vec<FieldMap>)>,
 }
 
 impl Dispatch {
     pub(crate) fn add(&mut self, rule: u32, key: Option<&Key>) {
-        let Some(k) = key.filter(|k| k.0.iter().all(|a| a.field.len() < 128)) else {
+        let Some(k) = key else {
             self.always.push(rule);
             return;
         };
         for a in &k.0 {
-            self.lengths |= 1 << a.field.len();
-            let maps = self.by_field.entry(a.field.as_str().into()).or_default();
+            let slot = slot_of(&a.field);
+            let at = match self.fields.iter().position(|(s, _)| *s == slot) {
+                Some(at) => at,
+                None => {
+                    self.fields.push((slot, Vec::new()));
+                    self.fields.len() - 1
+                }
+            };
+            let maps = &mut self.fields[at].1;
             let map = match maps.iter().position(|m| m.fold == a.fold) {
                 Some(p) => &mut maps[p],
                 None => {
@@ -324,7 +330,13 @@ impl Dispatch {
     }
 
     /// Marks (`stamp[rule] = gen`) and lists the rules this event may match.
-    pub(crate) fn collect(&self, ev: &Event, gen: u64, stamp: &mut [u64], out: &mut Vec<u32>) {
+    pub(crate) fn collect(
+        &self,
+        ix: &IndexedEvent,
+        gen: u64,
+        stamp: &mut [u64],
+        out: &mut Vec<u32>,
+    ) {
         let mut mark = |r: u32| {
             if stamp[r as usize] != gen {
                 stamp[r as usize] = gen;
@@ -332,18 +344,10 @@ impl Dispatch {
             }
         };
         self.always.iter().for_each(|&r| mark(r));
-        if self.by_field.is_empty() {
-            return;
-        }
         let mut lower = String::new();
         let mut num = itoa_buf();
-        for (name, v) in &ev.fields {
-            if name.len() >= 128 || self.lengths & (1 << name.len()) == 0 {
-                continue;
-            }
-            let Some(maps) = self.by_field.get(name.as_ref()) else {
-                continue;
-            };
+        for (slot, maps) in &self.fields {
+            let Some(v) = ix.get(*slot) else { continue };
             let values: &[Value] = match v {
                 Value::List(items) => items,
                 other => std::slice::from_ref(other),
@@ -514,6 +518,8 @@ mod tests {
         assert_eq!(necessary(&e.stages()[0].expr), None);
     }
 
+    use crate::event::Event;
+
     #[test]
     fn dispatch_finds_exact_prefix_suffix_folded_and_numeric_values() {
         let mut d = Dispatch::default();
@@ -554,14 +560,15 @@ mod tests {
         ev.push("process.pid", -12i64);
         let mut stamp = vec![0; 6];
         let mut out = Vec::new();
-        d.collect(&ev, 1, &mut stamp, &mut out);
+        let mut fi = crate::detect::eql::FieldIndex::new();
+        d.collect(&fi.index(&ev), 1, &mut stamp, &mut out);
         out.sort();
         assert_eq!(out, vec![1, 2, 3, 4, 5]);
         let mut ev = Event::new(0);
         ev.push("process.name", "p");
         ev.push("file.path", "so");
         out.clear();
-        d.collect(&ev, 2, &mut stamp, &mut out);
+        d.collect(&fi.index(&ev), 2, &mut stamp, &mut out);
         assert_eq!(out, vec![3], "shorter than the prefix and the suffix");
     }
 }

@@ -374,6 +374,14 @@ impl Engine {
     pub fn on_event(&mut self, ev: Arc<Event>, out: &mut Vec<Alert>) {
         self.stats.events += 1;
         let gen = self.stats.events;
+        // One field index per view, shared by the dispatcher and every rule. Taken out of
+        // `self` for the duration so the rules can borrow the engine.
+        let mut fi = std::mem::take(&mut self.index);
+        let [fi_ab, fi_def] = &mut fi;
+        let ix_ab = fi_ab.index(&ev);
+        self.cands.clear();
+        let [st_ab, st_def] = &mut self.stamp;
+        self.dispatch[AB].collect(&ix_ab, gen, st_ab, &mut self.cands);
         let defend = if self.need_defend {
             (self.defend_view)(&ev).map(|mut v| {
                 v.timestamp_ms = ev.timestamp_ms;
@@ -387,21 +395,20 @@ impl Engine {
             self.stats.defend_views += 1;
         }
         let stream = defend.as_deref().map_or(0, stream_bit);
-        self.cands.clear();
-        let [st_ab, st_def] = &mut self.stamp;
-        self.dispatch[AB].collect(&ev, gen, st_ab, &mut self.cands);
-        let ab_cands = self.cands.len();
-        // Index the Defend view only when one of its rules is a candidate.
-        let defend = defend.filter(|d| {
-            self.dispatch[DEF].collect(d, gen, st_def, &mut self.cands);
-            self.cands.len() > ab_cands
-        });
+        let ix_def = defend.as_ref().map(|d| fi_def.index(d));
+        if let Some(ix) = &ix_def {
+            self.dispatch[DEF].collect(ix, gen, st_def, &mut self.cands);
+        }
         if !self.cands.is_empty() {
             self.cands.sort_unstable();
             self.cands.dedup();
             self.stats.rule_evals += self.cands.len() as u64;
-            self.run_candidates(&ev, ab_cands > 0, defend.as_ref(), stream, gen, out);
+            // A rule sees a view only when that view's dispatch named it (its stamp).
+            let views = [Some((&ev, &ix_ab)), defend.as_ref().zip(ix_def.as_ref())];
+            self.run_candidates(views, stream, gen, out);
         }
+        drop((ix_ab, ix_def));
+        self.index = fi;
         if gen % 65_536 == 0 {
             self.flush();
         }
@@ -409,21 +416,11 @@ impl Engine {
 
     fn run_candidates(
         &mut self,
-        ev: &Arc<Event>,
-        auditbeat: bool,
-        defend: Option<&Arc<Event>>,
+        views: [Option<(&Arc<Event>, &IndexedEvent)>; 2],
         stream: u16,
         gen: u64,
         out: &mut Vec<Alert>,
     ) {
-        // One field index per view, shared by every rule.
-        let [fi_ab, fi_def] = &mut self.index;
-        let ix_ab = auditbeat.then(|| fi_ab.index(ev));
-        let ix_def = defend.map(|d| fi_def.index(d));
-        let views: [Option<(&Arc<Event>, &IndexedEvent)>; 2] = [
-            ix_ab.as_ref().map(|ix| (ev, ix)),
-            defend.zip(ix_def.as_ref()),
-        ];
         for &ci in &self.cands {
             let i = ci as usize;
             let slot = &mut self.slots[i];

@@ -29,7 +29,7 @@ mod prefilter;
 mod sample;
 mod sequence;
 
-pub use fields::{FieldIndex, FxHasher, IndexedEvent};
+pub use fields::{slot_of, FieldIndex, FxHasher, IndexedEvent, Slot};
 pub use funcs::{parse_number, to_string};
 pub use parser::Pipe;
 pub use prefilter::RuleIndex;
