@@ -18,7 +18,7 @@
 
 use super::alert::{Alert, ThresholdResult};
 use super::dispatch::{necessary, query_key, Dispatch, Key};
-use super::eql::{self, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
+use super::eql::{self, EventRef, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
 use super::new_terms::{self, Store};
 use super::rule::{Rule, RuleKind};
 use super::threshold;
@@ -179,7 +179,8 @@ pub struct Engine {
     need_defend: bool,
     dispatch: [Dispatch; 2],
     stats: Stats,
-    defend_view: fn(&Event) -> Option<Event>,
+    /// The Defend view of an event as an overlay (`crate::ecs::defend::defend_overlay`).
+    defend_overlay: fn(&Event) -> Option<Event>,
     // Scratch, reused per event.
     index: [FieldIndex; 2],
     stamp: [Vec<u64>; 2],
@@ -191,11 +192,11 @@ pub struct Engine {
 impl Engine {
     /// Builds the engine; fails only when the state directory cannot be opened.
     pub fn new(rules: Vec<Rule>, config: EngineConfig) -> std::io::Result<Engine> {
-        Engine::with_view(rules, config, crate::ecs::defend::defend_view)
+        Engine::with_overlay(rules, config, crate::ecs::defend::defend_overlay)
     }
 
-    /// As `new`, with another Defend view function (tests, other vocabularies).
-    pub fn with_view(
+    /// As `new`, with another Defend view (as an overlay, see `Event::overlaid`).
+    pub fn with_overlay(
         rules: Vec<Rule>,
         config: EngineConfig,
         view: fn(&Event) -> Option<Event>,
@@ -222,7 +223,7 @@ impl Engine {
         let store = self.store.take();
         let state_dir = config.state_dir.clone();
         let totals = (self.stats.events, self.stats.alerts, self.stats.suppressed);
-        match Engine::build(rules, config, self.defend_view, store, &mut carry) {
+        match Engine::build(rules, config, self.defend_overlay, store, &mut carry) {
             Ok(mut fresh) => {
                 (
                     fresh.stats.events,
@@ -357,7 +358,7 @@ impl Engine {
             store,
             need_defend,
             dispatch,
-            defend_view: view,
+            defend_overlay: view,
             index: [FieldIndex::new(), FieldIndex::new()],
             stamp: [vec![0; n], vec![0; n]],
             cands: Vec::new(),
@@ -382,20 +383,20 @@ impl Engine {
         self.cands.clear();
         let [st_ab, st_def] = &mut self.stamp;
         self.dispatch[AB].collect(&ix_ab, gen, st_ab, &mut self.cands);
-        let defend = if self.need_defend {
-            (self.defend_view)(&ev).map(|mut v| {
-                v.timestamp_ms = ev.timestamp_ms;
-                v.arrival = ev.arrival;
-                Arc::new(v)
+        let overlay = if self.need_defend {
+            (self.defend_overlay)(&ev).map(|mut o| {
+                o.timestamp_ms = ev.timestamp_ms;
+                o.arrival = ev.arrival;
+                o
             })
         } else {
             None
         };
-        if defend.is_some() {
+        if overlay.is_some() {
             self.stats.defend_views += 1;
         }
-        let stream = defend.as_deref().map_or(0, stream_bit);
-        let ix_def = defend.as_ref().map(|d| fi_def.index(d));
+        let stream = overlay.as_ref().map_or(0, stream_bit);
+        let ix_def = overlay.as_ref().map(|o| fi_def.index_overlay(&ev, o));
         if let Some(ix) = &ix_def {
             self.dispatch[DEF].collect(ix, gen, st_def, &mut self.cands);
         }
@@ -403,8 +404,21 @@ impl Engine {
             self.cands.sort_unstable();
             self.cands.dedup();
             self.stats.rule_evals += self.cands.len() as u64;
+            // The full Defend view is built only if some rule keeps the event.
+            let materialize = || {
+                Arc::new(
+                    overlay
+                        .as_ref()
+                        .map_or_else(Event::default, |o| ev.overlaid(o)),
+                )
+            };
+            let ref_ab = EventRef::ready(&ev);
+            let ref_def = EventRef::lazy(ev.timestamp_ms, ev.arrival, &materialize);
             // A rule sees a view only when that view's dispatch named it (its stamp).
-            let views = [Some((&ev, &ix_ab)), defend.as_ref().zip(ix_def.as_ref())];
+            let views = [
+                Some((&ref_ab, &ix_ab)),
+                ix_def.as_ref().map(|ix| (&ref_def, ix)),
+            ];
             self.run_candidates(views, stream, gen, out);
         }
         drop((ix_ab, ix_def));
@@ -416,7 +430,7 @@ impl Engine {
 
     fn run_candidates(
         &mut self,
-        views: [Option<(&Arc<Event>, &IndexedEvent)>; 2],
+        views: [Option<(&EventRef, &IndexedEvent)>; 2],
         stream: u16,
         gen: u64,
         out: &mut Vec<Alert>,
@@ -434,7 +448,7 @@ impl Engine {
                 v.iter()
                     .flatten()
                     .find(|(_, ix)| f.matches_indexed(ix))
-                    .map(|(e, _)| Arc::clone(e))
+                    .map(|(e, _)| e.get())
             };
             match &mut slot.state {
                 State::Filter(f) => {
@@ -484,7 +498,7 @@ impl Engine {
                                 continue;
                             }
                             slot.meta.stats.matches += 1;
-                            let alert = eql_alert(&slot.meta.rule, events, e.timestamp_ms);
+                            let alert = eql_alert(&slot.meta.rule, events, e.ordinal().0);
                             emit(&mut slot.meta, &mut self.stats, alert, out);
                         }
                     }

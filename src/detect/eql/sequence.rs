@@ -7,7 +7,7 @@
 //! its first event has passed without such an event.
 
 use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, missing_placeholder, KeyVal, Limits, Match, Query};
+use super::{key_tuples, missing_placeholder, EventRef, KeyVal, Limits, Match, Query};
 use crate::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -102,14 +102,8 @@ impl Matcher {
         self.dropped
     }
 
-    pub fn on_event(
-        &mut self,
-        q: &Query,
-        ix: &IndexedEvent,
-        ev: &Arc<Event>,
-        out: &mut Vec<Match>,
-    ) {
-        let o = ordinal(ev);
+    pub fn on_event(&mut self, q: &Query, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
+        let o = ev.ordinal();
         self.flush_expired(q, o.0, out);
         self.expire(o.0);
         self.missing_events(q, ix, o);
@@ -222,7 +216,7 @@ impl Matcher {
         j: usize,
         k: Key,
         o: Ord2,
-        ev: &Arc<Event>,
+        ev: &EventRef,
         out: &mut Vec<Match>,
     ) {
         let n = self.positive.len();
@@ -238,7 +232,7 @@ impl Matcher {
                 id: self.next_id,
                 start: o,
                 last: o,
-                events: vec![ev.clone()],
+                events: vec![ev.get()],
                 leading,
             }
         } else {
@@ -255,7 +249,7 @@ impl Matcher {
                 .expect("checked above");
             self.live -= 1;
             p.last = o;
-            p.events.push(ev.clone());
+            p.events.push(ev.get());
             p
         };
         if j + 1 == n {
