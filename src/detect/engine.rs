@@ -421,7 +421,6 @@ impl Engine {
             ];
             self.run_candidates(views, stream, gen, out);
         }
-        drop((ix_ab, ix_def));
         self.index = fi;
         if gen % 65_536 == 0 {
             self.flush();
