@@ -245,8 +245,23 @@ pub(crate) fn query_key(q: &Query) -> Option<Key> {
     Some(Key(all))
 }
 
-/// Affix length → affix → rules.
-type ByLen = Vec<(usize, FxMap<Box<str>, Vec<u32>>)>;
+/// Prefixes (or suffixes) of one length: the affix → rules, and a bitmap of their first (last)
+/// bytes, so most values are rejected by one bit test instead of a hash lookup.
+#[derive(Default)]
+struct Affixes {
+    len: usize,
+    edges: [u64; 4],
+    rules: FxMap<Box<str>, Vec<u32>>,
+}
+
+impl Affixes {
+    #[inline]
+    fn edge(&self, b: u8) -> bool {
+        self.edges[(b >> 6) as usize] & (1 << (b & 63)) != 0
+    }
+}
+
+type ByLen = Vec<Affixes>;
 
 /// Rules by atom, for one field and folding: exact values, prefixes and suffixes by length.
 #[derive(Default)]
@@ -257,15 +272,28 @@ struct FieldMap {
     suffixes: ByLen,
 }
 
-fn by_len(list: &mut ByLen, s: &str, rule: u32) {
-    let at = match list.iter().position(|(l, _)| *l == s.len()) {
+fn by_len(list: &mut ByLen, s: &str, rule: u32, front: bool) {
+    let at = match list.iter().position(|a| a.len == s.len()) {
         Some(at) => at,
         None => {
-            list.push((s.len(), FxMap::default()));
+            list.push(Affixes {
+                len: s.len(),
+                ..Affixes::default()
+            });
             list.len() - 1
         }
     };
-    list[at].1.entry(s.into()).or_default().push(rule);
+    let a = &mut list[at];
+    let edge = if front {
+        s.as_bytes().first()
+    } else {
+        s.as_bytes().last()
+    };
+    match edge {
+        Some(&b) => a.edges[(b >> 6) as usize] |= 1 << (b & 63),
+        None => a.edges = [u64::MAX; 4],
+    }
+    a.rules.entry(s.into()).or_default().push(rule);
 }
 
 impl FieldMap {
@@ -273,14 +301,21 @@ impl FieldMap {
         if let Some(rules) = self.exact.get(s) {
             rules.iter().for_each(|&r| mark(r));
         }
-        for (len, map) in &self.prefixes {
-            if let Some(rules) = s.get(..*len).and_then(|p| map.get(p)) {
+        let b = s.as_bytes();
+        let (first, last) = (b.first().copied(), b.last().copied());
+        for a in &self.prefixes {
+            if a.len > b.len() || !first.is_none_or(|c| a.edge(c)) {
+                continue;
+            }
+            if let Some(rules) = s.get(..a.len).and_then(|p| a.rules.get(p)) {
                 rules.iter().for_each(|&r| mark(r));
             }
         }
-        for (len, map) in &self.suffixes {
-            let tail = s.len().checked_sub(*len).and_then(|i| s.get(i..));
-            if let Some(rules) = tail.and_then(|t| map.get(t)) {
+        for a in &self.suffixes {
+            if a.len > b.len() || !last.is_none_or(|c| a.edge(c)) {
+                continue;
+            }
+            if let Some(rules) = s.get(b.len() - a.len..).and_then(|t| a.rules.get(t)) {
                 rules.iter().for_each(|&r| mark(r));
             }
         }
@@ -323,8 +358,8 @@ impl Dispatch {
             };
             match &a.test {
                 Test::Exact(v) => map.exact.entry(v.as_str().into()).or_default().push(rule),
-                Test::Prefix(p) => by_len(&mut map.prefixes, p, rule),
-                Test::Suffix(s) => by_len(&mut map.suffixes, s, rule),
+                Test::Prefix(p) => by_len(&mut map.prefixes, p, rule, true),
+                Test::Suffix(s) => by_len(&mut map.suffixes, s, rule, false),
             }
         }
     }

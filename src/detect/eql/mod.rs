@@ -324,14 +324,26 @@ pub(crate) fn key_tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Vec<KeyVal>
     const MAX_TUPLES: usize = 64;
     let mut tuples: Vec<Vec<KeyVal>> = vec![Vec::with_capacity(keys.len())];
     for k in keys {
-        let mut vals: Vec<KeyVal> = k.val.values(ix).iter().map(KeyVal::from_value).collect();
-        vals.sort();
-        vals.dedup();
+        let mut vals: Vec<KeyVal> = k
+            .val
+            .values(ix)
+            .iter()
+            .map(|v| KeyVal::from_value(v))
+            .collect();
+        if vals.len() > 1 {
+            vals.sort();
+            vals.dedup();
+        }
         if vals.is_empty() {
             if !k.optional {
                 return vec![];
             }
             vals.push(KeyVal::Null);
+        }
+        if let ([t], [v]) = (tuples.as_mut_slice(), vals.as_slice()) {
+            // One value: extend the single tuple in place (the common case).
+            t.push(v.clone());
+            continue;
         }
         let mut next = Vec::with_capacity(tuples.len() * vals.len());
         for t in &tuples {
