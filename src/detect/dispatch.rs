@@ -68,8 +68,11 @@ fn atom_rank(a: &Atom) -> u8 {
     let r = field_rank(&a.field) * 4;
     match &a.test {
         Test::Exact(_) => r + 3,
-        Test::Prefix(p) | Test::Suffix(p) if p.len() >= 3 => r + 2,
-        _ => r,
+        Test::Prefix(p) | Test::Suffix(p) if p.len() >= 5 => r + 2,
+        Test::Prefix(p) | Test::Suffix(p) if p.len() >= 3 => r + 1,
+        Test::Prefix(p) | Test::Suffix(p) if p.len() == 2 => r,
+        // `/`, `.`: nearly every value has one.
+        _ => 1,
     }
 }
 
@@ -114,15 +117,20 @@ fn atom(field: &str, fold: bool, lit: &str, wild: bool, base: Base) -> Option<At
         lit.to_owned()
     };
     let test = match lit.find(['*', '?']).filter(|_| wild) {
-        // Up to the first wildcard is a necessary prefix, after the last one a suffix.
-        Some(0) => {
-            let tail = &lit[lit.rfind(['*', '?']).unwrap_or(0) + 1..];
-            if tail.is_empty() {
+        // Up to the first wildcard is a necessary prefix, after the last one a suffix: the
+        // longer one is the more selective.
+        Some(first) => {
+            let last = lit.rfind(['*', '?']).unwrap_or(first);
+            let (head, tail) = (&lit[..first], &lit[last + 1..]);
+            if head.is_empty() && tail.is_empty() {
                 return None;
             }
-            Test::Suffix(tail.to_owned())
+            if head.len() >= tail.len() {
+                Test::Prefix(head.to_owned())
+            } else {
+                Test::Suffix(tail.to_owned())
+            }
         }
-        Some(i) => Test::Prefix(lit[..i].to_owned()),
         None => match base {
             Base::Exact => Test::Exact(lit),
             Base::Prefix => Test::Prefix(lit),
@@ -326,7 +334,7 @@ impl FieldMap {
 /// the rules then share: no hashing of field names per event.
 #[derive(Default)]
 pub(crate) struct Dispatch {
-    always: Vec<u32>,
+    pub(crate) always: Vec<u32>,
     fields: Vec<(Slot, Vec<FieldMap>)>,
 }
 
@@ -500,6 +508,14 @@ mod tests {
             tests(&k),
             vec![("process.name".into(), Test::Suffix("py".into()))]
         );
+        // The longer literal end of a pattern; a one-byte affix is weaker than an action.
+        let k = kql("file.name:.*.so and event.action:exec").unwrap();
+        assert_eq!(
+            tests(&k),
+            vec![("file.name".into(), Test::Suffix(".so".into()))]
+        );
+        let k = kql("process.executable:/* and event.action:exec").unwrap();
+        assert_eq!(tests(&k), vec![ex("event.action", "exec")]);
         // `*x*` has neither: the other conjunct keys.
         let k = kql("process.name:*py* and event.action:exec").unwrap();
         assert_eq!(tests(&k), vec![ex("event.action", "exec")]);

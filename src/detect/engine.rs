@@ -45,6 +45,8 @@ pub struct EngineConfig {
 pub struct RuleStats {
     pub rule_id: String,
     pub name: String,
+    /// Events the dispatcher handed to the rule.
+    pub evaluated: u64,
     /// Events (or EQL matches) that satisfied the rule.
     pub matches: u64,
     pub alerts: u64,
@@ -437,6 +439,7 @@ impl Engine {
         for &ci in &self.cands {
             let i = ci as usize;
             let slot = &mut self.slots[i];
+            slot.meta.stats.evaluated += 1;
             let sees = [
                 slot.meta.sources.auditbeat,
                 slot.meta.sources.defend & stream != 0,
