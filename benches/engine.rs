@@ -15,6 +15,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+// The same allocator as the binary, so the figures are the sensor's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const T0: i64 = 1_764_560_000_000;
 
 struct Rng(u64);
@@ -287,6 +291,17 @@ fn measure(label: &str, rules: &[Rule], events: &[Arc<Event>]) -> f64 {
         let stats = engine.stats();
         alerts = stats.alerts + stats.suppressed;
         evals = stats.rule_evals as f64 / events.len() as f64;
+        if std::env::var_os("AW_TOP_RULES").is_some() {
+            let mut per = stats.per_rule.clone();
+            per.sort_by_key(|r| std::cmp::Reverse(r.evaluated));
+            for r in per.iter().take(15) {
+                println!(
+                    "  tried on {:>5.1}% of events: {}",
+                    r.evaluated as f64 * 100.0 / events.len() as f64,
+                    r.name
+                );
+            }
+        }
         views = stats.defend_views;
         best = best.max(rate);
     }

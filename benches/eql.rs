@@ -265,7 +265,9 @@ fn run(rules: &[Arc<eql::Query>], src: &mut Source, n: usize, mode: Mode) -> (f6
                     rule_index.candidates(&ix, &mut candidates);
                     evaluated += candidates.len();
                     for &i in &candidates {
-                        rts[i].0.on_indexed_matches(&ix, ev, &mut out);
+                        rts[i]
+                            .0
+                            .on_indexed_matches(&ix, &eql::EventRef::ready(ev), &mut out);
                     }
                 }
                 Mode::All | Mode::CategorySkip => {
@@ -274,7 +276,7 @@ fn run(rules: &[Arc<eql::Query>], src: &mut Source, n: usize, mode: Mode) -> (f6
                         if mode == Mode::CategorySkip && !category_hit(want.as_deref(), cats) {
                             continue;
                         }
-                        rt.on_indexed_matches(&ix, ev, &mut out);
+                        rt.on_indexed_matches(&ix, &eql::EventRef::ready(ev), &mut out);
                     }
                 }
             }
@@ -374,7 +376,7 @@ fn per_rule(rules: &[Arc<eql::Query>], events: &[Arc<Event>]) {
         let start = Instant::now();
         for ev in events {
             let ix = index.index(ev);
-            rt.on_indexed_matches(&ix, ev, &mut out);
+            rt.on_indexed_matches(&ix, &eql::EventRef::ready(ev), &mut out);
             out.clear();
         }
         times.push((start.elapsed().as_secs_f64() / events.len() as f64 * 1e9, i));

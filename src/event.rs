@@ -137,6 +137,28 @@ impl Event {
         Some(self.fields.remove(i).1)
     }
 
+    /// This event with `overlay`'s fields in place of its own (a `Null` in the overlay removes
+    /// the field); timestamp and arrival are the overlay's. A view of an event (Elastic
+    /// Defend's) is kept as such an overlay and built in full only when needed.
+    pub fn overlaid(&self, overlay: &Event) -> Event {
+        let mut out = Event {
+            timestamp_ms: overlay.timestamp_ms,
+            arrival: overlay.arrival,
+            fields: Vec::with_capacity(self.fields.len() + overlay.fields.len()),
+        };
+        for (k, v) in &self.fields {
+            if overlay.get(k).is_none() {
+                out.fields.push((k.clone(), v.clone()));
+            }
+        }
+        for (k, v) in &overlay.fields {
+            if !matches!(v, Value::Null) {
+                out.fields.push((k.clone(), v.clone()));
+            }
+        }
+        out
+    }
+
     /// Flattens a nested JSON document (`{"process":{"pid":1}}` → `process.pid`). Dotted keys
     /// in the source are kept as written, so both shapes give the same paths.
     /// `@timestamp` (epoch millis as number or numeric string, or RFC 3339) sets `timestamp_ms`.

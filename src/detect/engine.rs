@@ -8,21 +8,21 @@
 //!   counted once and an alert raised once. A rule naming neither (`endgame-*`,
 //!   `logs-crowdstrike.*`, `.alerts-security.*`) can never match this sensor's data: it is
 //!   loaded but inactive (`Stats::inactive_rules`).
-//! - Dispatch. Each rule's query is analysed for a necessary `field == value` condition (the
-//!   most selective conjunct: `process.name in (...)` beats `event.action == ...` beats
-//!   `event.category == ...`); rules are indexed by it, so an event is only tried against the
-//!   rules whose condition it meets. Rules without one are tried on every event.
+//! - Dispatch (`super::dispatch`). Each rule's query is analysed for a necessary condition
+//!   (atoms such as `process.name ∈ {...}`, `process.args` starting with `--upload`, one of
+//!   which must hold); rules are indexed by it, so an event is only tried against the rules
+//!   whose condition it meets. Rules without one are tried on every event.
 //! - `max_signals` caps alerts per rule per look-back window (`from`); the rest are counted in
 //!   `RuleStats::suppressed`.
 //! - Time is event time (`Event::timestamp_ms`) throughout: windows, maxspan, history.
 
 use super::alert::{Alert, ThresholdResult};
-use super::eql::{self, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
-use super::expr::{CmpOp, Expr, MatchKind};
+use super::dispatch::{necessary, query_key, Dispatch, Key};
+use super::eql::{self, EventRef, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
 use super::new_terms::{self, Store};
 use super::rule::{Rule, RuleKind};
 use super::threshold;
-use crate::event::{Event, Value};
+use crate::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +45,8 @@ pub struct EngineConfig {
 pub struct RuleStats {
     pub rule_id: String,
     pub name: String,
+    /// Events the dispatcher handed to the rule.
+    pub evaluated: u64,
     /// Events (or EQL matches) that satisfied the rule.
     pub matches: u64,
     pub alerts: u64,
@@ -179,7 +181,8 @@ pub struct Engine {
     need_defend: bool,
     dispatch: [Dispatch; 2],
     stats: Stats,
-    defend_view: fn(&Event) -> Option<Event>,
+    /// The Defend view of an event as an overlay (`crate::ecs::defend::defend_overlay`).
+    defend_overlay: fn(&Event) -> Option<Event>,
     // Scratch, reused per event.
     index: [FieldIndex; 2],
     stamp: [Vec<u64>; 2],
@@ -191,11 +194,11 @@ pub struct Engine {
 impl Engine {
     /// Builds the engine; fails only when the state directory cannot be opened.
     pub fn new(rules: Vec<Rule>, config: EngineConfig) -> std::io::Result<Engine> {
-        Engine::with_view(rules, config, crate::ecs::defend::defend_view)
+        Engine::with_overlay(rules, config, crate::ecs::defend::defend_overlay)
     }
 
-    /// As `new`, with another Defend view function (tests, other vocabularies).
-    pub fn with_view(
+    /// As `new`, with another Defend view (as an overlay, see `Event::overlaid`).
+    pub fn with_overlay(
         rules: Vec<Rule>,
         config: EngineConfig,
         view: fn(&Event) -> Option<Event>,
@@ -222,7 +225,7 @@ impl Engine {
         let store = self.store.take();
         let state_dir = config.state_dir.clone();
         let totals = (self.stats.events, self.stats.alerts, self.stats.suppressed);
-        match Engine::build(rules, config, self.defend_view, store, &mut carry) {
+        match Engine::build(rules, config, self.defend_overlay, store, &mut carry) {
             Ok(mut fresh) => {
                 (
                     fresh.stats.events,
@@ -357,7 +360,7 @@ impl Engine {
             store,
             need_defend,
             dispatch,
-            defend_view: view,
+            defend_overlay: view,
             index: [FieldIndex::new(), FieldIndex::new()],
             stamp: [vec![0; n], vec![0; n]],
             cands: Vec::new(),
@@ -374,34 +377,53 @@ impl Engine {
     pub fn on_event(&mut self, ev: Arc<Event>, out: &mut Vec<Alert>) {
         self.stats.events += 1;
         let gen = self.stats.events;
-        let defend = if self.need_defend {
-            (self.defend_view)(&ev).map(|mut v| {
-                v.timestamp_ms = ev.timestamp_ms;
-                v.arrival = ev.arrival;
-                Arc::new(v)
+        // One field index per view, shared by the dispatcher and every rule. Taken out of
+        // `self` for the duration so the rules can borrow the engine.
+        let mut fi = std::mem::take(&mut self.index);
+        let [fi_ab, fi_def] = &mut fi;
+        let ix_ab = fi_ab.index(&ev);
+        self.cands.clear();
+        let [st_ab, st_def] = &mut self.stamp;
+        self.dispatch[AB].collect(&ix_ab, gen, st_ab, &mut self.cands);
+        let overlay = if self.need_defend {
+            (self.defend_overlay)(&ev).map(|mut o| {
+                o.timestamp_ms = ev.timestamp_ms;
+                o.arrival = ev.arrival;
+                o
             })
         } else {
             None
         };
-        if defend.is_some() {
+        if overlay.is_some() {
             self.stats.defend_views += 1;
         }
-        let stream = defend.as_deref().map_or(0, stream_bit);
-        self.cands.clear();
-        let [st_ab, st_def] = &mut self.stamp;
-        self.dispatch[AB].collect(&ev, gen, st_ab, &mut self.cands);
-        let ab_cands = self.cands.len();
-        // Index the Defend view only when one of its rules is a candidate.
-        let defend = defend.filter(|d| {
-            self.dispatch[DEF].collect(d, gen, st_def, &mut self.cands);
-            self.cands.len() > ab_cands
-        });
+        let stream = overlay.as_ref().map_or(0, stream_bit);
+        let ix_def = overlay.as_ref().map(|o| fi_def.index_overlay(&ev, o));
+        if let Some(ix) = &ix_def {
+            self.dispatch[DEF].collect(ix, gen, st_def, &mut self.cands);
+        }
         if !self.cands.is_empty() {
             self.cands.sort_unstable();
             self.cands.dedup();
             self.stats.rule_evals += self.cands.len() as u64;
-            self.run_candidates(&ev, ab_cands > 0, defend.as_ref(), stream, gen, out);
+            // The full Defend view is built only if some rule keeps the event.
+            let materialize = || {
+                Arc::new(
+                    overlay
+                        .as_ref()
+                        .map_or_else(Event::default, |o| ev.overlaid(o)),
+                )
+            };
+            let ref_ab = EventRef::ready(&ev);
+            let ref_def = EventRef::lazy(ev.timestamp_ms, ev.arrival, &materialize);
+            // A rule sees a view only when that view's dispatch named it (its stamp).
+            let views = [
+                Some((&ref_ab, &ix_ab)),
+                ix_def.as_ref().map(|ix| (&ref_def, ix)),
+            ];
+            self.run_candidates(views, stream, gen, out);
         }
+        self.index = fi;
         if gen % 65_536 == 0 {
             self.flush();
         }
@@ -409,24 +431,15 @@ impl Engine {
 
     fn run_candidates(
         &mut self,
-        ev: &Arc<Event>,
-        auditbeat: bool,
-        defend: Option<&Arc<Event>>,
+        views: [Option<(&EventRef, &IndexedEvent)>; 2],
         stream: u16,
         gen: u64,
         out: &mut Vec<Alert>,
     ) {
-        // One field index per view, shared by every rule.
-        let [fi_ab, fi_def] = &mut self.index;
-        let ix_ab = auditbeat.then(|| fi_ab.index(ev));
-        let ix_def = defend.map(|d| fi_def.index(d));
-        let views: [Option<(&Arc<Event>, &IndexedEvent)>; 2] = [
-            ix_ab.as_ref().map(|ix| (ev, ix)),
-            defend.zip(ix_def.as_ref()),
-        ];
         for &ci in &self.cands {
             let i = ci as usize;
             let slot = &mut self.slots[i];
+            slot.meta.stats.evaluated += 1;
             let sees = [
                 slot.meta.sources.auditbeat,
                 slot.meta.sources.defend & stream != 0,
@@ -437,7 +450,7 @@ impl Engine {
                 v.iter()
                     .flatten()
                     .find(|(_, ix)| f.matches_indexed(ix))
-                    .map(|(e, _)| Arc::clone(e))
+                    .map(|(e, _)| e.get())
             };
             match &mut slot.state {
                 State::Filter(f) => {
@@ -487,7 +500,7 @@ impl Engine {
                                 continue;
                             }
                             slot.meta.stats.matches += 1;
-                            let alert = eql_alert(&slot.meta.rule, events, e.timestamp_ms);
+                            let alert = eql_alert(&slot.meta.rule, events, e.ordinal().0);
                             emit(&mut slot.meta, &mut self.stats, alert, out);
                         }
                     }
@@ -619,321 +632,13 @@ fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) ->
     false
 }
 
-/// A necessary condition `field ∈ values` (exact, or on the lower-cased value).
-/// A value ending in `*` is a prefix: `python*` admits `python3`. (An exact value that ends in
-/// `*` is then read as a prefix too, which only admits more events: still sound.)
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Key {
-    pub(crate) field: String,
-    pub(crate) insensitive: bool,
-    pub(crate) values: Vec<String>,
-}
-
-fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
-    let s = match k.field.as_str() {
-        // `start` spans processes and connections: the weakest key.
-        "event.type" => 0,
-        "event.category"
-        | "event.kind"
-        | "event.module"
-        | "event.dataset"
-        | "data_stream.dataset"
-        | "event.outcome" => 1,
-        "event.action" => 2,
-        _ => 3,
-    };
-    (s, std::cmp::Reverse(k.values.len()))
-}
-
-/// A plain value, or `prefix*` with a non-empty prefix and no other wildcard.
-pub(crate) fn prefix_or_plain(s: &str) -> bool {
-    let body = s.strip_suffix('*').unwrap_or(s);
-    !body.is_empty() && !body.contains(['*', '?'])
-}
-
-fn str_lit(e: &Expr) -> Option<&str> {
-    match e {
-        Expr::Literal(Value::Str(s)) => Some(s),
-        _ => None,
-    }
-}
-
-fn field_path(e: &Expr) -> Option<&str> {
-    match e {
-        Expr::Field { path, .. } => Some(path),
-        _ => None,
-    }
-}
-
-/// The best necessary condition of an expression, if it has one.
-fn key_of(e: &Expr) -> Option<Key> {
-    let k = match e {
-        Expr::And(items) => return items.iter().filter_map(key_of).max_by_key(score),
-        Expr::Or(items) => {
-            let keys: Option<Vec<Key>> = items.iter().map(key_of).collect();
-            return union(keys?);
-        }
-        Expr::Compare {
-            op: CmpOp::Eq,
-            left,
-            right,
-        } => {
-            let (f, v) = match (
-                field_path(left),
-                str_lit(right),
-                field_path(right),
-                str_lit(left),
-            ) {
-                (Some(f), Some(v), _, _) | (_, _, Some(f), Some(v)) => (f, v),
-                _ => return None,
-            };
-            Key {
-                field: f.to_owned(),
-                insensitive: false,
-                values: vec![v.to_owned()],
-            }
-        }
-        Expr::In {
-            expr,
-            list,
-            insensitive,
-            negated: false,
-        } => {
-            let values: Option<Vec<String>> =
-                list.iter().map(|l| str_lit(l).map(str::to_owned)).collect();
-            Key {
-                field: field_path(expr)?.to_owned(),
-                insensitive: *insensitive,
-                values: values?,
-            }
-        }
-        // EQL `:` is a case-insensitive equality; KQL wildcards are case-sensitive `like`.
-        // Plain values and `prefix*` patterns (see `Key`) can be keyed.
-        Expr::Match {
-            kind: kind @ (MatchKind::Seq | MatchKind::Like),
-            insensitive,
-            expr,
-            patterns,
-        } => {
-            let values: Option<Vec<String>> = patterns
-                .iter()
-                .map(|p| str_lit(p).filter(|s| prefix_or_plain(s)).map(str::to_owned))
-                .collect();
-            Key {
-                field: field_path(expr)?.to_owned(),
-                insensitive: *kind == MatchKind::Seq || *insensitive,
-                values: values?,
-            }
-        }
-        _ => return None,
-    };
-    if k.field == "host.os.type" {
-        // Every event of this sensor is Linux: no use as a key.
-        return None;
-    }
-    let mut k = k;
-    if k.insensitive {
-        k.values.iter_mut().for_each(|v| *v = v.to_lowercase());
-    }
-    Some(k)
-}
-
-/// `a or b` is keyed only when both are keyed on the same field.
-fn union(keys: Vec<Key>) -> Option<Key> {
-    let mut it = keys.into_iter();
-    let mut acc = it.next()?;
-    for k in it {
-        if k.field != acc.field {
-            return None;
-        }
-        if k.insensitive != acc.insensitive {
-            acc.insensitive = true;
-        }
-        acc.values.extend(k.values);
-    }
-    if acc.insensitive {
-        acc.values.iter_mut().for_each(|v| *v = v.to_lowercase());
-    }
-    acc.values.sort();
-    acc.values.dedup();
-    Some(acc)
-}
-
-/// The dispatch key of a rule: from its KQL expression, or the `event.category` values its
-/// EQL stages select.
+/// The dispatch key of a rule (see `super::dispatch`).
 fn rule_key(rule: &Rule) -> Option<Key> {
     match &rule.kind {
         RuleKind::Query { expr, .. }
         | RuleKind::NewTerms { expr, .. }
-        | RuleKind::Threshold { expr, .. } => key_of(expr),
-        RuleKind::Eql { query } => super::eql_keys::query_stage_keys(&rule.query)
-            .and_then(common_key)
-            .or_else(|| {
-                query.categories().map(|cats| Key {
-                    field: "event.category".to_owned(),
-                    insensitive: false,
-                    values: cats.into_iter().map(str::to_owned).collect(),
-                })
-            }),
-    }
-}
-
-/// The best key on a field every stage is keyed on, with the union of the stages' values.
-fn common_key(stages: Vec<Vec<Key>>) -> Option<Key> {
-    let (first, rest) = stages.split_first()?;
-    first
-        .iter()
-        .filter_map(|k| {
-            let keys: Option<Vec<Key>> = std::iter::once(Some(k.clone()))
-                .chain(
-                    rest.iter()
-                        .map(|st| st.iter().find(|o| o.field == k.field).cloned()),
-                )
-                .collect();
-            union(keys?)
-        })
-        .max_by_key(score)
-}
-
-/// FxHash: dispatch keys are short strings; speed matters more than DoS resistance here
-/// (an attacker-chosen value only costs a probe in a table of rule-chosen keys).
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl std::hash::Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
-
-/// The rules keyed on one field, exact values and prefixes (by prefix length).
-struct ValueMap {
-    insensitive: bool,
-    exact: FxMap<String, Vec<u32>>,
-    prefixes: Vec<(usize, FxMap<String, Vec<u32>>)>,
-}
-
-/// Rules indexed by their key: field → (insensitive?, value → rules).
-#[derive(Default)]
-struct Dispatch {
-    always: Vec<u32>,
-    by_field: FxMap<String, Vec<ValueMap>>,
-    /// Bit `n` set: some key field name is `n` bytes long (skips most event fields unhashed).
-    lengths: u128,
-}
-
-impl Dispatch {
-    fn add(&mut self, rule: u32, key: Option<&Key>) {
-        let Some(k) = key else {
-            self.always.push(rule);
-            return;
-        };
-        if k.field.len() >= 128 {
-            self.always.push(rule);
-            return;
-        }
-        self.lengths |= 1 << k.field.len();
-        let maps = self.by_field.entry(k.field.clone()).or_default();
-        let pos = match maps.iter().position(|m| m.insensitive == k.insensitive) {
-            Some(p) => p,
-            None => {
-                maps.push(ValueMap {
-                    insensitive: k.insensitive,
-                    exact: FxMap::default(),
-                    prefixes: Vec::new(),
-                });
-                maps.len() - 1
-            }
-        };
-        let map = &mut maps[pos];
-        for v in &k.values {
-            match v.strip_suffix('*') {
-                Some(prefix) => {
-                    let at = match map
-                        .prefixes
-                        .iter()
-                        .position(|(len, _)| *len == prefix.len())
-                    {
-                        Some(at) => at,
-                        None => {
-                            map.prefixes.push((prefix.len(), FxMap::default()));
-                            map.prefixes.len() - 1
-                        }
-                    };
-                    map.prefixes[at]
-                        .1
-                        .entry(prefix.to_owned())
-                        .or_default()
-                        .push(rule);
-                }
-                None => map.exact.entry(v.clone()).or_default().push(rule),
-            }
-        }
-    }
-
-    /// Marks (`stamp[rule] = gen`) and lists the rules this event may match.
-    fn collect(&self, ev: &Event, gen: u64, stamp: &mut [u64], out: &mut Vec<u32>) {
-        let mut mark = |r: u32| {
-            if stamp[r as usize] != gen {
-                stamp[r as usize] = gen;
-                out.push(r);
-            }
-        };
-        self.always.iter().for_each(|&r| mark(r));
-        if self.by_field.is_empty() {
-            return;
-        }
-        let mut lower = String::new();
-        for (name, v) in &ev.fields {
-            if name.len() >= 128 || self.lengths & (1 << name.len()) == 0 {
-                continue;
-            }
-            let Some(maps) = self.by_field.get(name.as_ref()) else {
-                continue;
-            };
-            let strs: &[Value] = match v {
-                Value::List(items) => items,
-                other => std::slice::from_ref(other),
-            };
-            for s in strs.iter().filter_map(Value::as_str) {
-                for map in maps {
-                    let s: &str = if map.insensitive {
-                        lower.clear();
-                        if s.is_ascii() {
-                            lower.push_str(s);
-                            lower.make_ascii_lowercase();
-                        } else {
-                            // The same folding the keys got.
-                            lower.push_str(&s.to_lowercase());
-                        }
-                        &lower
-                    } else {
-                        s
-                    };
-                    if let Some(rules) = map.exact.get(s) {
-                        rules.iter().for_each(|&r| mark(r));
-                    }
-                    for (len, by_prefix) in &map.prefixes {
-                        if let Some(rules) = s.get(..*len).and_then(|p| by_prefix.get(p)) {
-                            rules.iter().for_each(|&r| mark(r));
-                        }
-                    }
-                }
-            }
-        }
+        | RuleKind::Threshold { expr, .. } => necessary(expr),
+        RuleKind::Eql { query } => query_key(query),
     }
 }
 
@@ -978,63 +683,5 @@ mod tests {
                 && glob("*", "")
                 && !glob("ab*ba", "aba")
         );
-    }
-
-    #[test]
-    fn keys_pick_the_most_selective_necessary_condition() {
-        let e = crate::detect::kql::parse_expr(
-            "host.os.type:linux and event.category:process and event.action:(exec or executed) and process.name:(curl or wget)",
-        )
-        .unwrap();
-        let k = key_of(&e).unwrap();
-        assert_eq!(
-            (k.field.as_str(), k.values.clone()),
-            ("process.name", vec!["curl".to_owned(), "wget".to_owned()])
-        );
-        // An `or` across fields has no single key; a `not` gives none.
-        let e = crate::detect::kql::parse_expr("process.name:curl or file.name:x").unwrap();
-        assert_eq!(key_of(&e), None);
-        let e = crate::detect::kql::parse_expr("not process.name:curl").unwrap();
-        assert_eq!(key_of(&e), None);
-        // A trailing-star pattern is a prefix key; other wildcards cannot be keyed, but the
-        // other conjuncts still can.
-        let e = crate::detect::kql::parse_expr("process.name:(py* or perl) and event.action:exec")
-            .unwrap();
-        let k = key_of(&e).unwrap();
-        assert_eq!(
-            (k.field.as_str(), k.values),
-            ("process.name", vec!["perl".to_owned(), "py*".to_owned()])
-        );
-        let e = crate::detect::kql::parse_expr("process.name:*py and event.action:exec").unwrap();
-        assert_eq!(key_of(&e).unwrap().field, "event.action");
-    }
-
-    #[test]
-    fn dispatch_finds_exact_prefix_and_folded_values() {
-        let mut d = Dispatch::default();
-        let key = |f: &str, ins: bool, v: &[&str]| Key {
-            field: f.into(),
-            insensitive: ins,
-            values: v.iter().map(|s| s.to_string()).collect(),
-        };
-        d.add(0, Some(&key("process.name", false, &["curl"])));
-        d.add(1, Some(&key("process.name", false, &["py*"])));
-        d.add(2, Some(&key("process.name", true, &["bash"])));
-        d.add(3, None);
-        let mut ev = Event::new(0);
-        ev.push(
-            "process.name",
-            Value::List(vec!["python3".into(), "BASH".into()]),
-        );
-        let mut stamp = vec![0; 4];
-        let mut out = Vec::new();
-        d.collect(&ev, 1, &mut stamp, &mut out);
-        out.sort();
-        assert_eq!(out, vec![1, 2, 3]);
-        let mut ev = Event::new(0);
-        ev.push("process.name", "p");
-        out.clear();
-        d.collect(&ev, 2, &mut stamp, &mut out);
-        assert_eq!(out, vec![3], "shorter than the prefix");
     }
 }

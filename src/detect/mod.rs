@@ -2,9 +2,9 @@
 
 pub mod alert;
 pub mod check;
+mod dispatch;
 pub mod engine;
 pub mod eql;
-mod eql_keys;
 pub mod expr;
 pub mod kql;
 mod new_terms;

@@ -22,7 +22,7 @@
 //! first `DELETE` path). For `creation`/`deletion` `file.*` describes the `CREATE`/`DELETE`
 //! path. Relative names are joined to `process.working_directory`.
 
-use crate::event::{Event, Key, Value};
+use crate::event::{Event, Value};
 use std::borrow::Cow;
 
 /// `open(2)` flags that mean the file is opened for writing.
@@ -70,20 +70,15 @@ const DELETION: Mapping = m("deletion", "file", "deletion", "endpoint.events.fil
 const CREATION: Mapping = m("creation", "file", "creation", "endpoint.events.file");
 const MODIFICATION: Mapping = m("modification", "file", "change", "endpoint.events.file");
 
-/// The fields this view replaces; everything else is copied unchanged.
-const REPLACED: &[&str] = &[
-    "event.action",
-    "event.category",
-    "event.type",
-    "event.module",
-    "event.dataset",
-    "data_stream.dataset",
-    "data_stream.type",
-    "data_stream.namespace",
-];
-
 /// The event in Elastic Defend's vocabulary, or `None` when Defend has no such event.
 pub fn defend_view(ev: &Event) -> Option<Event> {
+    defend_overlay(ev).map(|o| ev.overlaid(&o))
+}
+
+/// What the Defend view changes in the event: the fields it replaces or adds, and `Null` for
+/// the ones it removes (see [`Event::overlaid`]). `None` when Defend has no such event. The
+/// engine indexes this over the event instead of copying it.
+pub fn defend_overlay(ev: &Event) -> Option<Event> {
     let action = ev.get_str("event.action").unwrap_or("");
     let syscall = ev.get_str("auditd.data.syscall").unwrap_or("");
     let success = ev.get_str("event.outcome") == Some("success");
@@ -107,13 +102,8 @@ pub fn defend_view(ev: &Event) -> Option<Event> {
     let mut out = Event {
         timestamp_ms: ev.timestamp_ms,
         arrival: ev.arrival,
-        fields: Vec::with_capacity(ev.fields.len() + 8),
+        fields: Vec::with_capacity(16),
     };
-    for (k, v) in &ev.fields {
-        if !REPLACED.contains(&k.as_ref()) {
-            out.fields.push((k.clone(), v.clone()));
-        }
-    }
     out.push("event.action", mapping.action);
     out.push("event.category", Value::List(vec![mapping.category.into()]));
     out.push("event.type", Value::List(vec![mapping.etype.into()]));
@@ -238,25 +228,26 @@ fn absolute<'a>(path: &'a str, cwd: Option<&str>) -> Cow<'a, str> {
     }
 }
 
-/// Sets `{prefix}.path`, `.name`, `.extension` (and `.directory` when asked), replacing
-/// any earlier values.
+/// Sets `{prefix}.path`, `.name`, `.extension` (and `.directory` when asked) in the
+/// overlay; a part the path lacks is set to `Null` (removed from the view).
 fn set_file(ev: &mut Event, prefix: &'static str, path: &str, with_directory: bool) {
     let parts = crate::ecs::split_path(path);
-    let key = |suffix: &str| -> Key { Cow::Owned(format!("{prefix}.{suffix}")) };
-    ev.set(key("path"), path);
-    match parts.name {
-        Some(n) => ev.set(key("name"), n),
-        None => drop(ev.remove(&key("name"))),
-    }
-    match parts.extension {
-        Some(x) => ev.set(key("extension"), x),
-        None => drop(ev.remove(&key("extension"))),
-    }
+    let keys: [&'static str; 4] = if prefix == "file" {
+        ["file.path", "file.name", "file.extension", "file.directory"]
+    } else {
+        [
+            "file.Ext.original.path",
+            "file.Ext.original.name",
+            "file.Ext.original.extension",
+            "file.Ext.original.directory",
+        ]
+    };
+    let or_null = |p: Option<&str>| p.map_or(Value::Null, Value::from);
+    ev.set(keys[0], path);
+    ev.set(keys[1], or_null(parts.name));
+    ev.set(keys[2], or_null(parts.extension));
     if with_directory {
-        match parts.directory {
-            Some(d) => ev.set(key("directory"), d),
-            None => drop(ev.remove(&key("directory"))),
-        }
+        ev.set(keys[3], or_null(parts.directory));
     }
 }
 

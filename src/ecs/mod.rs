@@ -31,7 +31,7 @@ pub mod names;
 mod normalize;
 pub mod process;
 
-pub use defend::defend_view;
+pub use defend::{defend_overlay, defend_view};
 pub use host::HostInfo;
 pub use names::{AccountNames, NameResolver, NoNames};
 pub use process::{ProcessStats, ProcessTable};

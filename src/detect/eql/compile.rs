@@ -917,8 +917,9 @@ impl Val {
     }
 
     /// Key values for a join key: all values of the expression (empty when null).
-    pub(crate) fn values<'a>(&self, ix: &IndexedEvent<'a>) -> Vec<Value> {
-        self.eval(ix).into_iter().map(Cow::into_owned).collect()
+    /// The candidate values (borrowed from the event where they are its fields).
+    pub(crate) fn values<'a>(&self, ix: &IndexedEvent<'a>) -> Vals<'a> {
+        self.eval(ix)
     }
 }
 

@@ -120,18 +120,21 @@ pub fn slot_name(slot: Slot) -> String {
 /// Reusable buffers for building [`IndexedEvent`]s.
 #[derive(Default)]
 pub struct FieldIndex {
-    /// Per slot: (generation, field position in the event).
+    /// Per slot: (generation, field position in the event; `OVERLAY` set for the overlay's
+    /// fields, `ABSENT` for a field the overlay removes).
     table: Vec<(u32, u32)>,
     generation: u32,
     /// Per field position: the static key seen there last time (address, length) and its slot.
     /// Producers emit fields in a stable order, so most keys resolve without hashing. Only
     /// `Cow::Borrowed` (`'static`) keys are cached: their address identifies their text.
-    layout: Vec<(usize, usize, Slot)>,
+    layout: [Vec<(usize, usize, Slot)>; 2],
     /// Interner size `layout` was filled against (a longer interner may know more keys).
     layout_names: usize,
 }
 
 const NO_SLOT: Slot = Slot::MAX;
+const OVERLAY: u32 = 1 << 31;
+const ABSENT: u32 = u32::MAX;
 
 impl FieldIndex {
     pub fn new() -> FieldIndex {
@@ -140,6 +143,21 @@ impl FieldIndex {
 
     /// Indexes `ev`: one hash lookup per event field, against the paths rules use.
     pub fn index<'a>(&'a mut self, ev: &'a Event) -> IndexedEvent<'a> {
+        self.build(ev, None)
+    }
+
+    /// Indexes `base` as changed by `overlay`: the overlay's fields replace the base's, and an
+    /// overlay field whose value is `Null` removes it. A view of an event (Elastic Defend's)
+    /// is indexed this way without copying the fields it shares with the event.
+    pub fn index_overlay<'a>(
+        &'a mut self,
+        base: &'a Event,
+        overlay: &'a Event,
+    ) -> IndexedEvent<'a> {
+        self.build(base, Some(overlay))
+    }
+
+    fn build<'a>(&'a mut self, ev: &'a Event, overlay: Option<&'a Event>) -> IndexedEvent<'a> {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.table.iter_mut().for_each(|e| e.0 = 0);
@@ -151,37 +169,54 @@ impl FieldIndex {
             self.table.resize(int.names.len(), (0, 0));
         }
         if self.layout_names != int.names.len() {
-            self.layout.clear();
+            self.layout.iter_mut().for_each(Vec::clear);
             self.layout_names = int.names.len();
         }
-        if self.layout.len() < ev.fields.len() {
-            self.layout.resize(ev.fields.len(), (0, 0, NO_SLOT));
-        }
-        for (pos, (k, _)) in ev.fields.iter().enumerate() {
-            let slot = match k {
-                std::borrow::Cow::Borrowed(b) => {
-                    let id = (b.as_ptr() as usize, b.len());
-                    let cached = self.layout[pos];
-                    if (cached.0, cached.1) == id {
-                        cached.2
-                    } else {
-                        let s = int.map.get(*b).copied().unwrap_or(NO_SLOT);
-                        self.layout[pos] = (id.0, id.1, s);
-                        s
+        for (which, e) in [Some(ev), overlay].into_iter().enumerate() {
+            let Some(e) = e else { continue };
+            let layout = &mut self.layout[which];
+            if layout.len() < e.fields.len() {
+                layout.resize(e.fields.len(), (0, 0, NO_SLOT));
+            }
+            for (pos, (k, v)) in e.fields.iter().enumerate() {
+                let slot = match k {
+                    std::borrow::Cow::Borrowed(b) => {
+                        let id = (b.as_ptr() as usize, b.len());
+                        let cached = layout[pos];
+                        if (cached.0, cached.1) == id {
+                            cached.2
+                        } else {
+                            let s = int.map.get(*b).copied().unwrap_or(NO_SLOT);
+                            layout[pos] = (id.0, id.1, s);
+                            s
+                        }
                     }
+                    std::borrow::Cow::Owned(o) => {
+                        int.map.get(o.as_str()).copied().unwrap_or(NO_SLOT)
+                    }
+                };
+                if slot == NO_SLOT {
+                    continue;
                 }
-                std::borrow::Cow::Owned(o) => int.map.get(o.as_str()).copied().unwrap_or(NO_SLOT),
-            };
-            if slot != NO_SLOT {
-                let e = &mut self.table[slot as usize];
-                // The first occurrence wins, like `Event::get`.
-                if e.0 != g {
-                    *e = (g, pos as u32);
+                let entry = &mut self.table[slot as usize];
+                if which == 0 {
+                    // The first occurrence wins, like `Event::get`.
+                    if entry.0 != g {
+                        *entry = (g, pos as u32);
+                    }
+                } else if entry.0 != g || entry.1 & OVERLAY == 0 {
+                    let at = if matches!(v, Value::Null) {
+                        ABSENT
+                    } else {
+                        pos as u32 | OVERLAY
+                    };
+                    *entry = (g, at);
                 }
             }
         }
         IndexedEvent {
             ev,
+            overlay,
             table: &self.table,
             generation: g,
         }
@@ -192,11 +227,14 @@ impl FieldIndex {
 /// [`IndexedEvent::build`] for one-off use) and share across all rules.
 pub struct IndexedEvent<'a> {
     ev: &'a Event,
+    overlay: Option<&'a Event>,
     table: &'a [(u32, u32)],
     generation: u32,
 }
 
 impl<'a> IndexedEvent<'a> {
+    /// The indexed event (the base event when an overlay is indexed over it; its timestamp
+    /// and arrival are the view's).
     pub fn event(&self) -> &'a Event {
         self.ev
     }
@@ -207,10 +245,24 @@ impl<'a> IndexedEvent<'a> {
     pub fn get(&self, slot: Slot) -> Option<&'a Value> {
         match self.table.get(slot as usize) {
             Some(&(g, pos)) if g == self.generation => {
-                self.ev.fields.get(pos as usize).map(|(_, v)| v)
+                if pos == ABSENT {
+                    None
+                } else if pos & OVERLAY != 0 {
+                    let o = self.overlay?;
+                    o.fields.get((pos & !OVERLAY) as usize).map(|(_, v)| v)
+                } else {
+                    self.ev.fields.get(pos as usize).map(|(_, v)| v)
+                }
             }
             Some(_) => None,
-            None => self.ev.get(&slot_name(slot)),
+            None => {
+                let name = slot_name(slot);
+                match self.overlay.and_then(|o| o.get(&name)) {
+                    Some(Value::Null) => None,
+                    Some(v) => Some(v),
+                    None => self.ev.get(&name),
+                }
+            }
         }
     }
 }
@@ -229,4 +281,56 @@ pub fn each_value(v: &Value) -> impl Iterator<Item = &Value> {
 #[inline]
 pub fn present(v: Option<&Value>) -> bool {
     v.is_some_and(|v| each_value(v).next().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Indexing an overlay over an event reads exactly what indexing the overlaid copy does,
+    /// for fields kept, replaced, added and removed, interned before or after the index.
+    #[test]
+    fn overlay_index_reads_like_the_overlaid_event() {
+        let mut base = Event::new(5);
+        base.push("t.kept", "k");
+        base.push("t.replaced", "old");
+        base.push("t.removed", "gone");
+        base.push(std::borrow::Cow::Owned("t.owned".to_owned()), 7i64);
+        let mut over = Event::new(5);
+        over.push("t.replaced", "new");
+        over.push("t.added", Value::List(vec!["a".into()]));
+        over.push("t.removed", Value::Null);
+        over.push("t.never", Value::Null);
+        let names = [
+            "t.kept",
+            "t.replaced",
+            "t.removed",
+            "t.owned",
+            "t.added",
+            "t.never",
+            "t.none",
+        ];
+        let early: Vec<Slot> = names[..4].iter().map(|n| slot_of(n)).collect();
+        let full = base.overlaid(&over);
+        for round in 0..2 {
+            let mut a = FieldIndex::new();
+            let mut b = FieldIndex::new();
+            let ia = a.index_overlay(&base, &over);
+            if round == 1 {
+                // Slots interned after the index was built take the scan path.
+                names.iter().for_each(|n| {
+                    slot_of(n);
+                });
+            }
+            let ib = b.index(&full);
+            for n in names {
+                let s = slot_of(n);
+                assert_eq!(ia.get(s), ib.get(s), "{n} (round {round})");
+                assert_eq!(ib.get(s), full.get(n).filter(|v| !matches!(v, Value::Null)));
+            }
+            assert!(early.iter().all(|&s| ia.get(s) == ib.get(s)));
+        }
+        assert_eq!(full.get_str("t.replaced"), Some("new"));
+        assert!(full.get("t.removed").is_none() && full.get("t.never").is_none());
+    }
 }

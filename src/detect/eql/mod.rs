@@ -29,7 +29,8 @@ mod prefilter;
 mod sample;
 mod sequence;
 
-pub use fields::{FieldIndex, IndexedEvent};
+pub use fields::{slot_of, FieldIndex, FxHasher, IndexedEvent, Slot};
+pub use funcs::{parse_number, to_string};
 pub use parser::Pipe;
 pub use prefilter::RuleIndex;
 
@@ -108,6 +109,46 @@ fn with_index<R>(ev: &Event, f: impl FnOnce(&IndexedEvent) -> R) -> R {
     })
 }
 
+/// The event a rule keeps when one of its stages matches: at hand, or built on first use
+/// (the engine materialises an event's Defend view only when some rule keeps it).
+pub struct EventRef<'a> {
+    ordinal: (i64, u64),
+    cell: std::cell::OnceCell<Arc<Event>>,
+    make: Option<&'a dyn Fn() -> Arc<Event>>,
+}
+
+impl<'a> EventRef<'a> {
+    pub fn ready(ev: &Arc<Event>) -> EventRef<'a> {
+        EventRef {
+            ordinal: (ev.timestamp_ms, ev.arrival),
+            cell: std::cell::OnceCell::from(Arc::clone(ev)),
+            make: None,
+        }
+    }
+
+    /// An event with this timestamp and arrival, built by `make` when first asked for.
+    pub fn lazy(timestamp_ms: i64, arrival: u64, make: &'a dyn Fn() -> Arc<Event>) -> EventRef<'a> {
+        EventRef {
+            ordinal: (timestamp_ms, arrival),
+            cell: std::cell::OnceCell::new(),
+            make: Some(make),
+        }
+    }
+
+    /// (timestamp, arrival): the order stages are matched in.
+    pub fn ordinal(&self) -> (i64, u64) {
+        self.ordinal
+    }
+
+    pub fn get(&self) -> Arc<Event> {
+        let ev = self.cell.get_or_init(|| match self.make {
+            Some(make) => make(),
+            None => Arc::new(Event::default()),
+        });
+        Arc::clone(ev)
+    }
+}
+
 /// A join key (`by` expression) of a sequence or sample stage.
 #[derive(Debug, Clone)]
 pub(crate) struct JoinKey {
@@ -123,6 +164,8 @@ pub struct Stage {
     pub category: Option<String>,
     /// The condition, category check included.
     pub filter: Filter,
+    /// The same condition as an expression tree (for the engine's dispatch keys).
+    pub expr: Expr,
     /// A missing-event stage `![...]` of a sequence.
     pub missing: bool,
     keys: Vec<JoinKey>,
@@ -214,6 +257,7 @@ pub fn parse(src: &str) -> Result<Query, QueryError> {
         Ok(Stage {
             category: t.category.clone(),
             filter: Filter::compile(&cond)?,
+            expr: cond,
             missing: t.missing,
             keys,
             term: 0,
@@ -280,14 +324,26 @@ pub(crate) fn key_tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Vec<KeyVal>
     const MAX_TUPLES: usize = 64;
     let mut tuples: Vec<Vec<KeyVal>> = vec![Vec::with_capacity(keys.len())];
     for k in keys {
-        let mut vals: Vec<KeyVal> = k.val.values(ix).iter().map(KeyVal::from_value).collect();
-        vals.sort();
-        vals.dedup();
+        let mut vals: Vec<KeyVal> = k
+            .val
+            .values(ix)
+            .iter()
+            .map(|v| KeyVal::from_value(v))
+            .collect();
+        if vals.len() > 1 {
+            vals.sort();
+            vals.dedup();
+        }
         if vals.is_empty() {
             if !k.optional {
                 return vec![];
             }
             vals.push(KeyVal::Null);
+        }
+        if let ([t], [v]) = (tuples.as_mut_slice(), vals.as_slice()) {
+            // One value: extend the single tuple in place (the common case).
+            t.push(v.clone());
+            continue;
         }
         let mut next = Vec::with_capacity(tuples.len() * vals.len());
         for t in &tuples {
@@ -406,17 +462,12 @@ impl Runtime {
     }
 
     pub fn on_event(&mut self, ev: &Arc<Event>, out: &mut Vec<Vec<Arc<Event>>>) {
-        with_index(ev, |ix| self.on_indexed(ix, ev, out))
+        with_index(ev, |ix| self.on_indexed(ix, &EventRef::ready(ev), out))
     }
 
     /// Like [`Runtime::on_event`] with an index the caller built once for all rules
     /// (`ix` must index `ev`).
-    pub fn on_indexed(
-        &mut self,
-        ix: &IndexedEvent,
-        ev: &Arc<Event>,
-        out: &mut Vec<Vec<Arc<Event>>>,
-    ) {
+    pub fn on_indexed(&mut self, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Vec<Arc<Event>>>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         self.on_indexed_matches(ix, ev, &mut scratch);
         out.extend(scratch.drain(..).map(|m| m.events));
@@ -424,7 +475,7 @@ impl Runtime {
     }
 
     /// Like [`Runtime::on_indexed`], keeping the join keys of each match.
-    pub fn on_indexed_matches(&mut self, ix: &IndexedEvent, ev: &Arc<Event>, out: &mut Vec<Match>) {
+    pub fn on_indexed_matches(&mut self, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
         if self.head.is_some_and(|h| self.emitted >= h) {
             return;
         }
@@ -433,7 +484,7 @@ impl Runtime {
             Engine::Event(filter) => {
                 if filter.matches_indexed(ix) {
                     out.push(Match {
-                        events: vec![ev.clone()],
+                        events: vec![ev.get()],
                         join_keys: vec![],
                     });
                 }
@@ -524,7 +575,7 @@ pub fn search_with(
         let mut index = FieldIndex::new();
         for ev in events {
             let ix = index.index(ev);
-            rt.on_indexed_matches(&ix, ev, &mut out);
+            rt.on_indexed_matches(&ix, &EventRef::ready(ev), &mut out);
         }
         rt.on_time(i64::MAX, &mut out);
         if query.kind == QueryKind::Sequence {

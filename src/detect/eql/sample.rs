@@ -4,7 +4,7 @@
 //! (keys in ascending order, up to `max_samples_per_key` samples each).
 
 use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, KeyVal, Limits, Match, Query};
+use super::{key_tuples, EventRef, KeyVal, Limits, Match, Query};
 use crate::event::Event;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -46,14 +46,8 @@ impl Matcher {
         self.dropped
     }
 
-    pub fn on_event(
-        &mut self,
-        q: &Query,
-        ix: &IndexedEvent,
-        ev: &Arc<Event>,
-        out: &mut Vec<Match>,
-    ) {
-        let now = ev.timestamp_ms;
+    pub fn on_event(&mut self, q: &Query, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
+        let now = ev.ordinal().0;
         self.expire(now);
         let n = q.stages.len();
         for (i, stage) in q.stages.iter().enumerate() {
@@ -78,11 +72,12 @@ impl Matcher {
                 while cands.front().is_some_and(|e| now - e.timestamp_ms > window) {
                     cands.pop_front();
                 }
-                if !cands.iter().any(|e| Arc::ptr_eq(e, ev)) {
+                let this = ev.get();
+                if !cands.iter().any(|e| Arc::ptr_eq(e, &this)) {
                     if cands.len() == CANDIDATES {
                         cands.pop_front();
                     }
-                    cands.push_back(ev.clone());
+                    cands.push_back(this);
                 }
                 if now < b.quiet_until {
                     continue;

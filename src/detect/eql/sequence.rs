@@ -7,7 +7,7 @@
 //! its first event has passed without such an event.
 
 use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, missing_placeholder, KeyVal, Limits, Match, Query};
+use super::{key_tuples, missing_placeholder, EventRef, KeyVal, Limits, Match, Query};
 use crate::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -102,14 +102,8 @@ impl Matcher {
         self.dropped
     }
 
-    pub fn on_event(
-        &mut self,
-        q: &Query,
-        ix: &IndexedEvent,
-        ev: &Arc<Event>,
-        out: &mut Vec<Match>,
-    ) {
-        let o = ordinal(ev);
+    pub fn on_event(&mut self, q: &Query, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
+        let o = ev.ordinal();
         self.flush_expired(q, o.0, out);
         self.expire(o.0);
         self.missing_events(q, ix, o);
@@ -134,7 +128,7 @@ impl Matcher {
             if tuples.is_empty() {
                 continue;
             }
-            for k in tuples.clone() {
+            for k in tuples {
                 self.advance(q, j, k, o, ev, out);
             }
         }
@@ -220,14 +214,14 @@ impl Matcher {
         &mut self,
         q: &Query,
         j: usize,
-        k: Key,
+        k: &Key,
         o: Ord2,
-        ev: &Arc<Event>,
+        ev: &EventRef,
         out: &mut Vec<Match>,
     ) {
         let n = self.positive.len();
         let partial = if j == 0 {
-            let leading = match self.leading_seen.get(&k) {
+            let leading = match self.leading_seen.get(k) {
                 Some(seen) if !seen.is_empty() && seen.iter().all(|s| s.is_some_and(|s| s < o)) => {
                     seen.iter().flatten().map(|s| s.0).min()
                 }
@@ -238,11 +232,11 @@ impl Matcher {
                 id: self.next_id,
                 start: o,
                 last: o,
-                events: vec![ev.clone()],
+                events: vec![ev.get()],
                 leading,
             }
         } else {
-            let Some(slot) = self.states.get_mut(&k).and_then(|st| st[j - 1].as_mut()) else {
+            let Some(slot) = self.states.get_mut(k).and_then(|st| st[j - 1].as_mut()) else {
                 return;
             };
             if slot.last >= o || self.maxspan.is_some_and(|span| o.0 - slot.start.0 > span) {
@@ -250,28 +244,31 @@ impl Matcher {
             }
             let mut p = self
                 .states
-                .get_mut(&k)
+                .get_mut(k)
                 .and_then(|st| st[j - 1].take())
                 .expect("checked above");
             self.live -= 1;
             p.last = o;
-            p.events.push(ev.clone());
+            p.events.push(ev.get());
             p
         };
         if j + 1 == n {
-            self.complete(q, k, partial, out);
+            self.complete(q, k.clone(), partial, out);
             return;
         }
         let (id, start_ts) = (partial.id, partial.start.0);
-        let stages = self
-            .states
-            .entry(k.clone())
-            .or_insert_with(|| (0..n.saturating_sub(1)).map(|_| None).collect());
+        if !self.states.contains_key(k) {
+            let fresh = (0..n.saturating_sub(1)).map(|_| None).collect();
+            self.states.insert(k.clone(), fresh);
+        }
+        let Some(stages) = self.states.get_mut(k) else {
+            return;
+        };
         if stages[j].replace(partial).is_none() {
             self.live += 1;
         }
         if j == 0 {
-            self.order.push_back((id, start_ts, k));
+            self.order.push_back((id, start_ts, k.clone()));
         }
         self.enforce_bound();
     }

@@ -1,0 +1,625 @@
+//! Rule dispatch: which rules an event can match at all, found with a few hash lookups.
+//!
+//! Every rule's query is read (as the expression tree both languages parse to) for a
+//! *necessary condition*: a set of atoms `field ∈ values`, `field` starts with / ends with a
+//! literal, at least one of which holds for every event the rule can match. `a and b` takes
+//! the more selective of the two; `a or b` needs both keyed and takes the union; a sequence or
+//! sample takes the union over its stages (missing-event and `until` stages included, since
+//! they act on events too). The dispatcher indexes the atoms per field; per event it looks up
+//! the values of the fields some atom names and returns the rules with an atom that holds.
+//! Rules without a necessary condition are returned for every event.
+//!
+//! A wrong key would lose alerts, so the reader is conservative: `not`, functions other than
+//! `startsWith`/`endsWith`, regexes, numbers, `*x*` patterns and non-ASCII case-insensitive
+//! literals contribute nothing (the conjunct is then skipped, or the `or` is unkeyed).
+
+use super::eql::{Query, QueryKind};
+use super::expr::{CmpOp, Expr, MatchKind};
+use crate::detect::eql::{slot_of, FxHasher, IndexedEvent, Slot};
+use crate::event::Value;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Test {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+}
+
+/// `field` has a value passing `test` (lower-cased first when `fold`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Atom {
+    pub(crate) field: String,
+    pub(crate) fold: bool,
+    pub(crate) test: Test,
+}
+
+/// A necessary condition: at least one atom holds for every event the rule can match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Key(pub(crate) Vec<Atom>);
+
+/// Fields nearly every rule tests and nearly every event satisfies: the weakest keys.
+fn field_rank(field: &str) -> u8 {
+    match field {
+        // `start` spans processes and connections.
+        "event.type" => 0,
+        "event.category"
+        | "event.kind"
+        | "event.module"
+        | "event.dataset"
+        | "data_stream.dataset"
+        | "event.outcome"
+        | "network.direction"
+        | "network.transport"
+        | "auditd.result"
+        | "host.os.family"
+        | "host.os.name"
+        | "host.os.platform"
+        | "agent.type" => 1,
+        "event.action" => 2,
+        _ => 3,
+    }
+}
+
+fn atom_rank(a: &Atom) -> u8 {
+    let r = field_rank(&a.field) * 4;
+    match &a.test {
+        Test::Exact(_) => r + 3,
+        Test::Prefix(p) | Test::Suffix(p) if p.len() >= 5 => r + 2,
+        Test::Prefix(p) | Test::Suffix(p) if p.len() >= 3 => r + 1,
+        Test::Prefix(p) | Test::Suffix(p) if p.len() == 2 => r,
+        // `/`, `.`: nearly every value has one.
+        _ => 1,
+    }
+}
+
+/// Higher is more selective: the weakest atom decides, then fewer atoms.
+fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
+    let weakest = k.0.iter().map(atom_rank).min().unwrap_or(0);
+    (weakest, std::cmp::Reverse(k.0.len()))
+}
+
+fn str_lit(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Literal(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn field_path(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Field { path, .. } => Some(path),
+        _ => None,
+    }
+}
+
+/// What a literal means without wildcards: equal to, starts with, ends with the value.
+#[derive(Clone, Copy, PartialEq)]
+enum Base {
+    Exact,
+    Prefix,
+    Suffix,
+}
+
+/// The atom for literal `lit` on `field` (`wild`: `*`/`?` are wildcards, as for `:` and
+/// `like`). Folding is done as the matcher does it (the whole text lower-cased), so the atom
+/// holds whenever the matcher's test does.
+fn atom(field: &str, fold: bool, lit: &str, wild: bool, base: Base) -> Option<Atom> {
+    if (fold && !lit.is_ascii()) || field == "@timestamp" {
+        return None;
+    }
+    let lit = if fold {
+        lit.to_ascii_lowercase()
+    } else {
+        lit.to_owned()
+    };
+    let test = match lit.find(['*', '?']).filter(|_| wild) {
+        // Up to the first wildcard is a necessary prefix, after the last one a suffix: the
+        // longer one is the more selective.
+        Some(first) => {
+            let last = lit.rfind(['*', '?']).unwrap_or(first);
+            let (head, tail) = (&lit[..first], &lit[last + 1..]);
+            if head.is_empty() && tail.is_empty() {
+                return None;
+            }
+            if head.len() >= tail.len() {
+                Test::Prefix(head.to_owned())
+            } else {
+                Test::Suffix(tail.to_owned())
+            }
+        }
+        None => match base {
+            Base::Exact => Test::Exact(lit),
+            Base::Prefix => Test::Prefix(lit),
+            Base::Suffix => Test::Suffix(lit),
+        },
+    };
+    Some(Atom {
+        field: field.to_owned(),
+        fold,
+        test,
+    })
+}
+
+/// Atoms of a literal list on one field; `None` when one literal cannot be keyed.
+fn atoms<'a>(
+    field: &str,
+    fold: bool,
+    lits: impl Iterator<Item = &'a Expr>,
+    wild: bool,
+    base: Base,
+) -> Option<Key> {
+    let mut out = Vec::new();
+    for l in lits {
+        match l {
+            // `== null` / `in (null)` never match a present value: contributes no atom.
+            Expr::Literal(Value::Null) => {}
+            _ => {
+                out.push(atom(field, fold, str_lit(l)?, wild, base)?);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(Key(out))
+}
+
+/// The best necessary condition of a boolean expression, if it has one.
+pub(crate) fn necessary(e: &Expr) -> Option<Key> {
+    let k = match e {
+        Expr::And(items) => return items.iter().filter_map(necessary).max_by_key(score),
+        Expr::Or(items) => {
+            let mut all = Vec::new();
+            for i in items {
+                all.extend(necessary(i)?.0);
+            }
+            all.sort();
+            all.dedup();
+            return Some(Key(all));
+        }
+        Expr::Compare {
+            op: CmpOp::Eq,
+            left,
+            right,
+        } => {
+            let (f, lit) = match (field_path(left), field_path(right)) {
+                (Some(f), None) => (f, right),
+                (None, Some(f)) => (f, left),
+                _ => return None,
+            };
+            atoms(f, false, std::iter::once(&**lit), false, Base::Exact)?
+        }
+        Expr::In {
+            expr,
+            list,
+            insensitive,
+            negated: false,
+        } => atoms(
+            field_path(expr)?,
+            *insensitive,
+            list.iter(),
+            false,
+            Base::Exact,
+        )?,
+        // `:` and `like` patterns have `*`/`?` wildcards; folding as the parser set it.
+        Expr::Match {
+            kind: MatchKind::Seq | MatchKind::Like,
+            insensitive,
+            expr,
+            patterns,
+        } => atoms(
+            field_path(expr)?,
+            *insensitive,
+            patterns.iter(),
+            true,
+            Base::Exact,
+        )?,
+        Expr::Call {
+            name,
+            insensitive,
+            args,
+        } if args.len() == 2 && (name == "startswith" || name == "endswith") => {
+            let base = if name == "startswith" {
+                Base::Prefix
+            } else {
+                Base::Suffix
+            };
+            atoms(
+                field_path(&args[0])?,
+                *insensitive,
+                args[1..].iter(),
+                false,
+                base,
+            )?
+        }
+        _ => return None,
+    };
+    // Every event of this sensor is Linux: no use as a key.
+    (!k.0.iter().any(|a| a.field == "host.os.type")).then_some(k)
+}
+
+/// Union over an EQL query's stages (and `until`): some stage must see the event.
+pub(crate) fn query_key(q: &Query) -> Option<Key> {
+    let mut all = Vec::new();
+    for s in q.stages().iter().chain(q.until()) {
+        all.extend(necessary(&s.expr)?.0);
+    }
+    if q.kind() == QueryKind::Event && all.is_empty() {
+        return None;
+    }
+    all.sort();
+    all.dedup();
+    Some(Key(all))
+}
+
+/// Prefixes (or suffixes) of one length: the affix → rules, and a bitmap of their first (last)
+/// bytes, so most values are rejected by one bit test instead of a hash lookup.
+#[derive(Default)]
+struct Affixes {
+    len: usize,
+    edges: [u64; 4],
+    rules: FxMap<Box<str>, Vec<u32>>,
+}
+
+impl Affixes {
+    #[inline]
+    fn edge(&self, b: u8) -> bool {
+        self.edges[(b >> 6) as usize] & (1 << (b & 63)) != 0
+    }
+}
+
+type ByLen = Vec<Affixes>;
+
+/// Rules by atom, for one field and folding: exact values, prefixes and suffixes by length.
+#[derive(Default)]
+struct FieldMap {
+    fold: bool,
+    exact: FxMap<Box<str>, Vec<u32>>,
+    prefixes: ByLen,
+    suffixes: ByLen,
+}
+
+fn by_len(list: &mut ByLen, s: &str, rule: u32, front: bool) {
+    let at = match list.iter().position(|a| a.len == s.len()) {
+        Some(at) => at,
+        None => {
+            list.push(Affixes {
+                len: s.len(),
+                ..Affixes::default()
+            });
+            list.len() - 1
+        }
+    };
+    let a = &mut list[at];
+    let edge = if front {
+        s.as_bytes().first()
+    } else {
+        s.as_bytes().last()
+    };
+    match edge {
+        Some(&b) => a.edges[(b >> 6) as usize] |= 1 << (b & 63),
+        None => a.edges = [u64::MAX; 4],
+    }
+    a.rules.entry(s.into()).or_default().push(rule);
+}
+
+impl FieldMap {
+    fn hits(&self, s: &str, mut mark: impl FnMut(u32)) {
+        if let Some(rules) = self.exact.get(s) {
+            rules.iter().for_each(|&r| mark(r));
+        }
+        let b = s.as_bytes();
+        let (first, last) = (b.first().copied(), b.last().copied());
+        for a in &self.prefixes {
+            if a.len > b.len() || !first.is_none_or(|c| a.edge(c)) {
+                continue;
+            }
+            if let Some(rules) = s.get(..a.len).and_then(|p| a.rules.get(p)) {
+                rules.iter().for_each(|&r| mark(r));
+            }
+        }
+        for a in &self.suffixes {
+            if a.len > b.len() || !last.is_none_or(|c| a.edge(c)) {
+                continue;
+            }
+            if let Some(rules) = s.get(b.len() - a.len..).and_then(|t| a.rules.get(t)) {
+                rules.iter().for_each(|&r| mark(r));
+            }
+        }
+    }
+}
+
+/// Rules indexed by their keys. Fields are looked up by slot in the event's index, which
+/// the rules then share: no hashing of field names per event.
+#[derive(Default)]
+pub(crate) struct Dispatch {
+    pub(crate) always: Vec<u32>,
+    fields: Vec<(Slot, Vec<FieldMap>)>,
+}
+
+impl Dispatch {
+    pub(crate) fn add(&mut self, rule: u32, key: Option<&Key>) {
+        let Some(k) = key else {
+            self.always.push(rule);
+            return;
+        };
+        for a in &k.0 {
+            let slot = slot_of(&a.field);
+            let at = match self.fields.iter().position(|(s, _)| *s == slot) {
+                Some(at) => at,
+                None => {
+                    self.fields.push((slot, Vec::new()));
+                    self.fields.len() - 1
+                }
+            };
+            let maps = &mut self.fields[at].1;
+            let map = match maps.iter().position(|m| m.fold == a.fold) {
+                Some(p) => &mut maps[p],
+                None => {
+                    maps.push(FieldMap {
+                        fold: a.fold,
+                        ..FieldMap::default()
+                    });
+                    maps.last_mut().expect("just pushed")
+                }
+            };
+            match &a.test {
+                Test::Exact(v) => map.exact.entry(v.as_str().into()).or_default().push(rule),
+                Test::Prefix(p) => by_len(&mut map.prefixes, p, rule, true),
+                Test::Suffix(s) => by_len(&mut map.suffixes, s, rule, false),
+            }
+        }
+    }
+
+    /// Marks (`stamp[rule] = gen`) and lists the rules this event may match.
+    pub(crate) fn collect(
+        &self,
+        ix: &IndexedEvent,
+        gen: u64,
+        stamp: &mut [u64],
+        out: &mut Vec<u32>,
+    ) {
+        let mut mark = |r: u32| {
+            if stamp[r as usize] != gen {
+                stamp[r as usize] = gen;
+                out.push(r);
+            }
+        };
+        self.always.iter().for_each(|&r| mark(r));
+        let mut lower = String::new();
+        let mut num = itoa_buf();
+        for (slot, maps) in &self.fields {
+            let Some(v) = ix.get(*slot) else { continue };
+            let values: &[Value] = match v {
+                Value::List(items) => items,
+                other => std::slice::from_ref(other),
+            };
+            for v in values {
+                // Numbers and booleans are tested through their string form, as the matcher
+                // does (`user.id == "0"` on a numeric id).
+                let owned;
+                let s: &str = match v {
+                    Value::Str(s) => s,
+                    Value::Int(i) => num.format(*i),
+                    Value::Bool(b) => {
+                        if *b {
+                            "true"
+                        } else {
+                            "false"
+                        }
+                    }
+                    Value::Float(_) => {
+                        owned = crate::detect::eql::to_string(v).unwrap_or_default();
+                        &owned
+                    }
+                    Value::Null | Value::List(_) => continue,
+                };
+                for map in maps {
+                    let s: &str =
+                        if map.fold && s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+                            lower.clear();
+                            if s.is_ascii() {
+                                lower.push_str(s);
+                                lower.make_ascii_lowercase();
+                            } else {
+                                // The same folding the matcher applies.
+                                lower.push_str(&s.to_lowercase());
+                            }
+                            &lower
+                        } else {
+                            s
+                        };
+                    map.hits(s, &mut mark);
+                }
+            }
+        }
+    }
+}
+
+/// Decimal formatting of an `i64` into a reused buffer.
+struct ItoaBuf([u8; 20]);
+
+fn itoa_buf() -> ItoaBuf {
+    ItoaBuf([0; 20])
+}
+
+impl ItoaBuf {
+    fn format(&mut self, i: i64) -> &str {
+        let mut n = i.unsigned_abs();
+        let mut at = self.0.len();
+        loop {
+            at -= 1;
+            self.0[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if i < 0 {
+            at -= 1;
+            self.0[at] = b'-';
+        }
+        std::str::from_utf8(&self.0[at..]).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kql(q: &str) -> Option<Key> {
+        necessary(&crate::detect::kql::parse_expr(q).unwrap())
+    }
+
+    fn eql(q: &str) -> Option<Key> {
+        query_key(&crate::detect::eql::parse(q).unwrap())
+    }
+
+    fn tests(k: &Key) -> Vec<(String, Test)> {
+        k.0.iter()
+            .map(|a| (a.field.clone(), a.test.clone()))
+            .collect()
+    }
+
+    fn ex(f: &str, v: &str) -> (String, Test) {
+        (f.into(), Test::Exact(v.into()))
+    }
+
+    #[test]
+    fn picks_the_most_selective_conjunct() {
+        let k = kql("host.os.type:linux and event.category:process and event.action:(exec or executed) and process.name:(curl or wget)").unwrap();
+        assert_eq!(
+            tests(&k),
+            vec![ex("process.name", "curl"), ex("process.name", "wget")]
+        );
+        assert_eq!(kql("not process.name:curl"), None);
+        // A wildcard pattern keys on its literal prefix or suffix.
+        let k = kql("process.name:(py* or perl) and event.action:exec").unwrap();
+        assert_eq!(
+            tests(&k),
+            vec![
+                ex("process.name", "perl"),
+                ("process.name".into(), Test::Prefix("py".into()))
+            ]
+        );
+        let k = kql("process.name:*py and event.action:exec").unwrap();
+        assert_eq!(
+            tests(&k),
+            vec![("process.name".into(), Test::Suffix("py".into()))]
+        );
+        // The longer literal end of a pattern; a one-byte affix is weaker than an action.
+        let k = kql("file.name:.*.so and event.action:exec").unwrap();
+        assert_eq!(
+            tests(&k),
+            vec![("file.name".into(), Test::Suffix(".so".into()))]
+        );
+        let k = kql("process.executable:/* and event.action:exec").unwrap();
+        assert_eq!(tests(&k), vec![ex("event.action", "exec")]);
+        // `*x*` has neither: the other conjunct keys.
+        let k = kql("process.name:*py* and event.action:exec").unwrap();
+        assert_eq!(tests(&k), vec![ex("event.action", "exec")]);
+    }
+
+    #[test]
+    fn or_across_fields_is_a_union() {
+        let k = eql(r#"process where event.type == "start" and (process.name : "Curl" or process.args : "--upload*" or startsWith(process.executable, "/tmp/"))"#).unwrap();
+        let mut got = tests(&k);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("process.args".into(), Test::Prefix("--upload".into())),
+                ("process.executable".into(), Test::Prefix("/tmp/".into())),
+                ex("process.name", "curl"),
+            ]
+        );
+        assert!(k.0.iter().any(|a| a.field == "process.name" && a.fold));
+        // One unkeyable branch unkeys the `or`; the category remains.
+        let k = eql(r#"process where process.name == "a" or process.args regex "b.*""#).unwrap();
+        assert_eq!(tests(&k), vec![ex("event.category", "process")]);
+    }
+
+    #[test]
+    fn sequences_take_every_stage_and_until() {
+        let k = eql(r#"sequence by process.entity_id [process where process.name == "a"] [network where destination.port == 4444] until [process where event.action == "end"]"#).unwrap();
+        let mut got = tests(&k);
+        got.sort();
+        // The port is a number: that stage keys on its category.
+        assert_eq!(
+            got,
+            vec![
+                ex("event.action", "end"),
+                ex("event.category", "network"),
+                ex("process.name", "a"),
+            ]
+        );
+        assert_eq!(
+            eql(r#"sequence [any where true] [process where process.name == "a"]"#),
+            None
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_prove() {
+        // Non-ASCII case-insensitive literals: Unicode folding differs from ASCII lowering.
+        let e = crate::detect::eql::parse(r#"any where process.name : "ſh""#).unwrap();
+        assert_eq!(necessary(&e.stages()[0].expr), None);
+        let e = crate::detect::eql::parse(r#"any where @timestamp == "1000""#).unwrap();
+        assert_eq!(necessary(&e.stages()[0].expr), None);
+    }
+
+    use crate::event::Event;
+
+    #[test]
+    fn dispatch_finds_exact_prefix_suffix_folded_and_numeric_values() {
+        let mut d = Dispatch::default();
+        let key = |f: &str, fold: bool, t: Test| {
+            Key(vec![Atom {
+                field: f.into(),
+                fold,
+                test: t,
+            }])
+        };
+        d.add(
+            0,
+            Some(&key("process.name", false, Test::Exact("curl".into()))),
+        );
+        d.add(
+            1,
+            Some(&key("process.name", false, Test::Prefix("py".into()))),
+        );
+        d.add(
+            2,
+            Some(&key("process.name", true, Test::Exact("bash".into()))),
+        );
+        d.add(3, None);
+        d.add(
+            4,
+            Some(&key("file.path", false, Test::Suffix(".so".into()))),
+        );
+        d.add(
+            5,
+            Some(&key("process.pid", false, Test::Exact("-12".into()))),
+        );
+        let mut ev = Event::new(0);
+        ev.push(
+            "process.name",
+            Value::List(vec!["python3".into(), "BASH".into()]),
+        );
+        ev.push("file.path", "/tmp/x.so");
+        ev.push("process.pid", -12i64);
+        let mut stamp = vec![0; 6];
+        let mut out = Vec::new();
+        let mut fi = crate::detect::eql::FieldIndex::new();
+        d.collect(&fi.index(&ev), 1, &mut stamp, &mut out);
+        out.sort();
+        assert_eq!(out, vec![1, 2, 3, 4, 5]);
+        let mut ev = Event::new(0);
+        ev.push("process.name", "p");
+        ev.push("file.path", "so");
+        out.clear();
+        d.collect(&fi.index(&ev), 2, &mut stamp, &mut out);
+        assert_eq!(out, vec![3], "shorter than the prefix and the suffix");
+    }
+}
