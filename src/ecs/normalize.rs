@@ -654,11 +654,11 @@ pub(crate) fn build(
     stamps: &mut Timestamps,
 ) -> Event {
     let ts = ev.records.first().map(Record::timestamp_ms).unwrap_or(0);
-    // Sized for a typical SYSCALL event, so the field list does not grow.
     let mut out = Event {
         timestamp_ms: ts,
         arrival: 0,
-        fields: Vec::with_capacity(72),
+        // Room for an exec event (about 80 fields): growing would copy them all.
+        fields: Vec::with_capacity(96),
     };
     let w = &n.work;
     out.push("@timestamp", stamps.format(ts));
@@ -806,11 +806,18 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                     // thousands, which would make this quadratic.
                     None if cols.len() >= MAX_PATH_KEYS => return,
                     None => {
-                        cols.push((key, vec![Value::Null; paths.len()]));
+                        cols.push((key, Vec::with_capacity(paths.len())));
                         cols.len() - 1
                     }
                 };
-                cols[col].1[i] = v;
+                // Filled row by row: `null` for the rows before that lacked the key; a key
+                // repeated within a record keeps its last value.
+                let vals = &mut cols[col].1;
+                vals.resize(i, Value::Null);
+                match vals.get_mut(i) {
+                    Some(slot) => *slot = v,
+                    None => vals.push(v),
+                }
                 next = col + 1;
             };
             if f.key == "obj" {
@@ -829,7 +836,8 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
             }
         }
     }
-    for (k, vals) in cols {
+    for (k, mut vals) in cols {
+        vals.resize(paths.len(), Value::Null);
         let key: &'static str = match k {
             "name" => "auditd.paths.name",
             "nametype" => "auditd.paths.nametype",

@@ -459,3 +459,34 @@ fn forged_path_record_with_many_keys_is_bounded() {
     assert_eq!(list(&ev, "auditd.paths.name"), ["/etc/passwd"]);
     assert_eq!(s(&ev, "file.path"), "/etc/passwd");
 }
+
+#[test]
+fn path_columns_stay_aligned_when_records_differ() {
+    let ev = one(
+        "type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=82 success=yes exit=0 a0=1 a1=0 a2=0 a3=0 items=3 ppid=1 pid=9 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm=\"mv\" exe=\"/bin/mv\" key=(null)\n\
+         type=PATH msg=audit(1.000:1): item=0 name=\"/a\" nametype=PARENT\n\
+         type=PATH msg=audit(1.000:1): item=1 inode=7 nametype=DELETE inode=8\n\
+         type=PATH msg=audit(1.000:1): nametype=CREATE item=2 name=\"/b\" extra=x\n\
+         type=EOE msg=audit(1.000:1):",
+    );
+    let col = |k: &str| match ev.get(k) {
+        Some(Value::List(l)) => l.clone(),
+        other => panic!("{k}: {other:?}"),
+    };
+    let st = |s: &str| Value::from(s);
+    assert_eq!(col("auditd.paths.item"), [st("0"), st("1"), st("2")]);
+    assert_eq!(col("auditd.paths.name"), [st("/a"), Value::Null, st("/b")]);
+    // A key repeated in one record keeps its last value.
+    assert_eq!(
+        col("auditd.paths.inode"),
+        [Value::Null, st("8"), Value::Null]
+    );
+    assert_eq!(
+        col("auditd.paths.nametype"),
+        [st("PARENT"), st("DELETE"), st("CREATE")]
+    );
+    assert_eq!(
+        col("auditd.paths.extra"),
+        [Value::Null, Value::Null, st("x")]
+    );
+}
