@@ -27,6 +27,54 @@ pub(crate) enum Test {
     Exact(String),
     Prefix(String),
     Suffix(String),
+    /// The text occurs somewhere in the value.
+    Contains(String),
+    /// The field has a value (`field:*`).
+    Present,
+}
+
+/// Fields every event of its kind has: `field:*` on them selects nothing.
+fn ubiquitous(field: &str) -> bool {
+    const COMMON: &[&str] = &[
+        "event.",
+        "host.",
+        "agent.",
+        "ecs.",
+        "auditd.",
+        "network.",
+        "source.",
+        "destination.",
+        "user.",
+        "group.",
+        "process.parent.",
+        "tags",
+        "@timestamp",
+        "message",
+    ];
+    const PROCESS: &[&str] = &[
+        "process.name",
+        "process.executable",
+        "process.pid",
+        "process.args",
+        "process.args_count",
+        "process.command_line",
+        "process.title",
+        "process.working_directory",
+        "process.entity_id",
+        "process.ppid",
+        "file.path",
+        "file.name",
+        "file.directory",
+        "file.extension",
+        "file.inode",
+        "file.mode",
+        "file.uid",
+        "file.gid",
+        "file.owner",
+        "file.group",
+        "file.device",
+    ];
+    COMMON.iter().any(|c| field.starts_with(c)) || PROCESS.contains(&field)
 }
 
 /// `field` has a value passing `test` (lower-cased first when `fold`).
@@ -71,7 +119,10 @@ fn atom_rank(a: &Atom) -> u8 {
         Test::Prefix(p) | Test::Suffix(p) if p.len() >= 5 => r + 2,
         Test::Prefix(p) | Test::Suffix(p) if p.len() >= 3 => r + 1,
         Test::Prefix(p) | Test::Suffix(p) if p.len() == 2 => r,
-        // `/`, `.`: nearly every value has one.
+        Test::Contains(c) if c.len() >= 6 => r + 1,
+        Test::Contains(c) if c.len() >= 4 => r,
+        Test::Present if !ubiquitous(&a.field) => 12,
+        // `/`, `.`, `field:*` on `process.name`: nearly every value has one.
         _ => 1,
     }
 }
@@ -102,6 +153,7 @@ enum Base {
     Exact,
     Prefix,
     Suffix,
+    Contains,
 }
 
 /// The atom for literal `lit` on `field` (`wild`: `*`/`?` are wildcards, as for `:` and
@@ -117,24 +169,31 @@ fn atom(field: &str, fold: bool, lit: &str, wild: bool, base: Base) -> Option<At
         lit.to_owned()
     };
     let test = match lit.find(['*', '?']).filter(|_| wild) {
-        // Up to the first wildcard is a necessary prefix, after the last one a suffix: the
-        // longer one is the more selective.
+        // Up to the first wildcard is a necessary prefix, after the last one a suffix, and
+        // every piece between wildcards occurs in the value: the longest is the most selective.
         Some(first) => {
             let last = lit.rfind(['*', '?']).unwrap_or(first);
             let (head, tail) = (&lit[..first], &lit[last + 1..]);
-            if head.is_empty() && tail.is_empty() {
-                return None;
-            }
-            if head.len() >= tail.len() {
+            let inner = lit[first..=last]
+                .split(['*', '?'])
+                .max_by_key(|p| p.len())
+                .unwrap_or("");
+            if head.is_empty() && tail.is_empty() && inner.is_empty() {
+                // Only wildcards: `*` matches any string value, `?` any one-character one.
+                Test::Present
+            } else if head.len() >= tail.len() && head.len() >= inner.len() {
                 Test::Prefix(head.to_owned())
-            } else {
+            } else if tail.len() >= inner.len() {
                 Test::Suffix(tail.to_owned())
+            } else {
+                Test::Contains(inner.to_owned())
             }
         }
         None => match base {
             Base::Exact => Test::Exact(lit),
             Base::Prefix => Test::Prefix(lit),
             Base::Suffix => Test::Suffix(lit),
+            Base::Contains => Test::Contains(lit),
         },
     };
     Some(Atom {
@@ -165,6 +224,20 @@ fn atoms<'a>(
     (!out.is_empty()).then_some(Key(out))
 }
 
+/// `field` compared with `null` (either side): the atom "the field has a value".
+fn present(left: &Expr, right: &Expr) -> Option<Key> {
+    let field = match (left, right) {
+        (Expr::Field { path, .. }, Expr::Literal(Value::Null))
+        | (Expr::Literal(Value::Null), Expr::Field { path, .. }) => path,
+        _ => return None,
+    };
+    Some(Key(vec![Atom {
+        field: field.clone(),
+        fold: false,
+        test: Test::Present,
+    }]))
+}
+
 /// The best necessary condition of a boolean expression, if it has one.
 pub(crate) fn necessary(e: &Expr) -> Option<Key> {
     let k = match e {
@@ -178,6 +251,20 @@ pub(crate) fn necessary(e: &Expr) -> Option<Key> {
             all.dedup();
             return Some(Key(all));
         }
+        // `field != null`, KQL `field:*`: the field has a value.
+        Expr::Not(inner) => match &**inner {
+            Expr::Compare {
+                op: CmpOp::Eq,
+                left,
+                right,
+            } => present(left, right)?,
+            _ => return None,
+        },
+        Expr::Compare {
+            op: CmpOp::Ne,
+            left,
+            right,
+        } => present(left, right)?,
         Expr::Compare {
             op: CmpOp::Eq,
             left,
@@ -219,11 +306,13 @@ pub(crate) fn necessary(e: &Expr) -> Option<Key> {
             name,
             insensitive,
             args,
-        } if args.len() == 2 && (name == "startswith" || name == "endswith") => {
-            let base = if name == "startswith" {
-                Base::Prefix
-            } else {
-                Base::Suffix
+        } if args.len() == 2
+            && matches!(name.as_str(), "startswith" | "endswith" | "stringcontains") =>
+        {
+            let base = match name.as_str() {
+                "startswith" => Base::Prefix,
+                "endswith" => Base::Suffix,
+                _ => Base::Contains,
             };
             atoms(
                 field_path(&args[0])?,
@@ -279,6 +368,11 @@ struct FieldMap {
     exact: FxMap<Box<str>, Vec<u32>>,
     prefixes: ByLen,
     suffixes: ByLen,
+    /// Rules that only need the field present.
+    present: Vec<u32>,
+    /// `Contains` texts and their rules; searched with one automaton (built by `finish`).
+    needles: Vec<(Box<str>, Vec<u32>)>,
+    automaton: Option<aho_corasick::AhoCorasick>,
 }
 
 fn by_len(list: &mut ByLen, s: &str, rule: u32, front: bool) {
@@ -307,6 +401,15 @@ fn by_len(list: &mut ByLen, s: &str, rule: u32, front: bool) {
 
 impl FieldMap {
     fn hits(&self, s: &str, mut mark: impl FnMut(u32)) {
+        self.present.iter().for_each(|&r| mark(r));
+        if let Some(ac) = &self.automaton {
+            for m in ac.find_overlapping_iter(s) {
+                self.needles[m.pattern().as_usize()]
+                    .1
+                    .iter()
+                    .for_each(|&r| mark(r));
+            }
+        }
         if let Some(rules) = self.exact.get(s) {
             rules.iter().for_each(|&r| mark(r));
         }
@@ -368,8 +471,31 @@ impl Dispatch {
                 Test::Exact(v) => map.exact.entry(v.as_str().into()).or_default().push(rule),
                 Test::Prefix(p) => by_len(&mut map.prefixes, p, rule, true),
                 Test::Suffix(s) => by_len(&mut map.suffixes, s, rule, false),
+                Test::Present => map.present.push(rule),
+                Test::Contains(c) => {
+                    match map.needles.iter().position(|(n, _)| **n == **c) {
+                        Some(at) => map.needles[at].1.push(rule),
+                        None => map.needles.push((c.as_str().into(), vec![rule])),
+                    }
+                    map.automaton = None;
+                }
             }
         }
+    }
+
+    /// Builds the search automata; call after the last `add`. A field whose automaton cannot
+    /// be built sends its contains-rules to every event.
+    pub(crate) fn finish(&mut self) {
+        let mut fallback = Vec::new();
+        for (_, maps) in &mut self.fields {
+            for m in maps.iter_mut().filter(|m| !m.needles.is_empty()) {
+                match aho_corasick::AhoCorasick::new(m.needles.iter().map(|(n, _)| &**n)) {
+                    Ok(ac) => m.automaton = Some(ac),
+                    Err(_) => fallback.extend(m.needles.drain(..).flat_map(|(_, r)| r)),
+                }
+            }
+        }
+        self.always.extend(fallback);
     }
 
     /// Marks (`stamp[rule] = gen`) and lists the rules this event may match.
@@ -516,8 +642,19 @@ mod tests {
         );
         let k = kql("process.executable:/* and event.action:exec").unwrap();
         assert_eq!(tests(&k), vec![ex("event.action", "exec")]);
-        // `*x*` has neither: the other conjunct keys.
-        let k = kql("process.name:*py* and event.action:exec").unwrap();
+        // `*x*` keys on the text inside; `field:*` on the field's presence, unless every
+        // event has the field.
+        let k = kql("process.command_line:*serviceaccount* and event.action:exec").unwrap();
+        assert_eq!(
+            tests(&k),
+            vec![(
+                "process.command_line".into(),
+                Test::Contains("serviceaccount".into())
+            )]
+        );
+        let k = kql("process.env_vars:* and event.action:exec").unwrap();
+        assert_eq!(tests(&k), vec![("process.env_vars".into(), Test::Present)]);
+        let k = kql("process.name:* and event.action:exec").unwrap();
         assert_eq!(tests(&k), vec![ex("event.action", "exec")]);
     }
 
@@ -602,6 +739,16 @@ mod tests {
             5,
             Some(&key("process.pid", false, Test::Exact("-12".into()))),
         );
+        d.add(
+            6,
+            Some(&key("file.path", false, Test::Contains("mp/x".into()))),
+        );
+        d.add(
+            6,
+            Some(&key("file.path", false, Test::Contains("/x.s".into()))),
+        );
+        d.add(7, Some(&key("process.env_vars", false, Test::Present)));
+        d.finish();
         let mut ev = Event::new(0);
         ev.push(
             "process.name",
@@ -609,15 +756,16 @@ mod tests {
         );
         ev.push("file.path", "/tmp/x.so");
         ev.push("process.pid", -12i64);
-        let mut stamp = vec![0; 6];
+        let mut stamp = vec![0; 8];
         let mut out = Vec::new();
         let mut fi = crate::detect::eql::FieldIndex::new();
         d.collect(&fi.index(&ev), 1, &mut stamp, &mut out);
         out.sort();
-        assert_eq!(out, vec![1, 2, 3, 4, 5]);
+        assert_eq!(out, vec![1, 2, 3, 4, 5, 6]);
         let mut ev = Event::new(0);
         ev.push("process.name", "p");
         ev.push("file.path", "so");
+        ev.push("process.env_vars", Value::List(vec![]));
         out.clear();
         d.collect(&fi.index(&ev), 2, &mut stamp, &mut out);
         assert_eq!(out, vec![3], "shorter than the prefix and the suffix");

@@ -347,6 +347,7 @@ impl Engine {
                 }
             }
         }
+        dispatch.iter_mut().for_each(Dispatch::finish);
         let need_defend = slots.iter().any(|s| s.meta.sources.defend != 0);
         let n = slots.len();
         Ok(Engine {
