@@ -366,8 +366,10 @@ fn simplify(n: Node) -> Node {
                     o => out.push(o),
                 }
             }
-            // Cheap tests first: evaluation is pure, so order only changes speed.
-            out.sort_by_key(Node::cost);
+            // Cheap, selective tests first: evaluation is pure, so order only changes speed.
+            // Tests of fields with few values (`event.type == "start"`) almost always hold
+            // on the events the dispatcher hands a rule: they go after tests of like cost.
+            out.sort_by_key(|n| n.cost() + if n.mostly_true() { 6 } else { 0 });
             match out.len() {
                 0 => Node::Const(true),
                 1 => out.pop().unwrap_or(Node::Const(true)),
@@ -734,6 +736,30 @@ impl Node {
 // ---- evaluation ----------------------------------------------------------------------------
 
 impl Node {
+    /// A test of a field with few distinct values (category, type, action, outcome, OS).
+    fn mostly_true(&self) -> bool {
+        const FEW_VALUES: &[&str] = &[
+            "event.category",
+            "event.type",
+            "event.action",
+            "event.kind",
+            "event.module",
+            "event.dataset",
+            "event.outcome",
+            "host.os.type",
+            "host.os.family",
+            "host.os.name",
+            "host.os.platform",
+            "data_stream.dataset",
+            "network.direction",
+            "network.transport",
+        ];
+        match self {
+            Node::Str(slot, _) => FEW_VALUES.contains(&super::fields::slot_name(*slot).as_str()),
+            _ => false,
+        }
+    }
+
     /// Rough evaluation cost, for ordering `and` / `or` operands.
     fn cost(&self) -> u32 {
         match self {
