@@ -813,7 +813,9 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                 // Filled row by row: `null` for the rows before that lacked the key; a key
                 // repeated within a record keeps its last value.
                 let vals = &mut cols[col].1;
-                vals.resize(i, Value::Null);
+                if vals.len() != i {
+                    vals.resize(i, Value::Null);
+                }
                 match vals.get_mut(i) {
                     Some(slot) => *slot = v,
                     None => vals.push(v),
@@ -837,7 +839,9 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
         }
     }
     for (k, mut vals) in cols {
-        vals.resize(paths.len(), Value::Null);
+        if vals.len() < paths.len() {
+            vals.resize(paths.len(), Value::Null);
+        }
         let key: &'static str = match k {
             "name" => "auditd.paths.name",
             "nametype" => "auditd.paths.nametype",
