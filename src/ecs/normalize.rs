@@ -772,6 +772,10 @@ fn data_key(k: &str) -> Key {
         "cap_fi" => "auditd.data.cap_fi",
         "cap_fe" => "auditd.data.cap_fe",
         "cap_fver" => "auditd.data.cap_fver",
+        // Common in user-space (PAM, systemd) records.
+        "grantors" => "auditd.data.grantors",
+        "unit" => "auditd.data.unit",
+        "items" => "auditd.data.items",
         _ => return Cow::Owned(format!("auditd.data.{k}")),
     };
     Cow::Borrowed(s)
