@@ -253,8 +253,9 @@ pub(crate) fn query_key(q: &Query) -> Option<Key> {
     Some(Key(all))
 }
 
-/// Prefixes (or suffixes) of one length: the affix → rules, and a bitmap of their first (last)
-/// bytes, so most values are rejected by one bit test instead of a hash lookup.
+/// Prefixes (or suffixes) of one length: the affix → rules, and a bitmap of their inner edge
+/// byte (a prefix's last, a suffix's first: paths share their outer `/`), so most values are
+/// rejected by one bit test instead of a hash lookup.
 #[derive(Default)]
 struct Affixes {
     len: usize,
@@ -293,9 +294,9 @@ fn by_len(list: &mut ByLen, s: &str, rule: u32, front: bool) {
     };
     let a = &mut list[at];
     let edge = if front {
-        s.as_bytes().first()
-    } else {
         s.as_bytes().last()
+    } else {
+        s.as_bytes().first()
     };
     match edge {
         Some(&b) => a.edges[(b >> 6) as usize] |= 1 << (b & 63),
@@ -310,9 +311,8 @@ impl FieldMap {
             rules.iter().for_each(|&r| mark(r));
         }
         let b = s.as_bytes();
-        let (first, last) = (b.first().copied(), b.last().copied());
         for a in &self.prefixes {
-            if a.len > b.len() || !first.is_none_or(|c| a.edge(c)) {
+            if a.len > b.len() || (a.len > 0 && !a.edge(b[a.len - 1])) {
                 continue;
             }
             if let Some(rules) = s.get(..a.len).and_then(|p| a.rules.get(p)) {
@@ -320,7 +320,7 @@ impl FieldMap {
             }
         }
         for a in &self.suffixes {
-            if a.len > b.len() || !last.is_none_or(|c| a.edge(c)) {
+            if a.len > b.len() || (a.len > 0 && !a.edge(b[b.len() - a.len])) {
                 continue;
             }
             if let Some(rules) = s.get(b.len() - a.len..).and_then(|t| a.rules.get(t)) {

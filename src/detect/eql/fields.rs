@@ -255,14 +255,18 @@ impl<'a> IndexedEvent<'a> {
                 }
             }
             Some(_) => None,
-            None => {
-                let name = slot_name(slot);
-                match self.overlay.and_then(|o| o.get(&name)) {
-                    Some(Value::Null) => None,
-                    Some(v) => Some(v),
-                    None => self.ev.get(&name),
-                }
-            }
+            None => self.get_by_name(slot),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_by_name(&self, slot: Slot) -> Option<&'a Value> {
+        let name = slot_name(slot);
+        match self.overlay.and_then(|o| o.get(&name)) {
+            Some(Value::Null) => None,
+            Some(v) => Some(v),
+            None => self.ev.get(&name),
         }
     }
 }
