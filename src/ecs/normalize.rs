@@ -772,6 +772,10 @@ fn data_key(k: &str) -> Key {
         "cap_fi" => "auditd.data.cap_fi",
         "cap_fe" => "auditd.data.cap_fe",
         "cap_fver" => "auditd.data.cap_fver",
+        // Common in user-space (PAM, systemd) records.
+        "grantors" => "auditd.data.grantors",
+        "unit" => "auditd.data.unit",
+        "items" => "auditd.data.items",
         _ => return Cow::Owned(format!("auditd.data.{k}")),
     };
     Cow::Borrowed(s)
@@ -813,7 +817,9 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                 // Filled row by row: `null` for the rows before that lacked the key; a key
                 // repeated within a record keeps its last value.
                 let vals = &mut cols[col].1;
-                vals.resize(i, Value::Null);
+                if vals.len() != i {
+                    vals.resize(i, Value::Null);
+                }
                 match vals.get_mut(i) {
                     Some(slot) => *slot = v,
                     None => vals.push(v),
@@ -837,7 +843,9 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
         }
     }
     for (k, mut vals) in cols {
-        vals.resize(paths.len(), Value::Null);
+        if vals.len() < paths.len() {
+            vals.resize(paths.len(), Value::Null);
+        }
         let key: &'static str = match k {
             "name" => "auditd.paths.name",
             "nametype" => "auditd.paths.nametype",
@@ -918,6 +926,8 @@ fn name_for<'e>(
 
 fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
     let w = &n.work;
+    // Every `user.*`/`group.*` field is pushed here: the look-ups below search only these.
+    let start = out.fields.len();
     // Names the records themselves carry (ENRICHED format): (id, name, is group).
     let mut ev_names: Vec<(&str, &str, bool)> = Vec::new();
     for (k, v) in &w.ids {
@@ -948,10 +958,10 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
     // The ECS entities from the table's mappings replace the plain ids.
     let mut related: Vec<String> = Vec::new();
     for (i, (_, id_path, name_path)) in ENTITY_KEYS.iter().enumerate() {
-        let mut e = n.entities[i].clone();
-        if e.id.is_empty() && e.name.is_empty() {
+        if n.entities[i] == Entity::default() {
             continue;
         }
+        let mut e = n.entities[i].clone();
         let group = i == 4;
         if e.id == "unset" {
             e.id.clear();
@@ -969,14 +979,14 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
                 .unwrap_or_default();
         }
         if e.id.is_empty() {
-            out.remove(id_path);
+            remove_from(out, start, id_path);
         } else {
-            out.set(*id_path, e.id.as_str());
+            set_from(out, start, id_path, e.id.as_str());
         }
         if e.name.is_empty() {
-            out.remove(name_path);
+            remove_from(out, start, name_path);
         } else {
-            out.set(*name_path, e.name.as_str());
+            set_from(out, start, name_path, e.name.as_str());
             if !group && !related.contains(&e.name) {
                 related.push(e.name.clone());
             }
@@ -987,12 +997,39 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
     }
     // Auditbeat drops user.effective.* when it says the same as user.*.
     let same = |a: &str, b: &str| {
-        let a = out.get_str(a).filter(|v| !v.is_empty());
-        a.is_some() && a == out.get_str(b)
+        let a = get_from(out, start, a).filter(|v| !v.is_empty());
+        a.is_some() && a == get_from(out, start, b)
     };
     if same("user.id", "user.effective.id") || same("user.name", "user.effective.name") {
-        out.fields
-            .retain(|(k, _)| !k.starts_with("user.effective."));
+        let mut i = start;
+        while i < out.fields.len() {
+            if out.fields[i].0.starts_with("user.effective.") {
+                out.fields.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// `Event::get_str`, `set` and `remove` over the fields from `start` on.
+fn get_from<'e>(out: &'e Event, start: usize, path: &str) -> Option<&'e str> {
+    out.fields[start..]
+        .iter()
+        .find(|(k, _)| k == path)
+        .and_then(|(_, v)| v.as_str())
+}
+
+fn set_from(out: &mut Event, start: usize, path: &'static str, value: &str) {
+    match out.fields[start..].iter_mut().find(|(k, _)| k == path) {
+        Some(slot) => slot.1 = Value::from(value),
+        None => out.push(path, value),
+    }
+}
+
+fn remove_from(out: &mut Event, start: usize, path: &str) {
+    if let Some(i) = out.fields[start..].iter().position(|(k, _)| k == path) {
+        out.fields.remove(start + i);
     }
 }
 
