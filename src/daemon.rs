@@ -302,6 +302,9 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
     let reader_stats = reader.stats();
 
     let (job_tx, job_rx) = bounded::<Job>(64);
+    // Handled events go back to the front thread that allocated them, to be freed there
+    // (cross-thread frees cost the allocator more); when this queue is full they are freed here.
+    let (done_tx, done_rx) = bounded::<Vec<std::sync::Arc<Event>>>(16);
     let mut worker = Worker::new(Some(engine), events_out, sinks);
     let worker_stats = std::sync::Arc::new(std::sync::Mutex::new(WorkerStats::default()));
     let shared = worker_stats.clone();
@@ -320,9 +323,8 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
                 };
                 match job {
                     Job::Events(batch) => {
-                        for ev in batch {
-                            worker.handle(ev);
-                        }
+                        let done: Vec<_> = batch.into_iter().map(|ev| worker.handle(ev)).collect();
+                        let _ = done_tx.try_send(done);
                         worker.flush();
                     }
                     Job::Reload(rules, config) => worker.reload_rules(rules, config),
@@ -383,6 +385,9 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
                 }
             }
             sd_notify("READY=1");
+        }
+        while let Ok(done) = done_rx.try_recv() {
+            drop(done);
         }
         match rec_rx.recv_timeout(Duration::from_millis(100)) {
             Ok(batch) => {

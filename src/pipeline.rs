@@ -130,7 +130,9 @@ impl Worker {
         }
     }
 
-    pub fn handle(&mut self, ev: Event) {
+    /// Writes and checks one event; gives it back shared, so the thread that built it can
+    /// drop it (allocators free fastest on the allocating thread).
+    pub fn handle(&mut self, ev: Event) -> Arc<Event> {
         self.stats.events += 1;
         if let Some(w) = &mut self.events_out {
             if let Err(e) = w.write_event(&ev) {
@@ -138,10 +140,12 @@ impl Worker {
                 self.warn.warn(|| format!("writing events: {e}"));
             }
         }
+        let ev = Arc::new(ev);
         if let Some(engine) = &mut self.engine {
-            engine.on_event(Arc::new(ev), &mut self.alerts);
+            engine.on_shared(&ev, &mut self.alerts);
         }
         self.deliver();
+        ev
     }
 
     /// Lets stream time pass without events, so sequences whose trailing missing-event stage

@@ -376,18 +376,23 @@ impl Engine {
 
     /// Runs one event through every rule; appends the alerts it completes.
     pub fn on_event(&mut self, ev: Arc<Event>, out: &mut Vec<Alert>) {
+        self.on_shared(&ev, out)
+    }
+
+    /// As `on_event`, leaving the caller its reference (to drop the event where it was made).
+    pub fn on_shared(&mut self, ev: &Arc<Event>, out: &mut Vec<Alert>) {
         self.stats.events += 1;
         let gen = self.stats.events;
         // One field index per view, shared by the dispatcher and every rule. Taken out of
         // `self` for the duration so the rules can borrow the engine.
         let mut fi = std::mem::take(&mut self.index);
         let [fi_ab, fi_def] = &mut fi;
-        let ix_ab = fi_ab.index(&ev);
+        let ix_ab = fi_ab.index(ev);
         self.cands.clear();
         let [st_ab, st_def] = &mut self.stamp;
         self.dispatch[AB].collect(&ix_ab, gen, st_ab, &mut self.cands);
         let overlay = if self.need_defend {
-            (self.defend_overlay)(&ev).map(|mut o| {
+            (self.defend_overlay)(ev).map(|mut o| {
                 o.timestamp_ms = ev.timestamp_ms;
                 o.arrival = ev.arrival;
                 o
@@ -399,7 +404,7 @@ impl Engine {
             self.stats.defend_views += 1;
         }
         let stream = overlay.as_ref().map_or(0, stream_bit);
-        let ix_def = overlay.as_ref().map(|o| fi_def.index_overlay(&ev, o));
+        let ix_def = overlay.as_ref().map(|o| fi_def.index_overlay(ev, o));
         if let Some(ix) = &ix_def {
             self.dispatch[DEF].collect(ix, gen, st_def, &mut self.cands);
         }
@@ -415,7 +420,7 @@ impl Engine {
                         .map_or_else(Event::default, |o| ev.overlaid(o)),
                 )
             };
-            let ref_ab = EventRef::ready(&ev);
+            let ref_ab = EventRef::ready(ev);
             let ref_def = EventRef::lazy(ev.timestamp_ms, ev.arrival, &materialize);
             // A rule sees a view only when that view's dispatch named it (its stamp).
             let views = [
