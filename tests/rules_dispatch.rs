@@ -1,6 +1,6 @@
 //! The dispatcher only skips rules an event cannot match: with every fixture rule loaded, the
 //! alerts are the same with dispatch on and off, over events built from the rules' own
-//! literals (so that many rules fire).
+//! literals, some upper-cased (so that many rules fire, case folding included), three seeds.
 
 use auditwatch::detect::engine::{Engine, EngineConfig};
 use auditwatch::detect::rule::{load_bundled, load_paths, Rule};
@@ -17,8 +17,15 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn pick<'a>(&mut self, items: &'a [String]) -> &'a str {
-        &items[(self.next() % items.len() as u64) as usize]
+    /// A literal of the rules, sometimes upper-cased (case-insensitive operators and the
+    /// dispatcher's case folding must agree).
+    fn pick(&mut self, items: &[String]) -> String {
+        let s = &items[(self.next() % items.len() as u64) as usize];
+        if self.next() % 5 == 0 {
+            s.to_uppercase()
+        } else {
+            s.clone()
+        }
     }
 }
 
@@ -34,8 +41,8 @@ fn literals(rules: &[Rule]) -> Vec<String> {
     set.into_iter().collect()
 }
 
-fn events(lits: &[String], n: usize) -> Vec<Arc<Event>> {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+fn events(lits: &[String], n: usize, seed: u64) -> Vec<Arc<Event>> {
+    let mut rng = Rng(seed);
     let actions = [
         ("executed", "execve", "process"),
         ("connected-to", "connect", "network"),
@@ -59,22 +66,22 @@ fn events(lits: &[String], n: usize) -> Vec<Arc<Event>> {
             e.push("auditd.data.a2", "241");
             e.push("host.id", "h1");
             e.push("host.os.type", "linux");
-            let name = rng.pick(lits).to_owned();
+            let name = rng.pick(lits);
             e.push("process.name", name.clone());
             e.push(
                 "process.executable",
                 if rng.next() % 2 == 0 {
                     format!("/usr/bin/{name}")
                 } else {
-                    rng.pick(lits).to_owned()
+                    rng.pick(lits)
                 },
             );
             e.push("process.pid", (100 + rng.next() % 5) as i64);
             e.push("process.entity_id", format!("p{}", rng.next() % 5));
             e.push("process.parent.pid", 99i64);
-            e.push("process.parent.name", rng.pick(lits).to_owned());
+            e.push("process.parent.name", rng.pick(lits));
             e.push("process.parent.entity_id", format!("p{}", rng.next() % 5));
-            e.push("process.parent.executable", rng.pick(lits).to_owned());
+            e.push("process.parent.executable", rng.pick(lits));
             let args: Vec<Value> = (0..1 + rng.next() % 3)
                 .map(|_| rng.pick(lits).into())
                 .collect();
@@ -87,10 +94,10 @@ fn events(lits: &[String], n: usize) -> Vec<Arc<Event>> {
                     .join(" "),
             );
             e.push("process.args", Value::List(args));
-            e.push("process.working_directory", rng.pick(lits).to_owned());
-            e.push("user.name", rng.pick(lits).to_owned());
+            e.push("process.working_directory", rng.pick(lits));
+            e.push("user.name", rng.pick(lits));
             e.push("user.id", if rng.next() % 2 == 0 { "0" } else { "1000" });
-            let path = rng.pick(lits).to_owned();
+            let path = rng.pick(lits);
             e.push("file.path", path.clone());
             e.push(
                 "auditd.paths.name",
@@ -153,23 +160,31 @@ fn dispatch_loses_no_alert() {
         r.max_signals = usize::MAX;
     }
     let lits = literals(&rules);
-    let evs = events(&lits, 1500);
-    let (with, evals_with) = alerts(&rules, &evs, false);
-    let (without, evals_without) = alerts(&rules, &evs, true);
-    let fired: BTreeSet<&String> = without.iter().map(|(id, _)| id).collect();
-    println!(
-        "{} alerts from {} rules; rules tried {evals_with} with dispatch, {evals_without} without",
-        without.len(),
-        fired.len()
-    );
+    let (mut fired_total, mut evals) = (BTreeSet::new(), (0, 0));
+    for seed in [
+        0x2545_f491_4f6c_dd1d,
+        0x9e37_79b9_7f4a_7c15,
+        0xd1b5_4a32_d192_ed03,
+    ] {
+        let evs = events(&lits, 1500, seed);
+        let (with, evals_with) = alerts(&rules, &evs, false);
+        let (without, evals_without) = alerts(&rules, &evs, true);
+        println!(
+            "seed {seed:x}: {} alerts; rules tried {evals_with} with dispatch, {evals_without} without",
+            without.len()
+        );
+        let missing: Vec<_> = without.difference(&with).collect();
+        assert!(missing.is_empty(), "dispatch lost alerts: {missing:?}");
+        assert_eq!(with, without);
+        fired_total.extend(without.into_iter().map(|(id, _)| id));
+        evals = (evals.0 + evals_with, evals.1 + evals_without);
+    }
+    let (evals_with, evals_without) = evals;
     assert!(
-        fired.len() >= 20,
+        fired_total.len() >= 20,
         "the events exercise many rules ({})",
-        fired.len()
+        fired_total.len()
     );
-    let missing: Vec<_> = without.difference(&with).collect();
-    assert!(missing.is_empty(), "dispatch lost alerts: {missing:?}");
-    assert_eq!(with, without);
     // These events are made of the rules' own literals, so they meet many keys; on
     // realistic traffic far fewer rules are tried (see benches/engine.rs).
     assert!(evals_with * 2 < evals_without, "dispatch skips rules");
