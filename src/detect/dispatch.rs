@@ -83,7 +83,16 @@ pub(crate) struct Atom {
     pub(crate) field: String,
     pub(crate) fold: bool,
     pub(crate) test: Test,
+    /// The stages of an EQL query this atom is necessary for (`stage_bit`); all for others.
+    pub(crate) stages: u64,
 }
+
+/// The bit of stage `i` of a query in a stage mask (stages from 62 on share one; `until` is
+/// `UNTIL`). A rule whose atom held is handed the mask of the stages that may match.
+pub fn stage_bit(i: usize) -> u64 {
+    1 << i.min(62)
+}
+pub const UNTIL: u64 = 1 << 63;
 
 /// A necessary condition: at least one atom holds for every event the rule can match.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,6 +209,7 @@ fn atom(field: &str, fold: bool, lit: &str, wild: bool, base: Base) -> Option<At
         field: field.to_owned(),
         fold,
         test,
+        stages: u64::MAX,
     })
 }
 
@@ -235,6 +245,7 @@ fn present(left: &Expr, right: &Expr) -> Option<Key> {
         field: field.clone(),
         fold: false,
         test: Test::Present,
+        stages: u64::MAX,
     }]))
 }
 
@@ -331,16 +342,36 @@ pub(crate) fn necessary(e: &Expr) -> Option<Key> {
 /// Union over an EQL query's stages (and `until`): some stage must see the event.
 pub(crate) fn query_key(q: &Query) -> Option<Key> {
     let mut all = Vec::new();
-    for s in q.stages().iter().chain(q.until()) {
-        all.extend(necessary(&s.expr)?.0);
+    let stages = q
+        .stages()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (stage_bit(i), s));
+    for (bit, s) in stages.chain(q.until().map(|u| (UNTIL, u))) {
+        all.extend(
+            necessary(&s.expr)?
+                .0
+                .into_iter()
+                .map(|a| Atom { stages: bit, ..a }),
+        );
     }
     if q.kind() == QueryKind::Event && all.is_empty() {
         return None;
     }
+    // One atom per test, with the stages it serves.
     all.sort();
-    all.dedup();
+    all.dedup_by(|b, a| {
+        let same = a.field == b.field && a.fold == b.fold && a.test == b.test;
+        if same {
+            a.stages |= b.stages;
+        }
+        same
+    });
     Some(Key(all))
 }
+
+/// Rules an atom admits, each with the stages the atom serves (`stage_bit` mask).
+type Rules = Vec<(u32, u64)>;
 
 /// Prefixes (or suffixes) of one length: the affix → rules, and a bitmap of their inner edge
 /// byte (a prefix's last, a suffix's first: paths share their outer `/`), so most values are
@@ -349,7 +380,7 @@ pub(crate) fn query_key(q: &Query) -> Option<Key> {
 struct Affixes {
     len: usize,
     edges: [u64; 4],
-    rules: FxMap<Box<str>, Vec<u32>>,
+    rules: FxMap<Box<str>, Rules>,
 }
 
 impl Affixes {
@@ -365,17 +396,17 @@ type ByLen = Vec<Affixes>;
 #[derive(Default)]
 struct FieldMap {
     fold: bool,
-    exact: FxMap<Box<str>, Vec<u32>>,
+    exact: FxMap<Box<str>, Rules>,
     prefixes: ByLen,
     suffixes: ByLen,
     /// Rules that only need the field present.
-    present: Vec<u32>,
+    present: Rules,
     /// `Contains` texts and their rules; searched with one automaton (built by `finish`).
-    needles: Vec<(Box<str>, Vec<u32>)>,
+    needles: Vec<(Box<str>, Rules)>,
     automaton: Option<aho_corasick::AhoCorasick>,
 }
 
-fn by_len(list: &mut ByLen, s: &str, rule: u32, front: bool) {
+fn by_len(list: &mut ByLen, s: &str, rule: (u32, u64), front: bool) {
     let at = match list.iter().position(|a| a.len == s.len()) {
         Some(at) => at,
         None => {
@@ -400,18 +431,18 @@ fn by_len(list: &mut ByLen, s: &str, rule: u32, front: bool) {
 }
 
 impl FieldMap {
-    fn hits(&self, s: &str, mut mark: impl FnMut(u32)) {
-        self.present.iter().for_each(|&r| mark(r));
+    fn hits(&self, s: &str, mut mark: impl FnMut(u32, u64)) {
+        self.present.iter().for_each(|&(r, m)| mark(r, m));
         if let Some(ac) = &self.automaton {
             for m in ac.find_overlapping_iter(s) {
                 self.needles[m.pattern().as_usize()]
                     .1
                     .iter()
-                    .for_each(|&r| mark(r));
+                    .for_each(|&(r, m)| mark(r, m));
             }
         }
         if let Some(rules) = self.exact.get(s) {
-            rules.iter().for_each(|&r| mark(r));
+            rules.iter().for_each(|&(r, m)| mark(r, m));
         }
         let b = s.as_bytes();
         for a in &self.prefixes {
@@ -419,7 +450,7 @@ impl FieldMap {
                 continue;
             }
             if let Some(rules) = s.get(..a.len).and_then(|p| a.rules.get(p)) {
-                rules.iter().for_each(|&r| mark(r));
+                rules.iter().for_each(|&(r, m)| mark(r, m));
             }
         }
         for a in &self.suffixes {
@@ -427,7 +458,7 @@ impl FieldMap {
                 continue;
             }
             if let Some(rules) = s.get(b.len() - a.len..).and_then(|t| a.rules.get(t)) {
-                rules.iter().for_each(|&r| mark(r));
+                rules.iter().for_each(|&(r, m)| mark(r, m));
             }
         }
     }
@@ -437,17 +468,19 @@ impl FieldMap {
 /// the rules then share: no hashing of field names per event.
 #[derive(Default)]
 pub(crate) struct Dispatch {
-    pub(crate) always: Vec<u32>,
+    /// Rules without a key, and their stages (all).
+    pub(crate) always: Rules,
     fields: Vec<(Slot, Vec<FieldMap>)>,
 }
 
 impl Dispatch {
     pub(crate) fn add(&mut self, rule: u32, key: Option<&Key>) {
         let Some(k) = key else {
-            self.always.push(rule);
+            self.always.push((rule, u64::MAX));
             return;
         };
         for a in &k.0 {
+            let entry = (rule, a.stages);
             let slot = slot_of(&a.field);
             let at = match self.fields.iter().position(|(s, _)| *s == slot) {
                 Some(at) => at,
@@ -468,14 +501,14 @@ impl Dispatch {
                 }
             };
             match &a.test {
-                Test::Exact(v) => map.exact.entry(v.as_str().into()).or_default().push(rule),
-                Test::Prefix(p) => by_len(&mut map.prefixes, p, rule, true),
-                Test::Suffix(s) => by_len(&mut map.suffixes, s, rule, false),
-                Test::Present => map.present.push(rule),
+                Test::Exact(v) => map.exact.entry(v.as_str().into()).or_default().push(entry),
+                Test::Prefix(p) => by_len(&mut map.prefixes, p, entry, true),
+                Test::Suffix(s) => by_len(&mut map.suffixes, s, entry, false),
+                Test::Present => map.present.push(entry),
                 Test::Contains(c) => {
                     match map.needles.iter().position(|(n, _)| **n == **c) {
-                        Some(at) => map.needles[at].1.push(rule),
-                        None => map.needles.push((c.as_str().into(), vec![rule])),
+                        Some(at) => map.needles[at].1.push(entry),
+                        None => map.needles.push((c.as_str().into(), vec![entry])),
                     }
                     map.automaton = None;
                 }
@@ -498,21 +531,26 @@ impl Dispatch {
         self.always.extend(fallback);
     }
 
-    /// Marks (`stamp[rule] = gen`) and lists the rules this event may match.
+    /// Marks (`stamp[rule] = gen`) and lists the rules this event may match, with the stages
+    /// of each that may match it (`stages[rule]`, a `stage_bit` mask).
     pub(crate) fn collect(
         &self,
         ix: &IndexedEvent,
         gen: u64,
         stamp: &mut [u64],
+        stages: &mut [u64],
         out: &mut Vec<u32>,
     ) {
-        let mut mark = |r: u32| {
-            if stamp[r as usize] != gen {
-                stamp[r as usize] = gen;
+        let mut mark = |r: u32, m: u64| {
+            let i = r as usize;
+            if stamp[i] != gen {
+                stamp[i] = gen;
+                stages[i] = 0;
                 out.push(r);
             }
+            stages[i] |= m;
         };
-        self.always.iter().for_each(|&r| mark(r));
+        self.always.iter().for_each(|&(r, m)| mark(r, m));
         let mut lower = String::new();
         let mut num = itoa_buf();
         for (slot, maps) in &self.fields {
@@ -691,6 +729,17 @@ mod tests {
                 ex("process.name", "a"),
             ]
         );
+        // Each atom knows the stages it serves: a `by`-joined event is tried only on those.
+        let stages_of = |f: &str| k.0.iter().find(|a| a.field == f).map(|a| a.stages);
+        assert_eq!(stages_of("process.name"), Some(stage_bit(0)));
+        assert_eq!(stages_of("event.category"), Some(stage_bit(1)));
+        assert_eq!(stages_of("event.action"), Some(UNTIL));
+        let k = eql(r#"sequence [process where process.name == "a"] [process where process.name : ("a", "b")]"#).unwrap();
+        let a =
+            k.0.iter()
+                .find(|a| a.test == Test::Exact("a".into()) && !a.fold)
+                .map(|a| a.stages);
+        assert_eq!(a, Some(stage_bit(0)));
         assert_eq!(
             eql(r#"sequence [any where true] [process where process.name == "a"]"#),
             None
@@ -716,6 +765,7 @@ mod tests {
                 field: f.into(),
                 fold,
                 test: t,
+                stages: u64::MAX,
             }])
         };
         d.add(
@@ -757,9 +807,10 @@ mod tests {
         ev.push("file.path", "/tmp/x.so");
         ev.push("process.pid", -12i64);
         let mut stamp = vec![0; 8];
+        let mut stages = vec![0; 8];
         let mut out = Vec::new();
         let mut fi = crate::detect::eql::FieldIndex::new();
-        d.collect(&fi.index(&ev), 1, &mut stamp, &mut out);
+        d.collect(&fi.index(&ev), 1, &mut stamp, &mut stages, &mut out);
         out.sort();
         assert_eq!(out, vec![1, 2, 3, 4, 5, 6]);
         let mut ev = Event::new(0);
@@ -767,7 +818,7 @@ mod tests {
         ev.push("file.path", "so");
         ev.push("process.env_vars", Value::List(vec![]));
         out.clear();
-        d.collect(&fi.index(&ev), 2, &mut stamp, &mut out);
+        d.collect(&fi.index(&ev), 2, &mut stamp, &mut stages, &mut out);
         assert_eq!(out, vec![3], "shorter than the prefix and the suffix");
     }
 }

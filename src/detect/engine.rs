@@ -186,6 +186,8 @@ pub struct Engine {
     // Scratch, reused per event.
     index: [FieldIndex; 2],
     stamp: [Vec<u64>; 2],
+    /// Per rule: the stages its dispatch keys say may match this event (`dispatch::stage_bit`).
+    stages: [Vec<u64>; 2],
     cands: Vec<u32>,
     matches: Vec<Vec<Arc<Event>>>,
     hits: Vec<threshold::Hit>,
@@ -364,6 +366,7 @@ impl Engine {
             defend_overlay: view,
             index: [FieldIndex::new(), FieldIndex::new()],
             stamp: [vec![0; n], vec![0; n]],
+            stages: [vec![u64::MAX; n], vec![u64::MAX; n]],
             cands: Vec::new(),
             matches: Vec::new(),
             hits: Vec::new(),
@@ -390,7 +393,8 @@ impl Engine {
         let ix_ab = fi_ab.index(ev);
         self.cands.clear();
         let [st_ab, st_def] = &mut self.stamp;
-        self.dispatch[AB].collect(&ix_ab, gen, st_ab, &mut self.cands);
+        let [sg_ab, sg_def] = &mut self.stages;
+        self.dispatch[AB].collect(&ix_ab, gen, st_ab, sg_ab, &mut self.cands);
         let overlay = if self.need_defend {
             (self.defend_overlay)(ev).map(|mut o| {
                 o.timestamp_ms = ev.timestamp_ms;
@@ -406,7 +410,7 @@ impl Engine {
         let stream = overlay.as_ref().map_or(0, stream_bit);
         let ix_def = overlay.as_ref().map(|o| fi_def.index_overlay(ev, o));
         if let Some(ix) = &ix_def {
-            self.dispatch[DEF].collect(ix, gen, st_def, &mut self.cands);
+            self.dispatch[DEF].collect(ix, gen, st_def, sg_def, &mut self.cands);
         }
         if !self.cands.is_empty() {
             self.cands.sort_unstable();
@@ -500,6 +504,7 @@ impl Engine {
                             continue;
                         };
                         self.matches.clear();
+                        e.set_stages(self.stages[fam][i]);
                         rt.on_indexed(ix, e, &mut self.matches);
                         for events in self.matches.drain(..) {
                             if both && seen_before(&mut slot.meta.recent, &events) {

@@ -113,6 +113,9 @@ fn with_index<R>(ev: &Event, f: impl FnOnce(&IndexedEvent) -> R) -> R {
 /// (the engine materialises an event's Defend view only when some rule keeps it).
 pub struct EventRef<'a> {
     ordinal: (i64, u64),
+    /// The stages (a `dispatch::stage_bit` mask, `until` the top bit) that may match this
+    /// event, as the engine's dispatcher found; the others are not evaluated.
+    stages: std::cell::Cell<u64>,
     cell: std::cell::OnceCell<Arc<Event>>,
     make: Option<&'a dyn Fn() -> Arc<Event>>,
 }
@@ -121,6 +124,7 @@ impl<'a> EventRef<'a> {
     pub fn ready(ev: &Arc<Event>) -> EventRef<'a> {
         EventRef {
             ordinal: (ev.timestamp_ms, ev.arrival),
+            stages: std::cell::Cell::new(u64::MAX),
             cell: std::cell::OnceCell::from(Arc::clone(ev)),
             make: None,
         }
@@ -130,9 +134,21 @@ impl<'a> EventRef<'a> {
     pub fn lazy(timestamp_ms: i64, arrival: u64, make: &'a dyn Fn() -> Arc<Event>) -> EventRef<'a> {
         EventRef {
             ordinal: (timestamp_ms, arrival),
+            stages: std::cell::Cell::new(u64::MAX),
             cell: std::cell::OnceCell::new(),
             make: Some(make),
         }
+    }
+
+    /// Limits the stages tried on this event (a superset of those that can match it).
+    pub fn set_stages(&self, mask: u64) {
+        self.stages.set(mask);
+    }
+
+    /// Whether stage `i` (`None`: `until`) may match this event.
+    pub(crate) fn may_match(&self, stage: Option<usize>) -> bool {
+        let bit = stage.map_or(1 << 63, |i| 1u64 << i.min(62));
+        self.stages.get() & bit != 0
     }
 
     /// (timestamp, arrival): the order stages are matched in.
@@ -482,7 +498,7 @@ impl Runtime {
         let before = out.len();
         match &mut self.engine {
             Engine::Event(filter) => {
-                if filter.matches_indexed(ix) {
+                if ev.may_match(Some(0)) && filter.matches_indexed(ix) {
                     out.push(Match {
                         events: vec![ev.get()],
                         join_keys: vec![],

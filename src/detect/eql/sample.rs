@@ -51,7 +51,7 @@ impl Matcher {
         self.expire(now);
         let n = q.stages.len();
         for (i, stage) in q.stages.iter().enumerate() {
-            if !stage.filter.matches_indexed(ix) {
+            if !ev.may_match(Some(i)) || !stage.filter.matches_indexed(ix) {
                 continue;
             }
             for k in key_tuples(&stage.keys, ix) {

@@ -106,7 +106,7 @@ impl Matcher {
         let o = ev.ordinal();
         self.flush_expired(q, o.0, out);
         self.expire(o.0);
-        self.missing_events(q, ix, o);
+        self.missing_events(q, ix, ev, o);
 
         // Later stages first, so an event can extend an older partial and also start a new one.
         let n = self.positive.len();
@@ -117,7 +117,8 @@ impl Matcher {
             let tuples = match &cached {
                 Some((term, tuples)) if *term == stage.term => tuples,
                 _ => {
-                    let tuples = if stage.filter.matches_indexed(ix) {
+                    let may = ev.may_match(Some(self.positive[j]));
+                    let tuples = if may && stage.filter.matches_indexed(ix) {
                         key_tuples(&stage.keys, ix)
                     } else {
                         vec![]
@@ -136,7 +137,7 @@ impl Matcher {
         // `until` after the stages: a match the same event completes stands, but partials that
         // started before the until event die.
         if let Some(until) = &q.until {
-            if until.filter.matches_indexed(ix) {
+            if ev.may_match(None) && until.filter.matches_indexed(ix) {
                 for k in key_tuples(&until.keys, ix) {
                     let Some(stages) = self.states.get_mut(&k) else {
                         continue;
@@ -156,11 +157,11 @@ impl Matcher {
     }
 
     /// Records or applies events of the missing-event stages.
-    fn missing_events(&mut self, q: &Query, ix: &IndexedEvent, o: Ord2) {
+    fn missing_events(&mut self, q: &Query, ix: &IndexedEvent, ev: &EventRef, o: Ord2) {
         let nlead = self.leading.len();
         for (li, &m) in self.leading.iter().enumerate() {
             let s = &q.stages[m];
-            if s.filter.matches_indexed(ix) {
+            if ev.may_match(Some(m)) && s.filter.matches_indexed(ix) {
                 for k in key_tuples(&s.keys, ix) {
                     self.leading_seen
                         .entry(k)
@@ -171,7 +172,7 @@ impl Matcher {
         for g in 0..self.gaps.len() {
             for &m in &self.gaps[g] {
                 let s = &q.stages[m];
-                if !s.filter.matches_indexed(ix) {
+                if !ev.may_match(Some(m)) || !s.filter.matches_indexed(ix) {
                     continue;
                 }
                 // A partial waiting across this gap saw the missing event: it can never match.
@@ -187,7 +188,7 @@ impl Matcher {
         }
         for (ti, &m) in self.trailing.iter().enumerate() {
             let s = &q.stages[m];
-            if !s.filter.matches_indexed(ix) {
+            if !ev.may_match(Some(m)) || !s.filter.matches_indexed(ix) {
                 continue;
             }
             let keys = key_tuples(&s.keys, ix);
