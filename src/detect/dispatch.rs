@@ -15,7 +15,7 @@
 
 use super::eql::{Query, QueryKind};
 use super::expr::{CmpOp, Expr, MatchKind};
-use crate::detect::eql::{slot_of, FxHasher, IndexedEvent, Slot};
+use crate::detect::eql::{slot_of, with_folded, FxHasher, IndexedEvent, Slot};
 use crate::event::Value;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -469,7 +469,7 @@ impl FieldMap {
 #[derive(Default)]
 pub(crate) struct Dispatch {
     /// Rules without a key, and their stages (all).
-    pub(crate) always: Rules,
+    always: Rules,
     fields: Vec<(Slot, Vec<FieldMap>)>,
 }
 
@@ -551,7 +551,6 @@ impl Dispatch {
             stages[i] |= m;
         };
         self.always.iter().for_each(|&(r, m)| mark(r, m));
-        let mut lower = String::new();
         let mut num = itoa_buf();
         for (slot, maps) in &self.fields {
             let Some(v) = ix.get(*slot) else { continue };
@@ -580,21 +579,8 @@ impl Dispatch {
                     Value::Null | Value::List(_) => continue,
                 };
                 for map in maps {
-                    let s: &str =
-                        if map.fold && s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
-                            lower.clear();
-                            if s.is_ascii() {
-                                lower.push_str(s);
-                                lower.make_ascii_lowercase();
-                            } else {
-                                // The same folding the matcher applies.
-                                lower.push_str(&s.to_lowercase());
-                            }
-                            &lower
-                        } else {
-                            s
-                        };
-                    map.hits(s, &mut mark);
+                    // The same folding the matcher applies.
+                    with_folded(s, map.fold, |s| map.hits(s, &mut mark));
                 }
             }
         }

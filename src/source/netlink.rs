@@ -415,7 +415,7 @@ where
             // recvmmsg, one syscall for many datagrams, and when the queue runs dry before
             // `linger` has passed since the first record the reader sleeps once and drains
             // again: one wake-up per batch, not per record.
-            let first = match self.recv(0) {
+            let first = match self.recv() {
                 Recv::Data(n) => {
                     split_datagram(&self.buf[..n], |t, _seq, p| self.sink.take(t, p));
                     Some(Instant::now())
@@ -558,7 +558,8 @@ where
         }
     }
 
-    fn recv(&mut self, flags: libc::c_int) -> Recv {
+    /// One datagram into `buf`, waiting up to `recv_timeout` (SO_RCVTIMEO).
+    fn recv(&mut self) -> Recv {
         loop {
             // SAFETY: recv into our buffer, bounded by its length.
             let n = unsafe {
@@ -566,7 +567,7 @@ where
                     self.stream.socket.as_raw_fd(),
                     self.buf.as_mut_ptr().cast(),
                     self.buf.len(),
-                    flags,
+                    0,
                 )
             };
             if n >= 0 {

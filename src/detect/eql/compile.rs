@@ -738,24 +738,9 @@ impl Node {
 impl Node {
     /// A test of a field with few distinct values (category, type, action, outcome, OS).
     fn mostly_true(&self) -> bool {
-        const FEW_VALUES: &[&str] = &[
-            "event.category",
-            "event.type",
-            "event.action",
-            "event.kind",
-            "event.module",
-            "event.dataset",
-            "event.outcome",
-            "host.os.type",
-            "host.os.family",
-            "host.os.name",
-            "host.os.platform",
-            "data_stream.dataset",
-            "network.direction",
-            "network.transport",
-        ];
         match self {
-            Node::Str(slot, _) => FEW_VALUES.contains(&super::fields::slot_name(*slot).as_str()),
+            Node::Str(slot, _) => super::prefilter::LOW_CARDINALITY
+                .contains(&super::fields::slot_name(*slot).as_str()),
             _ => false,
         }
     }

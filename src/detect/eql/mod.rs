@@ -29,6 +29,7 @@ mod prefilter;
 mod sample;
 mod sequence;
 
+pub(crate) use compile::with_folded;
 pub use fields::{slot_of, FieldIndex, FxHasher, IndexedEvent, Slot};
 pub use funcs::{parse_number, to_string};
 pub use parser::Pipe;

@@ -15,7 +15,7 @@ use super::{Filter, Query};
 /// Fields with few distinct values. Nearly every rule tests them, so as conditions they would
 /// cost many updates per event and filter little: a clause uses them only when it has
 /// nothing better (the rule itself still checks them).
-const LOW_CARDINALITY: &[&str] = &[
+pub(super) const LOW_CARDINALITY: &[&str] = &[
     "event.category",
     "event.type",
     "event.action",
