@@ -408,7 +408,7 @@ impl Engine {
             self.stats.defend_views += 1;
         }
         let stream = overlay.as_ref().map_or(0, stream_bit);
-        let ix_def = overlay.as_ref().map(|o| fi_def.index_overlay(ev, o));
+        let ix_def = overlay.as_ref().map(|o| fi_def.index_over(&ix_ab, o));
         if let Some(ix) = &ix_def {
             self.dispatch[DEF].collect(ix, gen, st_def, sg_def, &mut self.cands);
         }

@@ -439,7 +439,7 @@ impl KeyVal {
 enum Engine {
     /// A copy of the query's filter, kept inline: one pointer hop less per event.
     Event(Filter),
-    Sequence(sequence::Matcher),
+    Sequence(Box<sequence::Matcher>),
     Sample(sample::Matcher),
 }
 
@@ -458,7 +458,9 @@ impl Runtime {
     pub fn new(query: Arc<Query>, limits: Limits) -> Runtime {
         let engine = match query.kind {
             QueryKind::Event => Engine::Event(query.stages[0].filter.clone()),
-            QueryKind::Sequence => Engine::Sequence(sequence::Matcher::new(&query, limits)),
+            QueryKind::Sequence => {
+                Engine::Sequence(Box::new(sequence::Matcher::new(&query, limits)))
+            }
             QueryKind::Sample => Engine::Sample(sample::Matcher::new(&query, limits)),
         };
         let head = query.pipes.iter().find_map(|p| match p {

@@ -55,16 +55,17 @@ impl Matcher {
                 continue;
             }
             for k in key_tuples(&stage.keys, ix) {
-                let b = match self.buckets.get_mut(&k) {
-                    Some(b) => b,
-                    None => {
-                        self.order.push_back((now, k.clone()));
-                        self.buckets.entry(k.clone()).or_insert_with(|| Bucket {
-                            stages: (0..n).map(|_| VecDeque::new()).collect(),
-                            quiet_until: i64::MIN,
-                            last_seen: now,
-                        })
-                    }
+                if !self.buckets.contains_key(&k) {
+                    self.order.push_back((now, k.clone()));
+                    let bucket = Bucket {
+                        stages: (0..n).map(|_| VecDeque::new()).collect(),
+                        quiet_until: i64::MIN,
+                        last_seen: now,
+                    };
+                    self.buckets.insert(k.clone(), bucket);
+                }
+                let Some(b) = self.buckets.get_mut(&k) else {
+                    continue;
                 };
                 b.last_seen = b.last_seen.max(now);
                 let window = self.window;
@@ -79,7 +80,8 @@ impl Matcher {
                     }
                     cands.push_back(this);
                 }
-                if now < b.quiet_until {
+                // A sample needs a candidate for every filter; until then nothing to search.
+                if now < b.quiet_until || b.stages.iter().any(VecDeque::is_empty) {
                     continue;
                 }
                 let lists: Vec<Vec<Arc<Event>>> = b

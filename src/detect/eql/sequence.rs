@@ -58,6 +58,9 @@ pub(crate) struct Matcher {
     /// Partials in creation order, for expiry and the state bound: (id, start ts, key).
     order: VecDeque<(u64, i64, Key)>,
     live: usize,
+    /// Per positive stage: partials waiting there (all keys). A later stage with none before
+    /// it cannot advance anything, so its filter is not evaluated.
+    waiting: Vec<usize>,
     next_id: u64,
     dropped: u64,
     maxspan: Option<i64>,
@@ -91,6 +94,7 @@ impl Matcher {
             pending: VecDeque::new(),
             order: VecDeque::new(),
             live: 0,
+            waiting: vec![0; q.stages.len()],
             next_id: 0,
             dropped: 0,
             maxspan: q.maxspan_ms,
@@ -113,6 +117,9 @@ impl Matcher {
         // Stages of one `runs=N` term share their evaluation.
         let mut cached: Option<(usize, Vec<Key>)> = None;
         for j in (0..n).rev() {
+            if j > 0 && self.waiting[j - 1] == 0 {
+                continue;
+            }
             let stage = &q.stages[self.positive[j]];
             let tuples = match &cached {
                 Some((term, tuples)) if *term == stage.term => tuples,
@@ -142,10 +149,11 @@ impl Matcher {
                     let Some(stages) = self.states.get_mut(&k) else {
                         continue;
                     };
-                    for slot in stages.iter_mut() {
+                    for (i, slot) in stages.iter_mut().enumerate() {
                         if slot.as_ref().is_some_and(|p| p.start < o) {
                             *slot = None;
                             self.live -= 1;
+                            self.waiting[i] -= 1;
                         }
                     }
                     if stages.iter().all(Option::is_none) {
@@ -181,6 +189,7 @@ impl Matcher {
                         if slot.as_ref().is_some_and(|p| p.last < o) {
                             *slot = None;
                             self.live -= 1;
+                            self.waiting[g] -= 1;
                         }
                     }
                 }
@@ -249,6 +258,7 @@ impl Matcher {
                 .and_then(|st| st[j - 1].take())
                 .expect("checked above");
             self.live -= 1;
+            self.waiting[j - 1] -= 1;
             p.last = o;
             p.events.push(ev.get());
             p
@@ -267,6 +277,7 @@ impl Matcher {
         };
         if stages[j].replace(partial).is_none() {
             self.live += 1;
+            self.waiting[j] += 1;
         }
         if j == 0 {
             self.order.push_back((id, start_ts, k.clone()));
@@ -395,9 +406,10 @@ impl Matcher {
             return false;
         };
         let mut found = false;
-        for slot in stages.iter_mut() {
+        for (i, slot) in stages.iter_mut().enumerate() {
             if slot.as_ref().is_some_and(|p| p.id == id) {
                 *slot = None;
+                self.waiting[i] -= 1;
                 found = true;
             }
         }
