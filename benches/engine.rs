@@ -337,6 +337,10 @@ fn main() {
         .filter_map(|l| l.rule)
         .collect();
     all.extend(bundled.iter().cloned());
+    // AW_RULE=text: only the rules whose name contains it (to profile one rule).
+    if let Ok(only) = std::env::var("AW_RULE") {
+        all.retain(|r| r.name.contains(&only));
+    }
     if std::env::args().any(|a| a == "--per-rule") {
         // The slowest rules, each alone in an engine: where the time goes.
         let mut times: Vec<(f64, String, String)> = all

@@ -399,7 +399,7 @@ impl Engine {
             (self.defend_overlay)(ev).map(|mut o| {
                 o.timestamp_ms = ev.timestamp_ms;
                 o.arrival = ev.arrival;
-                o
+                Arc::new(o)
             })
         } else {
             None
@@ -407,7 +407,7 @@ impl Engine {
         if overlay.is_some() {
             self.stats.defend_views += 1;
         }
-        let stream = overlay.as_ref().map_or(0, stream_bit);
+        let stream = overlay.as_deref().map_or(0, stream_bit);
         let ix_def = overlay.as_ref().map(|o| fi_def.index_over(&ix_ab, o));
         if let Some(ix) = &ix_def {
             self.dispatch[DEF].collect(ix, gen, st_def, sg_def, &mut self.cands);
@@ -416,20 +416,14 @@ impl Engine {
             self.cands.sort_unstable();
             self.cands.dedup();
             self.stats.rule_evals += self.cands.len() as u64;
-            // The full Defend view is built only if some rule keeps the event.
-            let materialize = || {
-                Arc::new(
-                    overlay
-                        .as_ref()
-                        .map_or_else(Event::default, |o| ev.overlaid(o)),
-                )
-            };
             let ref_ab = EventRef::ready(ev);
-            let ref_def = EventRef::lazy(ev.timestamp_ms, ev.arrival, &materialize);
+            // Rules keep the Defend view as the event plus its changes; the full document is
+            // built only for an alert.
+            let ref_def = overlay.as_ref().map(|o| EventRef::view(ev, o));
             // A rule sees a view only when that view's dispatch named it (its stamp).
             let views = [
                 Some((&ref_ab, &ix_ab)),
-                ix_def.as_ref().map(|ix| (&ref_def, ix)),
+                ix_def.as_ref().zip(ref_def.as_ref()).map(|(ix, e)| (e, ix)),
             ];
             self.run_candidates(views, stream, gen, out);
         }

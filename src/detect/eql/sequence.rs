@@ -7,7 +7,7 @@
 //! its first event has passed without such an event.
 
 use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, missing_placeholder, EventRef, KeyVal, Limits, Match, Query};
+use super::{key_tuples, missing_placeholder, EventRef, Held, KeyVal, Limits, Match, Query};
 use crate::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ struct Partial {
     start: Ord2,
     last: Ord2,
     /// Events of the positive stages matched so far.
-    events: Vec<Arc<Event>>,
+    events: Vec<Held>,
     /// When every leading missing stage had a matching event before `start`: the earliest of
     /// their latest timestamps.
     leading: Option<i64>,
@@ -242,7 +242,7 @@ impl Matcher {
                 id: self.next_id,
                 start: o,
                 last: o,
-                events: vec![ev.get()],
+                events: vec![ev.held()],
                 leading,
             }
         } else {
@@ -260,7 +260,7 @@ impl Matcher {
             self.live -= 1;
             self.waiting[j - 1] -= 1;
             p.last = o;
-            p.events.push(ev.get());
+            p.events.push(ev.held());
             p
         };
         if j + 1 == n {
@@ -345,11 +345,12 @@ impl Matcher {
         self.enforce_bound();
     }
 
-    fn with_placeholders(&self, q: &Query, positive: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
+    /// The match's documents, with placeholders for its missing-event stages.
+    fn with_placeholders(&self, q: &Query, positive: Vec<Held>) -> Vec<Arc<Event>> {
+        let mut it = positive.iter().map(Held::materialize);
         if q.stages.len() == positive.len() {
-            return positive;
+            return it.collect();
         }
-        let mut it = positive.into_iter();
         q.stages
             .iter()
             .map(|s| {
