@@ -182,7 +182,7 @@ pub struct Engine {
     dispatch: [Dispatch; 2],
     stats: Stats,
     /// The Defend view of an event as an overlay (`crate::ecs::defend::defend_overlay`).
-    defend_overlay: fn(&Event) -> Option<Event>,
+    defend_overlay: fn(&Event) -> Option<Arc<Event>>,
     // Scratch, reused per event.
     index: [FieldIndex; 2],
     stamp: [Vec<u64>; 2],
@@ -203,7 +203,7 @@ impl Engine {
     pub fn with_overlay(
         rules: Vec<Rule>,
         config: EngineConfig,
-        view: fn(&Event) -> Option<Event>,
+        view: fn(&Event) -> Option<Arc<Event>>,
     ) -> std::io::Result<Engine> {
         let store = match &config.state_dir {
             Some(dir) => Some(Store::open(dir)?),
@@ -253,7 +253,7 @@ impl Engine {
     fn build(
         rules: Vec<Rule>,
         config: EngineConfig,
-        view: fn(&Event) -> Option<Event>,
+        view: fn(&Event) -> Option<Arc<Event>>,
         store: Option<Store>,
         carry: &mut HashMap<Fingerprint, Slot>,
     ) -> std::io::Result<Engine> {
@@ -396,11 +396,7 @@ impl Engine {
         let [sg_ab, sg_def] = &mut self.stages;
         self.dispatch[AB].collect(&ix_ab, gen, st_ab, sg_ab, &mut self.cands);
         let overlay = if self.need_defend {
-            (self.defend_overlay)(ev).map(|mut o| {
-                o.timestamp_ms = ev.timestamp_ms;
-                o.arrival = ev.arrival;
-                Arc::new(o)
-            })
+            (self.defend_overlay)(ev)
         } else {
             None
         };

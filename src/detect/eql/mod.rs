@@ -121,7 +121,7 @@ pub struct Held {
 
 impl Held {
     pub fn timestamp_ms(&self) -> i64 {
-        self.view.as_ref().unwrap_or(&self.base).timestamp_ms
+        self.base.timestamp_ms
     }
 
     /// The same event seen the same way.
@@ -164,11 +164,10 @@ impl EventRef {
         }
     }
 
-    /// `base` as changed by `view` (see [`Event::overlaid`]); ordered by the view's
-    /// timestamp and arrival.
+    /// `base` as changed by `view` (see [`Event::overlaid`]).
     pub fn view(base: &Arc<Event>, view: &Arc<Event>) -> EventRef {
         EventRef {
-            ordinal: (view.timestamp_ms, view.arrival),
+            ordinal: (base.timestamp_ms, base.arrival),
             stages: std::cell::Cell::new(u64::MAX),
             held: Held {
                 base: Arc::clone(base),
