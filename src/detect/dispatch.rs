@@ -128,18 +128,29 @@ fn atom_rank(a: &Atom) -> u8 {
         Test::Prefix(p) | Test::Suffix(p) if p.len() >= 5 => r + 2,
         Test::Prefix(p) | Test::Suffix(p) if p.len() >= 3 => r + 1,
         Test::Prefix(p) | Test::Suffix(p) if p.len() == 2 => r,
+        // A leading `.` (hidden files, `like ".*"`) is rare; a leading `/` is not.
+        Test::Prefix(p) if p.len() == 1 && p != "/" => r,
         Test::Contains(c) if c.len() >= 6 => r + 1,
-        Test::Contains(c) if c.len() >= 4 => r,
+        Test::Contains(c) if c.len() >= 2 => r,
         Test::Present if !ubiquitous(&a.field) => 12,
         // `/`, `.`, `field:*` on `process.name`: nearly every value has one.
         _ => 1,
     }
 }
 
-/// Higher is more selective: the weakest atom decides, then fewer atoms.
-fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
+fn literal_len(a: &Atom) -> usize {
+    match &a.test {
+        Test::Exact(s) | Test::Prefix(s) | Test::Suffix(s) | Test::Contains(s) => s.len(),
+        Test::Present => 0,
+    }
+}
+
+/// Higher is more selective: the weakest atom decides, then fewer atoms, then longer
+/// literals (`process.name == "docker"` over `process.args == "-v"`).
+fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>, usize) {
     let weakest = k.0.iter().map(atom_rank).min().unwrap_or(0);
-    (weakest, std::cmp::Reverse(k.0.len()))
+    let shortest = k.0.iter().map(literal_len).min().unwrap_or(0);
+    (weakest, std::cmp::Reverse(k.0.len()), shortest)
 }
 
 fn str_lit(e: &Expr) -> Option<&str> {
