@@ -501,7 +501,9 @@ struct Field {
 /// being remembered for a while.
 #[derive(Default)]
 struct Memo {
-    hits: FxMap<Box<str>, Box<[(u32, u64)]>>,
+    /// Value → its entry in `lists`.
+    index: FxMap<Box<str>, u32>,
+    lists: Vec<Box<[(u32, u64)]>>,
     lookups: u32,
     misses: u32,
     /// Lookups left before a field that stopped being remembered is tried again.
@@ -532,26 +534,38 @@ impl Memo {
         if self.lookups == MEMO_ROUND {
             if self.misses > MEMO_ROUND / 2 {
                 self.resting = MEMO_REST;
-                self.hits.clear();
+                self.index.clear();
+                self.lists.clear();
             }
             self.lookups = 0;
             self.misses = 0;
         }
-        if !self.hits.contains_key(s) {
-            self.misses += 1;
-            if self.hits.len() >= MEMO_ENTRIES {
-                self.hits.clear();
-            }
-            scratch.clear();
-            compute(scratch);
-            self.hits.insert(s.into(), scratch.as_slice().into());
+        if let Some(&at) = self.index.get(s) {
+            return self.lists.get(at as usize).map(|l| &**l);
         }
-        self.hits.get(s).map(|h| &**h)
+        self.misses += 1;
+        if self.lists.len() >= MEMO_ENTRIES {
+            self.index.clear();
+            self.lists.clear();
+        }
+        scratch.clear();
+        compute(scratch);
+        self.index.insert(s.into(), self.lists.len() as u32);
+        self.lists.push(scratch.as_slice().into());
+        self.lists.last().map(|l| &**l)
     }
 }
 
+/// A rule as the dispatcher lists it: its index and the view (family) it is keyed for.
+fn code(rule: u32, view: usize) -> u32 {
+    rule << 1 | (view as u32 & 1)
+}
+
 impl Dispatch {
-    pub(crate) fn add(&mut self, rule: u32, key: Option<&Key>) {
+    /// Keys `rule` for events seen as `view` (0 or 1: the engine's Auditbeat and Defend
+    /// views); `None`: every event.
+    pub(crate) fn add(&mut self, rule: u32, view: usize, key: Option<&Key>) {
+        let rule = code(rule, view);
         let Some(k) = key else {
             self.always.push((rule, u64::MAX));
             return;
@@ -611,66 +625,83 @@ impl Dispatch {
         self.always.extend(fallback);
     }
 
-    /// Marks (`stamp[rule] = gen`) and lists the rules this event may match, with the stages
-    /// of each that may match it (`stages[rule]`, a `stage_bit` mask).
+    /// Marks (`stamp[view][rule] = gen`) and lists the rules an event may match in each of
+    /// its views, with the stages of each that may match it (`stages[view][rule]`, a
+    /// `stage_bit` mask); a rule can be listed twice. A field a view shares with the other
+    /// (the same value) is looked up once for both.
     pub(crate) fn collect(
         &mut self,
-        ix: &IndexedEvent,
+        views: [Option<&IndexedEvent>; 2],
         gen: u64,
-        stamp: &mut [u64],
-        stages: &mut [u64],
+        stamp: &mut [Vec<u64>; 2],
+        stages: &mut [Vec<u64>; 2],
         out: &mut Vec<u32>,
     ) {
-        let mut mark = |r: u32, m: u64| {
-            let i = r as usize;
-            if stamp[i] != gen {
-                stamp[i] = gen;
-                stages[i] = 0;
-                out.push(r);
+        let mut mark = |code: u32, m: u64| {
+            let (i, view) = ((code >> 1) as usize, (code & 1) as usize);
+            if stamp[view][i] != gen {
+                stamp[view][i] = gen;
+                stages[view][i] = 0;
+                out.push(code >> 1);
             }
-            stages[i] |= m;
+            stages[view][i] |= m;
         };
         let Dispatch {
             always,
             fields,
             scratch,
         } = self;
-        always.iter().for_each(|&(r, m)| mark(r, m));
+        let seen = [views[0].is_some(), views[1].is_some()];
+        always
+            .iter()
+            .filter(|(c, _)| seen[(c & 1) as usize])
+            .for_each(|&(c, m)| mark(c, m));
         let mut num = itoa_buf();
         for Field { slot, maps, memo } in fields.iter_mut() {
-            let Some(v) = ix.get(*slot) else { continue };
-            let values: &[Value] = match v {
-                Value::List(items) => items,
-                other => std::slice::from_ref(other),
+            let got = views.map(|ix| ix.and_then(|ix| ix.get(*slot)));
+            // Which views each lookup serves (bit per view).
+            let lookups: [(Option<&Value>, u32); 2] = match got {
+                [Some(a), Some(b)] if std::ptr::eq(a, b) => [(Some(a), 0b11), (None, 0)],
+                [a, b] => [(a, 0b01), (b, 0b10)],
             };
-            for v in values {
-                // Numbers and booleans are tested through their string form, as the matcher
-                // does (`user.id == "0"` on a numeric id).
-                let owned;
-                let s: &str = match v {
-                    Value::Str(s) => s,
-                    Value::Int(i) => num.format(*i),
-                    Value::Bool(b) => {
-                        if *b {
-                            "true"
-                        } else {
-                            "false"
-                        }
-                    }
-                    Value::Float(_) => {
-                        owned = crate::detect::eql::to_string(v).unwrap_or_default();
-                        &owned
-                    }
-                    Value::Null | Value::List(_) => continue,
+            for (v, serves) in lookups {
+                let Some(v) = v else { continue };
+                let values: &[Value] = match v {
+                    Value::List(items) => items,
+                    other => std::slice::from_ref(other),
                 };
-                let maps = &*maps;
-                let hits = memo.get_or(s, scratch, |list| {
-                    for map in maps {
-                        // The same folding the matcher applies.
-                        with_folded(s, map.fold, |s| map.hits(s, |r, m| list.push((r, m))));
-                    }
-                });
-                hits.unwrap_or(scratch).iter().for_each(|&(r, m)| mark(r, m));
+                for v in values {
+                    // Numbers and booleans are tested through their string form, as the
+                    // matcher does (`user.id == "0"` on a numeric id).
+                    let owned;
+                    let s: &str = match v {
+                        Value::Str(s) => s,
+                        Value::Int(i) => num.format(*i),
+                        Value::Bool(b) => {
+                            if *b {
+                                "true"
+                            } else {
+                                "false"
+                            }
+                        }
+                        Value::Float(_) => {
+                            owned = crate::detect::eql::to_string(v).unwrap_or_default();
+                            &owned
+                        }
+                        Value::Null | Value::List(_) => continue,
+                    };
+                    let maps = &*maps;
+                    let hits = memo.get_or(s, scratch, |list| {
+                        for map in maps {
+                            // The same folding the matcher applies.
+                            with_folded(s, map.fold, |s| map.hits(s, |r, m| list.push((r, m))));
+                        }
+                    });
+                    hits.unwrap_or(scratch)
+                        .iter()
+                        .filter(|(c, _)| serves & (1 << (c & 1)) != 0)
+                        .for_each(|&(c, m)| mark(c, m));
+                }
             }
         }
     }
@@ -832,47 +863,44 @@ mod tests {
 
     use crate::event::Event;
 
+    fn key(f: &str, fold: bool, t: Test) -> Key {
+        Key(vec![Atom {
+            field: f.into(),
+            fold,
+            test: t,
+            stages: u64::MAX,
+        }])
+    }
+
     #[test]
     fn dispatch_finds_exact_prefix_suffix_folded_and_numeric_values() {
         let mut d = Dispatch::default();
-        let key = |f: &str, fold: bool, t: Test| {
-            Key(vec![Atom {
-                field: f.into(),
-                fold,
-                test: t,
-                stages: u64::MAX,
-            }])
-        };
-        d.add(
-            0,
-            Some(&key("process.name", false, Test::Exact("curl".into()))),
-        );
+        let exact = |s: &str| Test::Exact(s.into());
+        d.add(0, 0, Some(&key("process.name", false, exact("curl"))));
         d.add(
             1,
+            0,
             Some(&key("process.name", false, Test::Prefix("py".into()))),
         );
-        d.add(
-            2,
-            Some(&key("process.name", true, Test::Exact("bash".into()))),
-        );
-        d.add(3, None);
+        d.add(2, 0, Some(&key("process.name", true, exact("bash"))));
+        d.add(3, 0, None);
         d.add(
             4,
+            0,
             Some(&key("file.path", false, Test::Suffix(".so".into()))),
         );
-        d.add(
-            5,
-            Some(&key("process.pid", false, Test::Exact("-12".into()))),
-        );
+        d.add(5, 0, Some(&key("process.pid", false, exact("-12"))));
         d.add(
             6,
+            0,
             Some(&key("file.path", false, Test::Contains("mp/x".into()))),
         );
         d.add(
             6,
+            0,
             Some(&key("file.path", false, Test::Contains("/x.s".into()))),
         );
-        d.add(7, Some(&key("process.env_vars", false, Test::Present)));
+        d.add(7, 0, Some(&key("process.env_vars", false, Test::Present)));
         d.finish();
         let mut ev = Event::new(0);
         ev.push(
@@ -881,19 +909,65 @@ mod tests {
         );
         ev.push("file.path", "/tmp/x.so");
         ev.push("process.pid", -12i64);
-        let mut stamp = vec![0; 8];
-        let mut stages = vec![0; 8];
+        let mut stamp = [vec![0; 8], vec![0; 8]];
+        let mut stages = [vec![0; 8], vec![0; 8]];
         let mut out = Vec::new();
         let mut fi = crate::detect::eql::FieldIndex::new();
-        d.collect(&fi.index(&ev), 1, &mut stamp, &mut stages, &mut out);
-        out.sort();
-        assert_eq!(out, vec![1, 2, 3, 4, 5, 6]);
+        // Twice: the second time from the remembered values.
+        for gen in [1, 2] {
+            out.clear();
+            let ix = fi.index(&ev);
+            d.collect([Some(&ix), None], gen, &mut stamp, &mut stages, &mut out);
+            out.sort();
+            assert_eq!(out, vec![1, 2, 3, 4, 5, 6]);
+        }
         let mut ev = Event::new(0);
         ev.push("process.name", "p");
         ev.push("file.path", "so");
         ev.push("process.env_vars", Value::List(vec![]));
         out.clear();
-        d.collect(&fi.index(&ev), 2, &mut stamp, &mut stages, &mut out);
+        let ix = fi.index(&ev);
+        d.collect([Some(&ix), None], 3, &mut stamp, &mut stages, &mut out);
         assert_eq!(out, vec![3], "shorter than the prefix and the suffix");
+    }
+
+    /// Rules keyed for the second view see its own values: those it shares with the event
+    /// and those it changes; rules of the first view only the event's.
+    #[test]
+    fn each_view_is_dispatched_on_its_own_values() {
+        let mut d = Dispatch::default();
+        let exact = |s: &str| Test::Exact(s.into());
+        d.add(0, 0, Some(&key("event.action", false, exact("executed"))));
+        d.add(1, 1, Some(&key("event.action", false, exact("exec"))));
+        d.add(2, 1, Some(&key("event.action", false, exact("executed"))));
+        d.add(3, 0, Some(&key("process.name", false, exact("curl"))));
+        d.add(3, 1, Some(&key("process.name", false, exact("curl"))));
+        d.add(4, 1, None);
+        d.add(5, 0, None);
+        d.finish();
+        let mut ev = Event::new(0);
+        ev.push("event.action", "executed");
+        ev.push("process.name", "curl");
+        let mut view = Event::new(0);
+        view.push("event.action", "exec");
+        let mut stamp = [vec![0; 6], vec![0; 6]];
+        let mut stages = [vec![0; 6], vec![0; 6]];
+        let mut out = Vec::new();
+        let (mut fa, mut fb) = (
+            crate::detect::eql::FieldIndex::new(),
+            crate::detect::eql::FieldIndex::new(),
+        );
+        let ia = fa.index(&ev);
+        let ib = fb.index_over(&ia, &view);
+        d.collect([Some(&ia), Some(&ib)], 1, &mut stamp, &mut stages, &mut out);
+        let marked = |v: usize| (0..6).filter(|&r| stamp[v][r] == 1).collect::<Vec<_>>();
+        assert_eq!(marked(0), vec![0, 3, 5]);
+        assert_eq!(marked(1), vec![1, 3, 4]);
+        // Without the second view only the first view's rules.
+        out.clear();
+        d.collect([Some(&ia), None], 2, &mut stamp, &mut stages, &mut out);
+        out.sort();
+        assert_eq!(out, vec![0, 3, 5]);
+        assert!((0..6).all(|r| stamp[1][r] != 2));
     }
 }

@@ -179,7 +179,7 @@ pub struct Engine {
     slots: Vec<Slot>,
     store: Option<Store>,
     need_defend: bool,
-    dispatch: [Dispatch; 2],
+    dispatch: Dispatch,
     stats: Stats,
     /// The Defend view of an event as an overlay (`crate::ecs::defend::defend_overlay`).
     defend_overlay: fn(&Event) -> Option<Arc<Event>>,
@@ -339,17 +339,17 @@ impl Engine {
             };
             slots.push(Slot { state, meta });
         }
-        let mut dispatch = [Dispatch::default(), Dispatch::default()];
+        let mut dispatch = Dispatch::default();
         for (i, (slot, key)) in slots.iter().zip(&keys).enumerate() {
             let sees = [slot.meta.sources.auditbeat, slot.meta.sources.defend != 0];
             for fam in [AB, DEF] {
                 if sees[fam] {
                     let key = key[fam].as_ref().filter(|_| !config.no_dispatch);
-                    dispatch[fam].add(i as u32, key);
+                    dispatch.add(i as u32, fam, key);
                 }
             }
         }
-        dispatch.iter_mut().for_each(Dispatch::finish);
+        dispatch.finish();
         let need_defend = slots.iter().any(|s| s.meta.sources.defend != 0);
         let n = slots.len();
         Ok(Engine {
@@ -392,9 +392,6 @@ impl Engine {
         let [fi_ab, fi_def] = &mut fi;
         let ix_ab = fi_ab.index(ev);
         self.cands.clear();
-        let [st_ab, st_def] = &mut self.stamp;
-        let [sg_ab, sg_def] = &mut self.stages;
-        self.dispatch[AB].collect(&ix_ab, gen, st_ab, sg_ab, &mut self.cands);
         let overlay = if self.need_defend {
             (self.defend_overlay)(ev)
         } else {
@@ -405,9 +402,13 @@ impl Engine {
         }
         let stream = overlay.as_deref().map_or(0, stream_bit);
         let ix_def = overlay.as_ref().map(|o| fi_def.index_over(&ix_ab, o));
-        if let Some(ix) = &ix_def {
-            self.dispatch[DEF].collect(ix, gen, st_def, sg_def, &mut self.cands);
-        }
+        self.dispatch.collect(
+            [Some(&ix_ab), ix_def.as_ref()],
+            gen,
+            &mut self.stamp,
+            &mut self.stages,
+            &mut self.cands,
+        );
         if !self.cands.is_empty() {
             self.cands.sort_unstable();
             self.cands.dedup();
