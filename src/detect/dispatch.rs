@@ -970,4 +970,46 @@ mod tests {
         assert_eq!(out, vec![0, 3, 5]);
         assert!((0..6).all(|r| stamp[1][r] != 2));
     }
+    /// A field whose values never repeat stops being remembered; answers stay right before,
+    /// while and after it rests, and the memo stays bounded.
+    #[test]
+    fn memo_answers_right_for_values_that_never_repeat() {
+        let mut d = Dispatch::default();
+        d.add(
+            0,
+            0,
+            Some(&key("file.path", false, Test::Prefix("/tmp/".into()))),
+        );
+        d.add(
+            1,
+            0,
+            Some(&key("file.path", false, Test::Suffix(".so".into()))),
+        );
+        d.finish();
+        let mut stamp = [vec![0; 2], vec![0; 2]];
+        let mut stages = [vec![0; 2], vec![0; 2]];
+        let mut out = Vec::new();
+        let mut fi = crate::detect::eql::FieldIndex::new();
+        for i in 0..(MEMO_ENTRIES as u64 * 3) {
+            let path = match i % 3 {
+                0 => format!("/tmp/{i}"),
+                1 => format!("/var/{i}.so"),
+                _ => format!("/var/{i}"),
+            };
+            let mut ev = Event::new(0);
+            ev.push("file.path", path.clone());
+            out.clear();
+            let ix = fi.index(&ev);
+            d.collect([Some(&ix), None], i + 1, &mut stamp, &mut stages, &mut out);
+            let want: Vec<u32> = match i % 3 {
+                0 => vec![0],
+                1 => vec![1],
+                _ => vec![],
+            };
+            assert_eq!(out, want, "{path}");
+        }
+        let memo = &d.fields[0].memo;
+        assert!(memo.resting > 0, "a field of unique values rests");
+        assert!(memo.lists.len() <= MEMO_ENTRIES);
+    }
 }

@@ -1001,4 +1001,44 @@ mod tests {
         assert!(!Glob::new("ab*ba").matches("aba"));
         assert!(Glob::new("/tmp/*").matches("/tmp/"));
     }
+    /// Remembered results are the computed ones: each value tested twice (the second time
+    /// from the memo) against a matcher that has never seen it, for regexes, globs and many
+    /// affixes, sensitive and not, including values longer than the memo keeps.
+    #[test]
+    fn memoised_tests_answer_as_computed() {
+        let queries = [
+            r#"any where process.executable regex~ """/[a-z0-9\s_\-\\./]+\s""""#,
+            r#"any where process.executable like~ ("/tmp/*/x*", "*/.?*", "/dev/shm/*")"#,
+            r#"any where process.executable : ("/a*", "/b*", "/c*", "/d*", "/e*", "/f*", "/g*", "/h*", "*.so")"#,
+            r#"any where process.executable regex "/usr/(s?bin)/[a-z]+""#,
+        ];
+        let long = format!("/usr/bin/{}", "x".repeat(300));
+        let values = [
+            "/usr/bin/curl",
+            "/USR/BIN/CURL ",
+            "/tmp/ab/xy",
+            "/home/u/.hidden",
+            "/b/c.so",
+            "/usr/sbin/sshd",
+            "/dev/shm/e",
+            "",
+            long.as_str(),
+        ];
+        for q in queries {
+            let query = crate::detect::eql::parse(q).expect(q);
+            let node = compile(&query.stages()[0].expr).expect(q);
+            let mut outcomes = [0; 2];
+            for v in values {
+                let mut ev = crate::event::Event::new(0);
+                ev.push("process.executable", v);
+                let mut fi = super::super::FieldIndex::new();
+                let ix = fi.index(&ev);
+                let fresh = compile(&query.stages()[0].expr).expect(q).eval(&ix);
+                assert_eq!(node.eval(&ix), fresh, "{q} on {v:?} (first)");
+                assert_eq!(node.eval(&ix), fresh, "{q} on {v:?} (remembered)");
+                outcomes[usize::from(fresh)] += 1;
+            }
+            assert!(outcomes[0] > 0 && outcomes[1] > 0, "{q}: {outcomes:?}");
+        }
+    }
 }
