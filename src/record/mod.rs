@@ -113,9 +113,12 @@ impl Record {
             return Err(err("truncated header: nothing after type="));
         }
         let name = &r[..sp];
-        let rtype = std::str::from_utf8(name)
-            .ok()
-            .and_then(tables::msg_type_from_name)
+        let rtype = tables::common_msg_type(name)
+            .or_else(|| {
+                std::str::from_utf8(name)
+                    .ok()
+                    .and_then(tables::msg_type_from_name)
+            })
             .ok_or_else(|| {
                 err(format!(
                     "unknown record type {:?}",
