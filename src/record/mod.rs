@@ -373,19 +373,20 @@ static HEX_FIELD_SIG: KeySignatures = KeySignatures::of(HEX_FIELDS);
 /// `a0`, `a12`, `a1[3]`: EXECVE argument (or argument chunk) keys; SYSCALL's `a0`..`a3` share
 /// the first form.
 pub(crate) fn is_arg_key(key: &str) -> bool {
-    let Some(rest) = key.strip_prefix('a') else {
+    // Byte loops, not `find`: this runs for most fields of every event.
+    let b = key.as_bytes();
+    if b.len() < 2 || b[0] != b'a' {
         return false;
-    };
-    let (num, chunk) = match rest.find('[') {
-        Some(i) => (&rest[..i], Some(&rest[i..])),
-        None => (rest, None),
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(num)
-        && match chunk {
-            None => true,
-            Some(c) => c.len() > 2 && c.ends_with(']') && digits(&c[1..c.len() - 1]),
+    }
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    match b.iter().position(|&c| c == b'[') {
+        None => digits(&b[1..]),
+        Some(i) => {
+            let chunk = &b[i..];
+            digits(&b[1..i]) && chunk.len() > 2 && chunk.ends_with(b"]")
+                && digits(&chunk[1..chunk.len() - 1])
         }
+    }
 }
 
 fn is_syscall_arg_key(key: &str) -> bool {
