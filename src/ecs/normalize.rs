@@ -792,6 +792,8 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
     }
     // Column keys borrow from the records; `obj` parts get static names.
     let mut cols: Vec<(&str, Vec<Value>)> = Vec::with_capacity(16);
+    // The column keys: a key the filter has not seen needs no search (the first record's).
+    let mut col_keys = KeyFilter::default();
     for (i, rec) in paths.iter().enumerate() {
         // PATH records list their keys in the same order: try the column after the last one.
         let mut next = 0;
@@ -802,6 +804,7 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
             let mut put = |key, v: Value| {
                 let found = match cols.get(next) {
                     Some((k, _)) if *k == key => Some(next),
+                    _ if !col_keys.may_have(key) => None,
                     _ => cols.iter().position(|(k, _)| *k == key),
                 };
                 let col = match found {
@@ -810,6 +813,7 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                     // thousands, which would make this quadratic.
                     None if cols.len() >= MAX_PATH_KEYS => return,
                     None => {
+                        col_keys.add(key);
                         cols.push((key, Vec::with_capacity(paths.len())));
                         cols.len() - 1
                     }
