@@ -22,6 +22,7 @@
 //!   key/value view (Auditbeat's `auditd.data`, go-libaudit's auparse view).
 
 pub mod execve;
+pub mod fast_hash;
 mod generated;
 pub mod hex;
 pub mod interp;
