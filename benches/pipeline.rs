@@ -12,8 +12,9 @@ use auditwatch::ecs::{host::HostInfo, Normalizer};
 use auditwatch::output::json::write_event;
 use auditwatch::pipeline::Front;
 use auditwatch::record::Record;
+use auditwatch::source::log::{Line, LineReader};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
@@ -172,17 +173,11 @@ fn run_pipeline(path: &std::path::Path, dump: Option<&str>) -> (u64, u64, f64, f
     let (mut n_rec, mut n_ev) = (0u64, 0u64);
     let start = Instant::now();
     let cpu_start = thread_cpu_secs();
-    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).expect("open"));
-    let mut line = Vec::with_capacity(8192);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).expect("read") == 0 {
-            break;
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if let Ok(rec) = Record::parse_log_line(&line) {
+    // The sensor's own log reader (`replay` reads logs with it).
+    let mut reader = LineReader::open(path.to_str().expect("UTF-8 temp path")).expect("open");
+    while let Some(line) = reader.next_line().expect("read") {
+        let Line::Text(line) = line else { continue };
+        if let Ok(rec) = Record::parse_log_line(line) {
             n_rec += 1;
             front.push(rec, &mut events);
         }
