@@ -2,6 +2,7 @@
 //! an intermediate tree (this is on the per-event hot path of `--events`).
 
 use crate::event::{Event, Key, Value};
+use crate::record::fast_hash::SeededHash;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -20,7 +21,30 @@ fn cmp_paths(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// A value; strings, the bulk of every event, are written inline (lists of them too).
+#[inline]
 fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Str(s) => write_str(buf, s),
+        Value::List(items) => {
+            buf.push(b'[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                match it {
+                    Value::Str(s) => write_str(buf, s),
+                    other => write_other(buf, other),
+                }
+            }
+            buf.push(b']');
+        }
+        other => write_other(buf, other),
+    }
+}
+
+/// Every value but a string (a nested list goes back to `write_scalar`).
+fn write_other(buf: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => buf.extend_from_slice(b"null"),
         Value::Bool(true) => buf.extend_from_slice(b"true"),
@@ -31,16 +55,7 @@ fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
         }
         Value::Float(_) => buf.extend_from_slice(b"null"),
         Value::Str(s) => write_str(buf, s),
-        Value::List(items) => {
-            buf.push(b'[');
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                write_scalar(buf, it);
-            }
-            buf.push(b']');
-        }
+        Value::List(_) => write_scalar(buf, v),
     }
 }
 
@@ -168,6 +183,7 @@ fn any_escape(bytes: &[u8]) -> bool {
 /// JSON string with every control character escaped: argv and paths are attacker-controlled.
 /// The same escapes as serde_json (`\n`-style where JSON has one, else `\u00xx`), written
 /// in runs: almost every string needs none, and those are checked a word at a time.
+#[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     buf.reserve(bytes.len() + 2);
@@ -368,7 +384,7 @@ fn layout_hash(ev: &Event) -> u64 {
 /// full, the layouts unused since the last sweep go (all of them if every one was used).
 #[derive(Default)]
 struct LayoutCache {
-    layouts: HashMap<u64, Layout>,
+    layouts: HashMap<u64, Layout, SeededHash>,
     bytes: usize,
 }
 
