@@ -25,7 +25,7 @@ fn cmp_paths(a: &str, b: &str) -> Ordering {
 #[inline]
 fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
     match v {
-        Value::Str(s) => write_str(buf, s),
+        Value::Str(s) => write_str_inline(buf, s),
         Value::List(items) => {
             buf.push(b'[');
             for (i, it) in items.iter().enumerate() {
@@ -33,7 +33,7 @@ fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
                     buf.push(b',');
                 }
                 match it {
-                    Value::Str(s) => write_str(buf, s),
+                    Value::Str(s) => write_str_inline(buf, s),
                     other => write_other(buf, other),
                 }
             }
@@ -183,8 +183,13 @@ fn any_escape(bytes: &[u8]) -> bool {
 /// JSON string with every control character escaped: argv and paths are attacker-controlled.
 /// The same escapes as serde_json (`\n`-style where JSON has one, else `\u00xx`), written
 /// in runs: almost every string needs none, and those are checked a word at a time.
-#[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    write_str_inline(buf, s)
+}
+
+/// `write_str` inlined into the value writer: it runs for most values of every event.
+#[inline(always)]
+fn write_str_inline(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     buf.reserve(bytes.len() + 2);
     buf.push(b'"');
