@@ -21,8 +21,9 @@ fn cmp_paths(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// A value; strings, the bulk of every event, are written inline (lists of them too).
-#[inline]
+/// A value; strings, the bulk of every event, are written inline (lists of them too), and
+/// this is inlined into the layout's loop.
+#[inline(always)]
 fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Str(s) => write_str_inline(buf, s),
