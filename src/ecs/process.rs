@@ -13,8 +13,8 @@
 //! Memory is bounded: `exit_group` removes a process, and past `capacity` entries the least
 //! recently used eighth is dropped (counted in `stats().evicted`).
 
-use std::collections::HashMap;
 use crate::record::fast_hash::SeededHash;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 

@@ -390,7 +390,9 @@ pub(crate) fn is_arg_key(key: &str) -> bool {
         None => digits(&b[1..]),
         Some(i) => {
             let chunk = &b[i..];
-            digits(&b[1..i]) && chunk.len() > 2 && chunk.ends_with(b"]")
+            digits(&b[1..i])
+                && chunk.len() > 2
+                && chunk.ends_with(b"]")
                 && digits(&chunk[1..chunk.len() - 1])
         }
     }

@@ -191,7 +191,11 @@ mod tests {
         let input = b"a=1\r\nlong line here\n\nxyz\r\n0123456789abcdef\nlast";
         for max in [4, 10, 100] {
             // Capacity 7 copies most lines together from pieces; 4096 lends every one.
-            assert_eq!(lines_with(4096, input, max), lines_with(7, input, max), "{max}");
+            assert_eq!(
+                lines_with(4096, input, max),
+                lines_with(7, input, max),
+                "{max}"
+            );
         }
         assert_eq!(
             lines_with(4096, input, 100)[0],
