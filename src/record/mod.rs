@@ -265,10 +265,16 @@ impl<'a> FieldRef<'a> {
     /// length); NUL separators (proctitle) become spaces. Quoted, `(null)` and `?` values come
     /// back as printed. `a0`..`a3` that hold no uppercase letter are taken for SYSCALL's `%lx`
     /// numbers; `execve::assemble` knows the record type and decodes EXECVE arguments always.
+    #[inline]
     pub fn decoded(&self) -> Cow<'a, str> {
+        // Inlined test: most fields are not hex-encoded ones and come back as printed.
         if self.kind != FieldKind::Plain || self.raw.is_empty() || !is_hex_encoded_field(self.key) {
             return Cow::Borrowed(self.raw);
         }
+        self.decode_hex()
+    }
+
+    fn decode_hex(&self) -> Cow<'a, str> {
         let raw = self.raw.as_bytes();
         if is_syscall_arg_key(self.key) && !raw.iter().any(|b| (b'A'..=b'F').contains(b)) {
             return Cow::Borrowed(self.raw);
@@ -290,6 +296,7 @@ impl<'a> FieldRef<'a> {
 /// tty data, ...) and those audit userspace encodes with `audit_encode_nv_string` (acct,
 /// cmd, ...); the same set libauparse interprets as escaped. `saddr` is binary and stays
 /// hex (see `sockaddr`).
+#[inline]
 pub fn is_hex_encoded_field(key: &str) -> bool {
     is_arg_key(key) || (HEX_FIELD_SIG.may_have(key) && is_hex_field_name(key))
 }
