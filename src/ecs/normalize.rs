@@ -794,50 +794,66 @@ const MAX_PATH_KEYS: usize = 64;
 
 /// `auditd.paths.<key>`: one aligned list per key over the PATH records (`null` where a
 /// record lacks the key), so `auditd.paths.name` and `auditd.paths.nametype` line up.
+/// The `auditd.paths.*` columns being filled, row (PATH record) by row.
+struct PathColumns<'r> {
+    /// Column keys borrow from the records; `obj` parts get static names.
+    cols: Vec<(&'r str, Vec<Value>)>,
+    /// The column keys: a key the filter has not seen needs no search (the first record's).
+    keys: KeyFilter,
+    rows: usize,
+}
+
+impl<'r> PathColumns<'r> {
+    /// Puts `v` in row `row` of column `key`; `next` is the column after the last one put
+    /// (PATH records list their keys in the same order: it is tried first).
+    #[inline(always)]
+    fn put(&mut self, next: &mut usize, row: usize, key: &'r str, v: Value) {
+        let cols = &mut self.cols;
+        let found = match cols.get(*next) {
+            Some((k, _)) if *k == key => Some(*next),
+            _ if !self.keys.may_have(key) => None,
+            _ => cols.iter().position(|(k, _)| *k == key),
+        };
+        let col = match found {
+            Some(c) => c,
+            // A kernel PATH record has about 15 keys; a forged log line may have
+            // thousands, which would make this quadratic.
+            None if cols.len() >= MAX_PATH_KEYS => return,
+            None => {
+                self.keys.add(key);
+                cols.push((key, Vec::with_capacity(self.rows)));
+                cols.len() - 1
+            }
+        };
+        // Filled row by row: `null` for the rows before that lacked the key; a key
+        // repeated within a record keeps its last value.
+        let vals = &mut cols[col].1;
+        if vals.len() != row {
+            vals.resize(row, Value::Null);
+        }
+        match vals.get_mut(row) {
+            Some(slot) => *slot = v,
+            None => vals.push(v),
+        }
+        *next = col + 1;
+    }
+}
+
 fn push_paths(out: &mut Event, paths: &[&Record]) {
     if paths.is_empty() {
         return;
     }
-    // Column keys borrow from the records; `obj` parts get static names.
-    let mut cols: Vec<(&str, Vec<Value>)> = Vec::with_capacity(16);
-    // The column keys: a key the filter has not seen needs no search (the first record's).
-    let mut col_keys = KeyFilter::default();
+    let mut table = PathColumns {
+        cols: Vec::with_capacity(16),
+        keys: KeyFilter::default(),
+        rows: paths.len(),
+    };
     for (i, rec) in paths.iter().enumerate() {
-        // PATH records list their keys in the same order: try the column after the last one.
         let mut next = 0;
         for f in rec.fields() {
             if is_empty_value(&f) {
                 continue;
             }
-            let mut put = |key, v: Value| {
-                let found = match cols.get(next) {
-                    Some((k, _)) if *k == key => Some(next),
-                    _ if !col_keys.may_have(key) => None,
-                    _ => cols.iter().position(|(k, _)| *k == key),
-                };
-                let col = match found {
-                    Some(c) => c,
-                    // A kernel PATH record has about 15 keys; a forged log line may have
-                    // thousands, which would make this quadratic.
-                    None if cols.len() >= MAX_PATH_KEYS => return,
-                    None => {
-                        col_keys.add(key);
-                        cols.push((key, Vec::with_capacity(paths.len())));
-                        cols.len() - 1
-                    }
-                };
-                // Filled row by row: `null` for the rows before that lacked the key; a key
-                // repeated within a record keeps its last value.
-                let vals = &mut cols[col].1;
-                if vals.len() != i {
-                    vals.resize(i, Value::Null);
-                }
-                match vals.get_mut(i) {
-                    Some(slot) => *slot = v,
-                    None => vals.push(v),
-                }
-                next = col + 1;
-            };
             if f.key == "obj" {
                 for (part, v) in selinux_parts(f.raw) {
                     let key = match part {
@@ -847,13 +863,14 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                         "level" => "obj_level",
                         _ => "obj_category",
                     };
-                    put(key, Value::from(v));
+                    table.put(&mut next, i, key, Value::from(v));
                 }
             } else {
-                put(f.key, Value::Str(f.decoded().into_owned()));
+                table.put(&mut next, i, f.key, Value::Str(f.decoded().into_owned()));
             }
         }
     }
+    let cols = table.cols;
     for (k, mut vals) in cols {
         if vals.len() < paths.len() {
             vals.resize(paths.len(), Value::Null);
