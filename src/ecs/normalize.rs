@@ -179,6 +179,7 @@ impl<'a> Work<'a> {
     }
 
     /// The fields that become `process.*`; false when `f` is not one of them.
+    #[inline(always)]
     fn take_process_field(&mut self, f: &FieldRef<'a>) -> bool {
         let slot = match f.key {
             "pid" => {
@@ -268,6 +269,7 @@ impl<'a> Work<'a> {
     }
 
     /// Sets a data key, the last value of a repeated key winning.
+    #[inline(always)]
     fn put_data(&mut self, key: &'a str, v: Cow<'a, str>) {
         let slot = match self.data_keys.may_have(key) {
             true => self.data.iter_mut().find(|(k, _)| *k == key),
@@ -906,6 +908,7 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
 }
 
 /// ECS name of a user id key (`euid` → `user.effective`).
+#[inline(always)]
 fn user_field(key: &str) -> Option<(&'static str, &'static str, &'static str, bool)> {
     // (id path, name path, ENRICHED key, is a group)
     Some(match key {
@@ -933,6 +936,7 @@ fn user_field(key: &str) -> Option<(&'static str, &'static str, &'static str, bo
 }
 
 /// A name for a numeric id: the event's own ENRICHED text first, then the resolver.
+#[inline(always)]
 fn name_for<'e>(
     ev_names: &'e [(&str, &str, bool)],
     names: &'e dyn NameResolver,
