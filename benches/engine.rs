@@ -277,7 +277,12 @@ fn measure(label: &str, rules: &[Rule], events: &[Arc<Event>]) -> f64 {
     let mut alerts = 0;
     let mut evals = 0f64;
     let mut views = 0;
-    for _ in 0..3 {
+    // AW_PASSES=1 for profiling runs (instruction counts need no best-of).
+    let passes = std::env::var("AW_PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3);
+    for _ in 0..passes {
         let mut engine = Engine::new(rules.to_vec(), EngineConfig::default()).expect("engine");
         let mut out = Vec::new();
         let start = Instant::now();
@@ -332,6 +337,10 @@ fn main() {
         .filter_map(|l| l.rule)
         .collect();
     all.extend(bundled.iter().cloned());
+    // AW_RULE=text: only the rules whose name contains it (to profile one rule).
+    if let Ok(only) = std::env::var("AW_RULE") {
+        all.retain(|r| r.name.contains(&only));
+    }
     if std::env::args().any(|a| a == "--per-rule") {
         // The slowest rules, each alone in an engine: where the time goes.
         let mut times: Vec<(f64, String, String)> = all
@@ -353,7 +362,11 @@ fn main() {
             })
             .collect();
         times.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (us, ty, name) in times.iter().take(15) {
+        let top = std::env::var("AW_TOP")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(15);
+        for (us, ty, name) in times.iter().take(top) {
             println!("{us:>8.2} µs/event  {ty:<10} {name}");
         }
         return;
@@ -361,7 +374,9 @@ fn main() {
     println!(
         "{n} synthetic events (40% exec, 20% connect, 20% file write, 10% rename, 10% create)"
     );
-    measure("bundled detections", &bundled, &events);
+    if std::env::var_os("AW_ONLY_ALL").is_none() {
+        measure("bundled detections", &bundled, &events);
+    }
     let rate = measure("all loadable fixture rules + bundled", &all, &events);
     println!(
         "target 500000 events/s with all rules: {:.2}x",

@@ -138,12 +138,12 @@ impl Event {
     }
 
     /// This event with `overlay`'s fields in place of its own (a `Null` in the overlay removes
-    /// the field); timestamp and arrival are the overlay's. A view of an event (Elastic
+    /// the field); timestamp and arrival stay this event's. A view of an event (Elastic
     /// Defend's) is kept as such an overlay and built in full only when needed.
     pub fn overlaid(&self, overlay: &Event) -> Event {
         let mut out = Event {
-            timestamp_ms: overlay.timestamp_ms,
-            arrival: overlay.arrival,
+            timestamp_ms: self.timestamp_ms,
+            arrival: self.arrival,
             fields: Vec::with_capacity(self.fields.len() + overlay.fields.len()),
         };
         for (k, v) in &self.fields {

@@ -128,18 +128,29 @@ fn atom_rank(a: &Atom) -> u8 {
         Test::Prefix(p) | Test::Suffix(p) if p.len() >= 5 => r + 2,
         Test::Prefix(p) | Test::Suffix(p) if p.len() >= 3 => r + 1,
         Test::Prefix(p) | Test::Suffix(p) if p.len() == 2 => r,
+        // A leading `.` (hidden files, `like ".*"`) is rare; a leading `/` is not.
+        Test::Prefix(p) if p.len() == 1 && p != "/" => r,
         Test::Contains(c) if c.len() >= 6 => r + 1,
-        Test::Contains(c) if c.len() >= 4 => r,
+        Test::Contains(c) if c.len() >= 2 => r,
         Test::Present if !ubiquitous(&a.field) => 12,
         // `/`, `.`, `field:*` on `process.name`: nearly every value has one.
         _ => 1,
     }
 }
 
-/// Higher is more selective: the weakest atom decides, then fewer atoms.
-fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>) {
+fn literal_len(a: &Atom) -> usize {
+    match &a.test {
+        Test::Exact(s) | Test::Prefix(s) | Test::Suffix(s) | Test::Contains(s) => s.len(),
+        Test::Present => 0,
+    }
+}
+
+/// Higher is more selective: the weakest atom decides, then fewer atoms, then longer
+/// literals (`process.name == "docker"` over `process.args == "-v"`).
+fn score(k: &Key) -> (u8, std::cmp::Reverse<usize>, usize) {
     let weakest = k.0.iter().map(atom_rank).min().unwrap_or(0);
-    (weakest, std::cmp::Reverse(k.0.len()))
+    let shortest = k.0.iter().map(literal_len).min().unwrap_or(0);
+    (weakest, std::cmp::Reverse(k.0.len()), shortest)
 }
 
 fn str_lit(e: &Expr) -> Option<&str> {
@@ -470,7 +481,73 @@ impl FieldMap {
 pub(crate) struct Dispatch {
     /// Rules without a key, and their stages (all).
     always: Rules,
-    fields: Vec<(Slot, Vec<FieldMap>)>,
+    fields: Vec<Field>,
+    /// Reused buffer for a value's hits.
+    scratch: Rules,
+}
+
+/// The atoms on one field, and what they gave for recent values.
+#[derive(Default)]
+struct Field {
+    slot: Slot,
+    /// One per folding (case-sensitive, insensitive).
+    maps: Vec<FieldMap>,
+    memo: Memo,
+}
+
+/// Values repeat (program names, paths, actions): the rules a value admits are remembered,
+/// so a repeated value costs one hash lookup instead of every map's tests. Bounded in entries
+/// and value length; a field whose values rarely repeat (addresses, temporary names) stops
+/// being remembered for a while.
+#[derive(Default)]
+struct Memo {
+    hits: FxMap<Box<str>, Box<[(u32, u64)]>>,
+    lookups: u32,
+    misses: u32,
+    /// Lookups left before a field that stopped being remembered is tried again.
+    resting: u32,
+}
+
+const MEMO_ENTRIES: usize = 2048;
+const MEMO_VALUE_LEN: usize = 256;
+/// Lookups per measuring round, and the share of misses that makes remembering a waste.
+const MEMO_ROUND: u32 = 1024;
+const MEMO_REST: u32 = 64 * 1024;
+
+impl Memo {
+    /// The rules `s` admits (from `compute`), remembered when worth it.
+    fn get_or(
+        &mut self,
+        s: &str,
+        scratch: &mut Rules,
+        compute: impl FnOnce(&mut Rules),
+    ) -> Option<&[(u32, u64)]> {
+        if self.resting > 0 || s.len() > MEMO_VALUE_LEN {
+            self.resting = self.resting.saturating_sub(1);
+            scratch.clear();
+            compute(scratch);
+            return None;
+        }
+        self.lookups += 1;
+        if self.lookups == MEMO_ROUND {
+            if self.misses > MEMO_ROUND / 2 {
+                self.resting = MEMO_REST;
+                self.hits.clear();
+            }
+            self.lookups = 0;
+            self.misses = 0;
+        }
+        if !self.hits.contains_key(s) {
+            self.misses += 1;
+            if self.hits.len() >= MEMO_ENTRIES {
+                self.hits.clear();
+            }
+            scratch.clear();
+            compute(scratch);
+            self.hits.insert(s.into(), scratch.as_slice().into());
+        }
+        self.hits.get(s).map(|h| &**h)
+    }
 }
 
 impl Dispatch {
@@ -482,14 +559,17 @@ impl Dispatch {
         for a in &k.0 {
             let entry = (rule, a.stages);
             let slot = slot_of(&a.field);
-            let at = match self.fields.iter().position(|(s, _)| *s == slot) {
+            let at = match self.fields.iter().position(|f| f.slot == slot) {
                 Some(at) => at,
                 None => {
-                    self.fields.push((slot, Vec::new()));
+                    self.fields.push(Field {
+                        slot,
+                        ..Field::default()
+                    });
                     self.fields.len() - 1
                 }
             };
-            let maps = &mut self.fields[at].1;
+            let maps = &mut self.fields[at].maps;
             let map = match maps.iter().position(|m| m.fold == a.fold) {
                 Some(p) => &mut maps[p],
                 None => {
@@ -520,8 +600,8 @@ impl Dispatch {
     /// be built sends its contains-rules to every event.
     pub(crate) fn finish(&mut self) {
         let mut fallback = Vec::new();
-        for (_, maps) in &mut self.fields {
-            for m in maps.iter_mut().filter(|m| !m.needles.is_empty()) {
+        for f in &mut self.fields {
+            for m in f.maps.iter_mut().filter(|m| !m.needles.is_empty()) {
                 match aho_corasick::AhoCorasick::new(m.needles.iter().map(|(n, _)| &**n)) {
                     Ok(ac) => m.automaton = Some(ac),
                     Err(_) => fallback.extend(m.needles.drain(..).flat_map(|(_, r)| r)),
@@ -534,7 +614,7 @@ impl Dispatch {
     /// Marks (`stamp[rule] = gen`) and lists the rules this event may match, with the stages
     /// of each that may match it (`stages[rule]`, a `stage_bit` mask).
     pub(crate) fn collect(
-        &self,
+        &mut self,
         ix: &IndexedEvent,
         gen: u64,
         stamp: &mut [u64],
@@ -550,9 +630,14 @@ impl Dispatch {
             }
             stages[i] |= m;
         };
-        self.always.iter().for_each(|&(r, m)| mark(r, m));
+        let Dispatch {
+            always,
+            fields,
+            scratch,
+        } = self;
+        always.iter().for_each(|&(r, m)| mark(r, m));
         let mut num = itoa_buf();
-        for (slot, maps) in &self.fields {
+        for Field { slot, maps, memo } in fields.iter_mut() {
             let Some(v) = ix.get(*slot) else { continue };
             let values: &[Value] = match v {
                 Value::List(items) => items,
@@ -578,10 +663,14 @@ impl Dispatch {
                     }
                     Value::Null | Value::List(_) => continue,
                 };
-                for map in maps {
-                    // The same folding the matcher applies.
-                    with_folded(s, map.fold, |s| map.hits(s, &mut mark));
-                }
+                let maps = &*maps;
+                let hits = memo.get_or(s, scratch, |list| {
+                    for map in maps {
+                        // The same folding the matcher applies.
+                        with_folded(s, map.fold, |s| map.hits(s, |r, m| list.push((r, m))));
+                    }
+                });
+                hits.unwrap_or(scratch).iter().for_each(|&(r, m)| mark(r, m));
             }
         }
     }

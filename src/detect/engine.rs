@@ -182,7 +182,7 @@ pub struct Engine {
     dispatch: [Dispatch; 2],
     stats: Stats,
     /// The Defend view of an event as an overlay (`crate::ecs::defend::defend_overlay`).
-    defend_overlay: fn(&Event) -> Option<Event>,
+    defend_overlay: fn(&Event) -> Option<Arc<Event>>,
     // Scratch, reused per event.
     index: [FieldIndex; 2],
     stamp: [Vec<u64>; 2],
@@ -203,7 +203,7 @@ impl Engine {
     pub fn with_overlay(
         rules: Vec<Rule>,
         config: EngineConfig,
-        view: fn(&Event) -> Option<Event>,
+        view: fn(&Event) -> Option<Arc<Event>>,
     ) -> std::io::Result<Engine> {
         let store = match &config.state_dir {
             Some(dir) => Some(Store::open(dir)?),
@@ -253,7 +253,7 @@ impl Engine {
     fn build(
         rules: Vec<Rule>,
         config: EngineConfig,
-        view: fn(&Event) -> Option<Event>,
+        view: fn(&Event) -> Option<Arc<Event>>,
         store: Option<Store>,
         carry: &mut HashMap<Fingerprint, Slot>,
     ) -> std::io::Result<Engine> {
@@ -396,19 +396,15 @@ impl Engine {
         let [sg_ab, sg_def] = &mut self.stages;
         self.dispatch[AB].collect(&ix_ab, gen, st_ab, sg_ab, &mut self.cands);
         let overlay = if self.need_defend {
-            (self.defend_overlay)(ev).map(|mut o| {
-                o.timestamp_ms = ev.timestamp_ms;
-                o.arrival = ev.arrival;
-                o
-            })
+            (self.defend_overlay)(ev)
         } else {
             None
         };
         if overlay.is_some() {
             self.stats.defend_views += 1;
         }
-        let stream = overlay.as_ref().map_or(0, stream_bit);
-        let ix_def = overlay.as_ref().map(|o| fi_def.index_overlay(ev, o));
+        let stream = overlay.as_deref().map_or(0, stream_bit);
+        let ix_def = overlay.as_ref().map(|o| fi_def.index_over(&ix_ab, o));
         if let Some(ix) = &ix_def {
             self.dispatch[DEF].collect(ix, gen, st_def, sg_def, &mut self.cands);
         }
@@ -416,20 +412,14 @@ impl Engine {
             self.cands.sort_unstable();
             self.cands.dedup();
             self.stats.rule_evals += self.cands.len() as u64;
-            // The full Defend view is built only if some rule keeps the event.
-            let materialize = || {
-                Arc::new(
-                    overlay
-                        .as_ref()
-                        .map_or_else(Event::default, |o| ev.overlaid(o)),
-                )
-            };
             let ref_ab = EventRef::ready(ev);
-            let ref_def = EventRef::lazy(ev.timestamp_ms, ev.arrival, &materialize);
+            // Rules keep the Defend view as the event plus its changes; the full document is
+            // built only for an alert.
+            let ref_def = overlay.as_ref().map(|o| EventRef::view(ev, o));
             // A rule sees a view only when that view's dispatch named it (its stamp).
             let views = [
                 Some((&ref_ab, &ix_ab)),
-                ix_def.as_ref().map(|ix| (&ref_def, ix)),
+                ix_def.as_ref().zip(ref_def.as_ref()).map(|(ix, e)| (e, ix)),
             ];
             self.run_candidates(views, stream, gen, out);
         }

@@ -24,6 +24,7 @@
 
 use crate::event::{Event, Value};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// `open(2)` flags that mean the file is opened for writing.
 const O_WRONLY: u64 = 0o1;
@@ -75,16 +76,77 @@ pub fn defend_view(ev: &Event) -> Option<Event> {
     defend_overlay(ev).map(|o| ev.overlaid(&o))
 }
 
+/// The fields every view of one mapping sets.
+fn mapping_fields(out: &mut Event, mapping: &Mapping) {
+    out.push("event.action", mapping.action);
+    out.push("event.category", Value::List(vec![mapping.category.into()]));
+    out.push("event.type", Value::List(vec![mapping.etype.into()]));
+    out.push("event.module", "endpoint");
+    out.push("event.dataset", mapping.dataset);
+    out.push("data_stream.dataset", mapping.dataset);
+    out.push("data_stream.type", "logs");
+    out.push("data_stream.namespace", "default");
+}
+
+/// The overlay of a mapping that changes no `file.*` field: the same for every event, so
+/// built once per thread and shared.
+fn shared_overlay(mapping: &'static Mapping) -> Arc<Event> {
+    thread_local! {
+        static BUILT: std::cell::RefCell<Vec<(usize, Arc<Event>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let id = mapping as *const Mapping as usize;
+    BUILT.with(|b| {
+        let mut b = b.borrow_mut();
+        if let Some((_, o)) = b.iter().find(|(m, _)| *m == id) {
+            return Arc::clone(o);
+        }
+        let mut out = Event::new(0);
+        mapping_fields(&mut out, mapping);
+        let o = Arc::new(out);
+        b.push((id, Arc::clone(&o)));
+        o
+    })
+}
+
 /// What the Defend view changes in the event: the fields it replaces or adds, and `Null` for
 /// the ones it removes (see [`Event::overlaid`]). `None` when Defend has no such event. The
-/// engine indexes this over the event instead of copying it.
-pub fn defend_overlay(ev: &Event) -> Option<Event> {
-    let action = ev.get_str("event.action").unwrap_or("");
-    let syscall = ev.get_str("auditd.data.syscall").unwrap_or("");
-    let success = ev.get_str("event.outcome") == Some("success");
-    let paths = Paths::of(ev);
+/// engine indexes this over the event instead of copying it; views that change no file
+/// field share one overlay.
+pub fn defend_overlay(ev: &Event) -> Option<Arc<Event>> {
+    // One pass over the fields for the few this reads (the first of each, like `get`).
+    let (mut action, mut syscall, mut outcome, mut cwd) = (None, None, None, None);
+    let (mut names, mut nametypes, mut objtypes) = (None, None, None);
+    for (k, v) in &ev.fields {
+        let (slot, value) = match &**k {
+            "event.action" => (&mut action, v.as_str().unwrap_or("")),
+            "auditd.data.syscall" => (&mut syscall, v.as_str().unwrap_or("")),
+            "event.outcome" => (&mut outcome, v.as_str().unwrap_or("")),
+            "process.working_directory" => {
+                cwd = cwd.or(Some(v.as_str()));
+                continue;
+            }
+            "auditd.paths.name" => {
+                names = names.or(Some(v));
+                continue;
+            }
+            "auditd.paths.nametype" => {
+                nametypes = nametypes.or(Some(v));
+                continue;
+            }
+            "auditd.paths.objtype" => {
+                objtypes = objtypes.or(Some(v));
+                continue;
+            }
+            _ => continue,
+        };
+        *slot = slot.or(Some(value));
+    }
+    let (action, syscall) = (action.unwrap_or(""), syscall.unwrap_or(""));
+    let cwd = cwd.flatten();
+    let success = outcome == Some("success");
+    let paths = Paths::new(names, nametypes, objtypes);
 
-    let mapping = match (action, syscall) {
+    let mapping: &'static Mapping = match (action, syscall) {
         ("executed", _) if success => &EXEC,
         (_, "exit" | "exit_group") => &END,
         ("connected-to", _) => &CONNECT,
@@ -104,18 +166,9 @@ pub fn defend_overlay(ev: &Event) -> Option<Event> {
         arrival: ev.arrival,
         fields: Vec::with_capacity(16),
     };
-    out.push("event.action", mapping.action);
-    out.push("event.category", Value::List(vec![mapping.category.into()]));
-    out.push("event.type", Value::List(vec![mapping.etype.into()]));
-    out.push("event.module", "endpoint");
-    out.push("event.dataset", mapping.dataset);
-    out.push("data_stream.dataset", mapping.dataset);
-    out.push("data_stream.type", "logs");
-    out.push("data_stream.namespace", "default");
-
-    let cwd = ev.get_str("process.working_directory");
     match mapping.action {
         "rename" => {
+            mapping_fields(&mut out, mapping);
             let old = paths.find("DELETE", false);
             let new = paths.find("CREATE", true);
             if let Some(new) = new {
@@ -126,18 +179,20 @@ pub fn defend_overlay(ev: &Event) -> Option<Event> {
             }
         }
         "creation" => {
+            mapping_fields(&mut out, mapping);
             if let Some(p) = paths.find("CREATE", true) {
                 set_file(&mut out, "file", &absolute(p, cwd), true);
             }
         }
         "deletion" => {
+            mapping_fields(&mut out, mapping);
             if let Some(p) = paths.find("DELETE", false) {
                 set_file(&mut out, "file", &absolute(p, cwd), true);
             }
         }
-        _ => {}
+        _ => return Some(shared_overlay(mapping)),
     }
-    Some(out)
+    Some(Arc::new(out))
 }
 
 fn syscall_touches_files(syscall: &str) -> bool {
@@ -183,22 +238,27 @@ struct Paths<'a> {
 }
 
 impl<'a> Paths<'a> {
-    fn of(ev: &'a Event) -> Paths<'a> {
-        fn list<'b>(ev: &'b Event, key: &str) -> &'b [Value] {
-            match ev.get(key) {
+    /// From the values of `auditd.paths.name`, `.nametype` and `.objtype`.
+    fn new(
+        names: Option<&'a Value>,
+        nametypes: Option<&'a Value>,
+        objtypes: Option<&'a Value>,
+    ) -> Paths<'a> {
+        fn list(v: Option<&Value>) -> &[Value] {
+            match v {
                 Some(Value::List(l)) => l,
                 Some(v) => std::slice::from_ref(v),
                 None => &[],
             }
         }
-        let mut nametypes = list(ev, "auditd.paths.nametype");
-        if nametypes.is_empty() {
+        let mut types = list(nametypes);
+        if types.is_empty() {
             // Kernels before 4.x print `objtype`.
-            nametypes = list(ev, "auditd.paths.objtype");
+            types = list(objtypes);
         }
         Paths {
-            names: list(ev, "auditd.paths.name"),
-            nametypes,
+            names: list(names),
+            nametypes: types,
         }
     }
 

@@ -8,7 +8,7 @@
 //! Semantics: a multi-valued field matches when any value does; `!=`, `not` and `not in` are
 //! exact complements (so an event without the field satisfies them); `== null` means absent.
 
-use super::fields::{each_value, present, slot_of, FxHashSet, IndexedEvent, Slot};
+use super::fields::{each_value, present, slot_of, FxHashMap, FxHashSet, IndexedEvent, Slot};
 use super::funcs;
 use crate::detect::expr::{ArithOp, CmpOp, Expr, MatchKind};
 use crate::event::Value;
@@ -50,7 +50,25 @@ pub(crate) struct StrTest {
     numeric_strings: bool,
     /// The whole test is one exact string: compared directly, no hashing.
     single: Option<Box<str>>,
+    /// Results for recent values, for tests that cost more than a hash lookup (regexes,
+    /// globs, many affixes): values repeat, so most are answered from here.
+    memo: Option<Memo>,
 }
+
+/// A bounded value → result cache. Rules are shared between threads but evaluated on one
+/// (the worker): the lock is never contended, and a busy one is simply not used.
+#[derive(Debug, Default)]
+struct Memo(std::sync::Mutex<FxHashMap<Box<str>, bool>>);
+
+impl Clone for Memo {
+    /// A copy starts empty: results are per matcher instance.
+    fn clone(&self) -> Memo {
+        Memo::default()
+    }
+}
+
+const MEMO_ENTRIES: usize = 4096;
+const MEMO_VALUE_LEN: usize = 256;
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pred {
@@ -430,6 +448,10 @@ pub(crate) fn with_folded<R>(s: &str, fold: bool, f: impl FnOnce(&str) -> R) -> 
 
 impl StrTest {
     fn cost(&self) -> u32 {
+        if self.memo.is_some() {
+            // Answered from the memo for repeated values: about one hash lookup.
+            return 4;
+        }
         let affixes = self.prefixes.list.len() + self.suffixes.list.len();
         let base = if self.single.is_some() { 2 } else { 3 };
         base + u32::from(self.fold)
@@ -501,11 +523,35 @@ impl StrTest {
         if only_exact && self.exact.len() == 1 {
             self.single = self.exact.iter().next().cloned();
         }
+        let affixes = self.prefixes.list.len() + self.suffixes.list.len();
+        if !self.regexes.is_empty() || !self.globs.is_empty() || affixes > 8 {
+            self.memo = Some(Memo::default());
+        }
         Ok(())
     }
 
     #[inline]
     fn test_str(&self, s: &str) -> bool {
+        match &self.memo {
+            Some(memo) if s.len() <= MEMO_VALUE_LEN => {
+                let Ok(mut m) = memo.0.try_lock() else {
+                    return self.test_uncached(s);
+                };
+                if let Some(&hit) = m.get(s) {
+                    return hit;
+                }
+                let result = self.test_uncached(s);
+                if m.len() >= MEMO_ENTRIES {
+                    m.clear();
+                }
+                m.insert(s.into(), result);
+                result
+            }
+            _ => self.test_uncached(s),
+        }
+    }
+
+    fn test_uncached(&self, s: &str) -> bool {
         if let Some(only) = &self.single {
             return with_folded(s, self.fold, |s| s == &**only);
         }

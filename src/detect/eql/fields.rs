@@ -120,21 +120,21 @@ pub fn slot_name(slot: Slot) -> String {
 /// Reusable buffers for building [`IndexedEvent`]s.
 #[derive(Default)]
 pub struct FieldIndex {
-    /// Per slot: (generation, field position in the event; `OVERLAY` set for the overlay's
-    /// fields, `ABSENT` for a field the overlay removes).
+    /// Per slot: (generation, field position in the event; `ABSENT` for a field an overlay
+    /// removes).
     table: Vec<(u32, u32)>,
     generation: u32,
-    /// Per field position: the static key seen there last time (address, length) and its slot.
-    /// Producers emit fields in a stable order, so most keys resolve without hashing. Only
-    /// `Cow::Borrowed` (`'static`) keys are cached: their address identifies their text.
-    layout: [Vec<(usize, usize, Slot)>; 2],
-    /// Interner size `layout` was filled against (a longer interner may know more keys).
-    layout_names: usize,
+    /// Static keys seen before, by address: (address, length, slot), direct-mapped. Producers
+    /// use a few hundred `'static` key strings whose address identifies their text, so most
+    /// keys resolve without hashing whatever order or shape the events come in.
+    seen: Vec<(usize, usize, Slot)>,
+    /// Interner size `seen` was filled against (a longer interner may know more keys).
+    seen_names: usize,
 }
 
 const NO_SLOT: Slot = Slot::MAX;
-const OVERLAY: u32 = 1 << 31;
 const ABSENT: u32 = u32::MAX;
+const SEEN: usize = 1024;
 
 impl FieldIndex {
     pub fn new() -> FieldIndex {
@@ -143,21 +143,35 @@ impl FieldIndex {
 
     /// Indexes `ev`: one hash lookup per event field, against the paths rules use.
     pub fn index<'a>(&'a mut self, ev: &'a Event) -> IndexedEvent<'a> {
-        self.build(ev, None)
+        let generation = self.build(ev, false);
+        IndexedEvent {
+            ev,
+            table: &self.table,
+            generation,
+            over: None,
+        }
     }
 
-    /// Indexes `base` as changed by `overlay`: the overlay's fields replace the base's, and an
-    /// overlay field whose value is `Null` removes it. A view of an event (Elastic Defend's)
-    /// is indexed this way without copying the fields it shares with the event.
-    pub fn index_overlay<'a>(
+    /// Indexes `base`'s event as changed by `overlay`: the overlay's fields replace the
+    /// base's, and an overlay field whose value is `Null` removes it. A view of an event
+    /// (Elastic Defend's) is indexed this way, indexing only the fields it changes.
+    pub fn index_over<'a>(
         &'a mut self,
-        base: &'a Event,
+        base: &IndexedEvent<'a>,
         overlay: &'a Event,
     ) -> IndexedEvent<'a> {
-        self.build(base, Some(overlay))
+        let generation = self.build(overlay, true);
+        IndexedEvent {
+            over: Some(Layer {
+                ev: overlay,
+                table: &self.table,
+                generation,
+            }),
+            ..*base
+        }
     }
 
-    fn build<'a>(&'a mut self, ev: &'a Event, overlay: Option<&'a Event>) -> IndexedEvent<'a> {
+    fn build(&mut self, ev: &Event, overlay: bool) -> u32 {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.table.iter_mut().for_each(|e| e.0 = 0);
@@ -168,68 +182,68 @@ impl FieldIndex {
         if self.table.len() < int.names.len() {
             self.table.resize(int.names.len(), (0, 0));
         }
-        if self.layout_names != int.names.len() {
-            self.layout.iter_mut().for_each(Vec::clear);
-            self.layout_names = int.names.len();
+        if self.seen_names != int.names.len() || self.seen.is_empty() {
+            self.seen.clear();
+            self.seen.resize(SEEN, (0, 0, NO_SLOT));
+            self.seen_names = int.names.len();
         }
-        for (which, e) in [Some(ev), overlay].into_iter().enumerate() {
-            let Some(e) = e else { continue };
-            let layout = &mut self.layout[which];
-            if layout.len() < e.fields.len() {
-                layout.resize(e.fields.len(), (0, 0, NO_SLOT));
-            }
-            for (pos, (k, v)) in e.fields.iter().enumerate() {
-                let slot = match k {
-                    std::borrow::Cow::Borrowed(b) => {
-                        let id = (b.as_ptr() as usize, b.len());
-                        let cached = layout[pos];
-                        if (cached.0, cached.1) == id {
-                            cached.2
-                        } else {
-                            let s = int.map.get(*b).copied().unwrap_or(NO_SLOT);
-                            layout[pos] = (id.0, id.1, s);
-                            s
-                        }
-                    }
-                    std::borrow::Cow::Owned(o) => {
-                        int.map.get(o.as_str()).copied().unwrap_or(NO_SLOT)
-                    }
-                };
-                if slot == NO_SLOT {
-                    continue;
-                }
-                let entry = &mut self.table[slot as usize];
-                if which == 0 {
-                    // The first occurrence wins, like `Event::get`.
-                    if entry.0 != g {
-                        *entry = (g, pos as u32);
-                    }
-                } else if entry.0 != g || entry.1 & OVERLAY == 0 {
-                    let at = if matches!(v, Value::Null) {
-                        ABSENT
+        for (pos, (k, v)) in ev.fields.iter().enumerate() {
+            let slot = match k {
+                std::borrow::Cow::Borrowed(b) => {
+                    let id = (b.as_ptr() as usize, b.len());
+                    // Two-way set associative: two keys that hash alike do not evict each
+                    // other forever.
+                    let h = (id.0 ^ id.1 << 48).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54;
+                    let at = (h % SEEN) & !1;
+                    let (a, b2) = (self.seen[at], self.seen[at + 1]);
+                    if (a.0, a.1) == id {
+                        a.2
+                    } else if (b2.0, b2.1) == id {
+                        b2.2
                     } else {
-                        pos as u32 | OVERLAY
-                    };
-                    *entry = (g, at);
+                        let s = int.map.get(*b).copied().unwrap_or(NO_SLOT);
+                        self.seen[at + 1] = a;
+                        self.seen[at] = (id.0, id.1, s);
+                        s
+                    }
                 }
+                std::borrow::Cow::Owned(o) => int.map.get(o.as_str()).copied().unwrap_or(NO_SLOT),
+            };
+            if slot == NO_SLOT {
+                continue;
+            }
+            let entry = &mut self.table[slot as usize];
+            // The first occurrence wins, like `Event::get`.
+            if entry.0 != g {
+                let at = if overlay && matches!(v, Value::Null) {
+                    ABSENT
+                } else {
+                    pos as u32
+                };
+                *entry = (g, at);
             }
         }
-        IndexedEvent {
-            ev,
-            overlay,
-            table: &self.table,
-            generation: g,
-        }
+        g
     }
+}
+
+/// One event's slot table: (generation, position) per slot.
+#[derive(Clone, Copy)]
+struct Layer<'a> {
+    ev: &'a Event,
+    table: &'a [(u32, u32)],
+    generation: u32,
 }
 
 /// One event with its fields resolved to slots; build with [`FieldIndex::index`] (or
 /// [`IndexedEvent::build`] for one-off use) and share across all rules.
+#[derive(Clone, Copy)]
 pub struct IndexedEvent<'a> {
     ev: &'a Event,
-    overlay: Option<&'a Event>,
     table: &'a [(u32, u32)],
     generation: u32,
+    /// A view's changes (`FieldIndex::index_over`), read before the event's own fields.
+    over: Option<Layer<'a>>,
 }
 
 impl<'a> IndexedEvent<'a> {
@@ -243,16 +257,22 @@ impl<'a> IndexedEvent<'a> {
     /// built fall back to a scan.
     #[inline]
     pub fn get(&self, slot: Slot) -> Option<&'a Value> {
+        if let Some(o) = &self.over {
+            match o.table.get(slot as usize) {
+                Some(&(g, pos)) if g == o.generation => {
+                    return if pos == ABSENT {
+                        None
+                    } else {
+                        o.ev.fields.get(pos as usize).map(|(_, v)| v)
+                    };
+                }
+                Some(_) => {}
+                None => return self.get_by_name(slot),
+            }
+        }
         match self.table.get(slot as usize) {
             Some(&(g, pos)) if g == self.generation => {
-                if pos == ABSENT {
-                    None
-                } else if pos & OVERLAY != 0 {
-                    let o = self.overlay?;
-                    o.fields.get((pos & !OVERLAY) as usize).map(|(_, v)| v)
-                } else {
-                    self.ev.fields.get(pos as usize).map(|(_, v)| v)
-                }
+                self.ev.fields.get(pos as usize).map(|(_, v)| v)
             }
             Some(_) => None,
             None => self.get_by_name(slot),
@@ -263,7 +283,7 @@ impl<'a> IndexedEvent<'a> {
     #[inline(never)]
     fn get_by_name(&self, slot: Slot) -> Option<&'a Value> {
         let name = slot_name(slot);
-        match self.overlay.and_then(|o| o.get(&name)) {
+        match self.over.and_then(|o| o.ev.get(&name)) {
             Some(Value::Null) => None,
             Some(v) => Some(v),
             None => self.ev.get(&name),
@@ -318,8 +338,10 @@ mod tests {
         let full = base.overlaid(&over);
         for round in 0..2 {
             let mut a = FieldIndex::new();
+            let mut a2 = FieldIndex::new();
             let mut b = FieldIndex::new();
-            let ia = a.index_overlay(&base, &over);
+            let ia_base = a.index(&base);
+            let ia = a2.index_over(&ia_base, &over);
             if round == 1 {
                 // Slots interned after the index was built take the scan path.
                 names.iter().for_each(|n| {

@@ -110,34 +110,69 @@ fn with_index<R>(ev: &Event, f: impl FnOnce(&IndexedEvent) -> R) -> R {
     })
 }
 
-/// The event a rule keeps when one of its stages matches: at hand, or built on first use
-/// (the engine materialises an event's Defend view only when some rule keeps it).
-pub struct EventRef<'a> {
+/// An event as a rule keeps it in sequence or sample state: shared, and for a view (Elastic
+/// Defend's) the event and the view's changes, so keeping it copies nothing. The full
+/// document is built only for an alert.
+#[derive(Clone, Debug)]
+pub struct Held {
+    base: Arc<Event>,
+    view: Option<Arc<Event>>,
+}
+
+impl Held {
+    pub fn timestamp_ms(&self) -> i64 {
+        self.base.timestamp_ms
+    }
+
+    /// The same event seen the same way.
+    pub fn same(&self, other: &Held) -> bool {
+        Arc::ptr_eq(&self.base, &other.base)
+            && match (&self.view, &other.view) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+
+    /// The document: the event itself, or the event with the view's changes applied.
+    pub fn materialize(&self) -> Arc<Event> {
+        match &self.view {
+            None => Arc::clone(&self.base),
+            Some(v) => Arc::new(self.base.overlaid(v)),
+        }
+    }
+}
+
+/// The event a stage is tried on, with the stages the dispatcher found it may match.
+pub struct EventRef {
     ordinal: (i64, u64),
     /// The stages (a `dispatch::stage_bit` mask, `until` the top bit) that may match this
     /// event, as the engine's dispatcher found; the others are not evaluated.
     stages: std::cell::Cell<u64>,
-    cell: std::cell::OnceCell<Arc<Event>>,
-    make: Option<&'a dyn Fn() -> Arc<Event>>,
+    held: Held,
 }
 
-impl<'a> EventRef<'a> {
-    pub fn ready(ev: &Arc<Event>) -> EventRef<'a> {
+impl EventRef {
+    pub fn ready(ev: &Arc<Event>) -> EventRef {
         EventRef {
             ordinal: (ev.timestamp_ms, ev.arrival),
             stages: std::cell::Cell::new(u64::MAX),
-            cell: std::cell::OnceCell::from(Arc::clone(ev)),
-            make: None,
+            held: Held {
+                base: Arc::clone(ev),
+                view: None,
+            },
         }
     }
 
-    /// An event with this timestamp and arrival, built by `make` when first asked for.
-    pub fn lazy(timestamp_ms: i64, arrival: u64, make: &'a dyn Fn() -> Arc<Event>) -> EventRef<'a> {
+    /// `base` as changed by `view` (see [`Event::overlaid`]).
+    pub fn view(base: &Arc<Event>, view: &Arc<Event>) -> EventRef {
         EventRef {
-            ordinal: (timestamp_ms, arrival),
+            ordinal: (base.timestamp_ms, base.arrival),
             stages: std::cell::Cell::new(u64::MAX),
-            cell: std::cell::OnceCell::new(),
-            make: Some(make),
+            held: Held {
+                base: Arc::clone(base),
+                view: Some(Arc::clone(view)),
+            },
         }
     }
 
@@ -157,12 +192,14 @@ impl<'a> EventRef<'a> {
         self.ordinal
     }
 
+    /// The event to keep in state.
+    pub fn held(&self) -> Held {
+        self.held.clone()
+    }
+
+    /// The full document, for an alert.
     pub fn get(&self) -> Arc<Event> {
-        let ev = self.cell.get_or_init(|| match self.make {
-            Some(make) => make(),
-            None => Arc::new(Event::default()),
-        });
-        Arc::clone(ev)
+        self.held.materialize()
     }
 }
 
@@ -439,7 +476,7 @@ impl KeyVal {
 enum Engine {
     /// A copy of the query's filter, kept inline: one pointer hop less per event.
     Event(Filter),
-    Sequence(sequence::Matcher),
+    Sequence(Box<sequence::Matcher>),
     Sample(sample::Matcher),
 }
 
@@ -458,7 +495,9 @@ impl Runtime {
     pub fn new(query: Arc<Query>, limits: Limits) -> Runtime {
         let engine = match query.kind {
             QueryKind::Event => Engine::Event(query.stages[0].filter.clone()),
-            QueryKind::Sequence => Engine::Sequence(sequence::Matcher::new(&query, limits)),
+            QueryKind::Sequence => {
+                Engine::Sequence(Box::new(sequence::Matcher::new(&query, limits)))
+            }
             QueryKind::Sample => Engine::Sample(sample::Matcher::new(&query, limits)),
         };
         let head = query.pipes.iter().find_map(|p| match p {

@@ -4,7 +4,7 @@
 //! (keys in ascending order, up to `max_samples_per_key` samples each).
 
 use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, EventRef, KeyVal, Limits, Match, Query};
+use super::{key_tuples, EventRef, Held, KeyVal, Limits, Match, Query};
 use crate::event::Event;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ const CANDIDATES: usize = 6;
 
 struct Bucket {
     /// Per filter: recent matching events, oldest first.
-    stages: Vec<VecDeque<Arc<Event>>>,
+    stages: Vec<VecDeque<Held>>,
     /// No new alert for this key before this time (ms).
     quiet_until: i64,
     last_seen: i64,
@@ -55,45 +55,51 @@ impl Matcher {
                 continue;
             }
             for k in key_tuples(&stage.keys, ix) {
-                let b = match self.buckets.get_mut(&k) {
-                    Some(b) => b,
-                    None => {
-                        self.order.push_back((now, k.clone()));
-                        self.buckets.entry(k.clone()).or_insert_with(|| Bucket {
-                            stages: (0..n).map(|_| VecDeque::new()).collect(),
-                            quiet_until: i64::MIN,
-                            last_seen: now,
-                        })
-                    }
+                if !self.buckets.contains_key(&k) {
+                    self.order.push_back((now, k.clone()));
+                    let bucket = Bucket {
+                        stages: (0..n).map(|_| VecDeque::new()).collect(),
+                        quiet_until: i64::MIN,
+                        last_seen: now,
+                    };
+                    self.buckets.insert(k.clone(), bucket);
+                }
+                let Some(b) = self.buckets.get_mut(&k) else {
+                    continue;
                 };
                 b.last_seen = b.last_seen.max(now);
                 let window = self.window;
                 let cands = &mut b.stages[i];
-                while cands.front().is_some_and(|e| now - e.timestamp_ms > window) {
+                while cands
+                    .front()
+                    .is_some_and(|e| now - e.timestamp_ms() > window)
+                {
                     cands.pop_front();
                 }
-                let this = ev.get();
-                if !cands.iter().any(|e| Arc::ptr_eq(e, &this)) {
+                let this = ev.held();
+                if !cands.iter().any(|e| e.same(&this)) {
                     if cands.len() == CANDIDATES {
                         cands.pop_front();
                     }
                     cands.push_back(this);
                 }
-                if now < b.quiet_until {
+                // A sample needs a candidate for every filter; until then nothing to search.
+                if now < b.quiet_until || b.stages.iter().any(VecDeque::is_empty) {
                     continue;
                 }
-                let lists: Vec<Vec<Arc<Event>>> = b
+                let lists: Vec<Vec<Held>> = b
                     .stages
                     .iter()
                     .map(|c| {
                         c.iter()
-                            .filter(|e| now - e.timestamp_ms <= window)
+                            .filter(|e| now - e.timestamp_ms() <= window)
                             .cloned()
                             .collect()
                     })
                     .collect();
-                if let Some(events) = first_distinct(&lists, &mut vec![]) {
-                    let first = events.iter().map(|e| e.timestamp_ms).min().unwrap_or(now);
+                if let Some(events) = first_distinct(&lists) {
+                    let first = events.iter().map(Held::timestamp_ms).min().unwrap_or(now);
+                    let events = events.iter().map(Held::materialize).collect();
                     b.quiet_until = first.saturating_add(window).saturating_add(1);
                     b.stages.iter_mut().for_each(VecDeque::clear);
                     out.push(Match {
@@ -146,20 +152,18 @@ impl Matcher {
 
 /// The first assignment (in candidate order, first filter outermost) of distinct events, one
 /// per filter.
-fn first_distinct(
-    lists: &[Vec<Arc<Event>>],
-    chosen: &mut Vec<Arc<Event>>,
-) -> Option<Vec<Arc<Event>>> {
+fn first_distinct(lists: &[Vec<Held>]) -> Option<Vec<Held>> {
     let mut all = vec![];
-    distinct_assignments(lists, chosen, 1, &mut all);
+    distinct_assignments(lists, &mut vec![], 1, &mut all, &Held::same);
     all.pop()
 }
 
-fn distinct_assignments(
-    lists: &[Vec<Arc<Event>>],
-    chosen: &mut Vec<Arc<Event>>,
+fn distinct_assignments<T: Clone>(
+    lists: &[Vec<T>],
+    chosen: &mut Vec<T>,
     limit: usize,
-    out: &mut Vec<Vec<Arc<Event>>>,
+    out: &mut Vec<Vec<T>>,
+    same: &impl Fn(&T, &T) -> bool,
 ) {
     if out.len() >= limit {
         return;
@@ -170,11 +174,11 @@ fn distinct_assignments(
         return;
     }
     for e in &lists[i] {
-        if chosen.iter().any(|c| Arc::ptr_eq(c, e)) {
+        if chosen.iter().any(|c| same(c, e)) {
             continue;
         }
         chosen.push(e.clone());
-        distinct_assignments(lists, chosen, limit, out);
+        distinct_assignments(lists, chosen, limit, out, same);
         chosen.pop();
         if out.len() >= limit {
             return;
@@ -207,7 +211,7 @@ pub(crate) fn search(q: &Query, events: &[Arc<Event>], per_key: usize) -> Vec<Ma
     let mut out = vec![];
     for (k, lists) in keys {
         let mut samples = vec![];
-        distinct_assignments(&lists, &mut vec![], per_key, &mut samples);
+        distinct_assignments(&lists, &mut vec![], per_key, &mut samples, &Arc::ptr_eq);
         for events in samples {
             out.push(Match {
                 events,

@@ -7,7 +7,7 @@
 //! its first event has passed without such an event.
 
 use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, missing_placeholder, EventRef, KeyVal, Limits, Match, Query};
+use super::{key_tuples, missing_placeholder, EventRef, Held, KeyVal, Limits, Match, Query};
 use crate::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ struct Partial {
     start: Ord2,
     last: Ord2,
     /// Events of the positive stages matched so far.
-    events: Vec<Arc<Event>>,
+    events: Vec<Held>,
     /// When every leading missing stage had a matching event before `start`: the earliest of
     /// their latest timestamps.
     leading: Option<i64>,
@@ -58,6 +58,9 @@ pub(crate) struct Matcher {
     /// Partials in creation order, for expiry and the state bound: (id, start ts, key).
     order: VecDeque<(u64, i64, Key)>,
     live: usize,
+    /// Per positive stage: partials waiting there (all keys). A later stage with none before
+    /// it cannot advance anything, so its filter is not evaluated.
+    waiting: Vec<usize>,
     next_id: u64,
     dropped: u64,
     maxspan: Option<i64>,
@@ -91,6 +94,7 @@ impl Matcher {
             pending: VecDeque::new(),
             order: VecDeque::new(),
             live: 0,
+            waiting: vec![0; q.stages.len()],
             next_id: 0,
             dropped: 0,
             maxspan: q.maxspan_ms,
@@ -113,6 +117,9 @@ impl Matcher {
         // Stages of one `runs=N` term share their evaluation.
         let mut cached: Option<(usize, Vec<Key>)> = None;
         for j in (0..n).rev() {
+            if j > 0 && self.waiting[j - 1] == 0 {
+                continue;
+            }
             let stage = &q.stages[self.positive[j]];
             let tuples = match &cached {
                 Some((term, tuples)) if *term == stage.term => tuples,
@@ -142,10 +149,11 @@ impl Matcher {
                     let Some(stages) = self.states.get_mut(&k) else {
                         continue;
                     };
-                    for slot in stages.iter_mut() {
+                    for (i, slot) in stages.iter_mut().enumerate() {
                         if slot.as_ref().is_some_and(|p| p.start < o) {
                             *slot = None;
                             self.live -= 1;
+                            self.waiting[i] -= 1;
                         }
                     }
                     if stages.iter().all(Option::is_none) {
@@ -181,6 +189,7 @@ impl Matcher {
                         if slot.as_ref().is_some_and(|p| p.last < o) {
                             *slot = None;
                             self.live -= 1;
+                            self.waiting[g] -= 1;
                         }
                     }
                 }
@@ -233,7 +242,7 @@ impl Matcher {
                 id: self.next_id,
                 start: o,
                 last: o,
-                events: vec![ev.get()],
+                events: vec![ev.held()],
                 leading,
             }
         } else {
@@ -249,8 +258,9 @@ impl Matcher {
                 .and_then(|st| st[j - 1].take())
                 .expect("checked above");
             self.live -= 1;
+            self.waiting[j - 1] -= 1;
             p.last = o;
-            p.events.push(ev.get());
+            p.events.push(ev.held());
             p
         };
         if j + 1 == n {
@@ -267,6 +277,7 @@ impl Matcher {
         };
         if stages[j].replace(partial).is_none() {
             self.live += 1;
+            self.waiting[j] += 1;
         }
         if j == 0 {
             self.order.push_back((id, start_ts, k.clone()));
@@ -334,11 +345,12 @@ impl Matcher {
         self.enforce_bound();
     }
 
-    fn with_placeholders(&self, q: &Query, positive: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
+    /// The match's documents, with placeholders for its missing-event stages.
+    fn with_placeholders(&self, q: &Query, positive: Vec<Held>) -> Vec<Arc<Event>> {
+        let mut it = positive.iter().map(Held::materialize);
         if q.stages.len() == positive.len() {
-            return positive;
+            return it.collect();
         }
-        let mut it = positive.into_iter();
         q.stages
             .iter()
             .map(|s| {
@@ -395,9 +407,10 @@ impl Matcher {
             return false;
         };
         let mut found = false;
-        for slot in stages.iter_mut() {
+        for (i, slot) in stages.iter_mut().enumerate() {
             if slot.as_ref().is_some_and(|p| p.id == id) {
                 *slot = None;
+                self.waiting[i] -= 1;
                 found = true;
             }
         }
