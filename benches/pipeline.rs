@@ -4,15 +4,17 @@
 //! same file, in the same run. Also checks that memory does not grow with the log's length.
 //!
 //! `cargo bench --bench pipeline` (set AUDITWATCH_BENCH_EVENTS to change the size,
-//! AUDITWATCH_BENCH_AUSEARCH=0 to leave out ausearch).
+//! AUDITWATCH_BENCH_AUSEARCH=0 to leave out ausearch, AUDITWATCH_BENCH_DUMP=FILE to keep the
+//! NDJSON output).
 
 use auditwatch::assemble::Limits;
 use auditwatch::ecs::{host::HostInfo, Normalizer};
 use auditwatch::output::json::write_event;
 use auditwatch::pipeline::Front;
 use auditwatch::record::Record;
+use auditwatch::source::log::{Line, LineReader};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
@@ -153,7 +155,9 @@ fn rss_kib() -> u64 {
 
 /// parse + reassemble + normalize + serialize, single thread.
 /// Returns (records, events, wall secs, cpu secs, rss after).
-fn run_pipeline(path: &std::path::Path) -> (u64, u64, f64, f64, u64) {
+/// `dump`: where to write the NDJSON (a file, to compare outputs before and after a change);
+/// otherwise it is thrown away.
+fn run_pipeline(path: &std::path::Path, dump: Option<&str>) -> (u64, u64, f64, f64, u64) {
     let host = HostInfo {
         id: "bench-host".into(),
         name: "bench".into(),
@@ -162,21 +166,18 @@ fn run_pipeline(path: &std::path::Path) -> (u64, u64, f64, f64, u64) {
     let mut front = Front::new(Normalizer::new(host), Limits::default());
     let mut events = Vec::with_capacity(64);
     let mut out = Vec::with_capacity(1 << 20);
-    let mut sink = std::io::sink();
+    let mut sink: Box<dyn Write> = match dump {
+        Some(p) => Box::new(std::fs::File::create(p).expect("create dump file")),
+        None => Box::new(std::io::sink()),
+    };
     let (mut n_rec, mut n_ev) = (0u64, 0u64);
     let start = Instant::now();
     let cpu_start = thread_cpu_secs();
-    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).expect("open"));
-    let mut line = Vec::with_capacity(8192);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).expect("read") == 0 {
-            break;
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if let Ok(rec) = Record::parse_log_line(&line) {
+    // The sensor's own log reader (`replay` reads logs with it).
+    let mut reader = LineReader::open(path.to_str().expect("UTF-8 temp path")).expect("open");
+    while let Some(line) = reader.next_line().expect("read") {
+        let Line::Text(line) = line else { continue };
+        if let Ok(rec) = Record::parse_log_line(line) {
             n_rec += 1;
             front.push(rec, &mut events);
         }
@@ -191,7 +192,12 @@ fn run_pipeline(path: &std::path::Path) -> (u64, u64, f64, f64, u64) {
         }
     }
     front.flush(&mut events);
-    n_ev += events.len() as u64;
+    for ev in events.drain(..) {
+        write_event(&ev, &mut out);
+        out.push(b'\n');
+        n_ev += 1;
+    }
+    sink.write_all(&out).expect("sink");
     (
         n_rec,
         n_ev,
@@ -226,8 +232,10 @@ fn main() {
         size as f64 / (1 << 20) as f64
     );
 
-    let (_, _, _, _, rss_small) = run_pipeline(&small);
-    let (n_rec, n_ev, secs, cpu, rss_big) = run_pipeline(&big);
+    // AUDITWATCH_BENCH_DUMP=FILE keeps the NDJSON of the whole log.
+    let dump = std::env::var("AUDITWATCH_BENCH_DUMP").ok();
+    let (_, _, _, _, rss_small) = run_pipeline(&small, None);
+    let (n_rec, n_ev, secs, cpu, rss_big) = run_pipeline(&big, dump.as_deref());
     let rps = n_rec as f64 / secs;
     let cpu_rps = n_rec as f64 / cpu;
     println!(

@@ -13,7 +13,9 @@
 //! already left is counted as late and leaves as an event of its own marked `incomplete`, so it
 //! is neither merged silently into nothing nor counted as lost.
 
+use crate::record::fast_hash::SeededHash;
 use crate::record::Record;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// The records of one audit event, in arrival order.
@@ -90,10 +92,10 @@ struct NodeSeq {
     /// Highest sequence number seen, unwrapped, as the anchor for unwrapping.
     anchor: Option<u64>,
     /// Numbers counted as lost that may still turn up (bounded).
-    missing: HashSet<u64>,
+    missing: HashSet<u64, SeededHash>,
     missing_order: VecDeque<u64>,
     /// Numbers released recently, to tell a late record from a new event (bounded).
-    released: HashSet<u64>,
+    released: HashSet<u64, SeededHash>,
     released_order: VecDeque<u64>,
 }
 
@@ -239,35 +241,38 @@ impl Reassembler {
         let rtype = rec.rtype();
         let key = (u, node);
 
-        if !self.open.contains_key(&key) {
-            if ns.released.contains(&u) {
-                // Its event already left: say so rather than merge it into nothing.
-                self.stats.late_records += 1;
-                if rtype != AUDIT_EOE {
-                    out.push(AuditEvent {
-                        seq: rec.seq(),
-                        records: vec![rec],
-                        incomplete: true,
-                    });
-                    self.stats.events += 1;
-                }
-                return;
-            }
-            if ns.missing.remove(&u) {
-                // Counted as lost when a later event left first; it was only late.
-                self.stats.lost = self.stats.lost.saturating_sub(1);
-            }
-        }
-
         let standalone = is_standalone(rtype);
-        let entry = self.open.entry(key).or_insert_with(|| Open {
-            seq: rec.seq(),
-            records: Vec::with_capacity(6),
-            complete: false,
-            evicted: false,
-            last_time_ms: t,
-            last_record_no: 0,
-        });
+        // One look-up for both cases: the event is open, or this record starts it.
+        let entry = match self.open.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                if ns.released.contains(&u) {
+                    // Its event already left: say so rather than merge it into nothing.
+                    self.stats.late_records += 1;
+                    if rtype != AUDIT_EOE {
+                        out.push(AuditEvent {
+                            seq: rec.seq(),
+                            records: vec![rec],
+                            incomplete: true,
+                        });
+                        self.stats.events += 1;
+                    }
+                    return;
+                }
+                if ns.missing.remove(&u) {
+                    // Counted as lost when a later event left first; it was only late.
+                    self.stats.lost = self.stats.lost.saturating_sub(1);
+                }
+                v.insert(Open {
+                    seq: rec.seq(),
+                    records: Vec::with_capacity(6),
+                    complete: false,
+                    evicted: false,
+                    last_time_ms: t,
+                    last_record_no: 0,
+                })
+            }
+        };
         if entry.complete {
             // A second event under a number whose event already completed (duplicate seq).
             self.stats.duplicates += 1;

@@ -179,6 +179,7 @@ impl<'a> Work<'a> {
     }
 
     /// The fields that become `process.*`; false when `f` is not one of them.
+    #[inline(always)]
     fn take_process_field(&mut self, f: &FieldRef<'a>) -> bool {
         let slot = match f.key {
             "pid" => {
@@ -268,6 +269,7 @@ impl<'a> Work<'a> {
     }
 
     /// Sets a data key, the last value of a repeated key winning.
+    #[inline(always)]
     fn put_data(&mut self, key: &'a str, v: Cow<'a, str>) {
         let slot = match self.data_keys.may_have(key) {
             true => self.data.iter_mut().find(|(k, _)| *k == key),
@@ -654,14 +656,15 @@ pub(crate) fn build(
     stamps: &mut Timestamps,
 ) -> Event {
     let ts = ev.records.first().map(Record::timestamp_ms).unwrap_or(0);
-    let mut out = Event {
+    let mut doc = Event {
         timestamp_ms: ts,
         arrival: 0,
         // Room for an exec event (about 80 fields): growing would copy them all.
         fields: Vec::with_capacity(96),
     };
+    let out = &mut doc;
     let w = &n.work;
-    out.push("@timestamp", stamps.format(ts));
+    push(out, "@timestamp", stamps.format(ts));
 
     // event.*
     let result = w.result.unwrap_or("unknown");
@@ -682,32 +685,32 @@ pub(crate) fn build(
         category.extend(sn.category.iter().map(|c| Value::from(*c)));
         etype.extend(sn.etype.iter().map(|c| Value::from(*c)));
     }
-    out.push("event.kind", "event");
+    push(out, "event.kind", "event");
     if category.is_empty() {
-        out.push("event.category", actions::legacy_category(n.rtype));
+        push(out, "event.category", actions::legacy_category(n.rtype));
     } else {
-        out.push("event.category", Value::List(category));
+        push(out, "event.category", Value::List(category));
     }
     if !etype.is_empty() {
-        out.push("event.type", Value::List(etype));
+        push(out, "event.type", Value::List(etype));
     }
     if let Some(norm) = n.norm.filter(|n| !n.action.is_empty()) {
-        out.push("event.action", norm.action);
+        push(out, "event.action", norm.action);
     }
-    out.push("event.outcome", outcome);
-    out.push("event.module", "auditd");
-    out.push("event.dataset", "auditd");
+    push(out, "event.outcome", outcome);
+    push(out, "event.module", "auditd");
+    push(out, "event.dataset", "auditd");
     out.fields.extend(host.iter().cloned());
 
     // auditd.*
-    out.push("auditd.message_type", n.type_name.to_ascii_lowercase());
-    out.push("auditd.sequence", ev.seq as i64);
-    out.push("auditd.result", result);
+    push(out, "auditd.message_type", n.type_name.to_ascii_lowercase());
+    push(out, "auditd.sequence", ev.seq as i64);
+    push(out, "auditd.result", result);
     if let Some(s) = w.session.as_deref().filter(|s| *s != "unset") {
-        out.push("auditd.session", s);
+        push(out, "auditd.session", s);
     }
     if ev.incomplete {
-        out.push("auditd.incomplete", true);
+        push(out, "auditd.incomplete", true);
     }
     let summary: [(&'static str, Option<&str>); 6] = [
         ("auditd.summary.actor.primary", n.actor.0.as_deref()),
@@ -722,33 +725,40 @@ pub(crate) fn build(
     ];
     for (k, v) in summary {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            out.push(k, v);
+            push(out, k, v);
         }
     }
     if let Some(norm) = n.norm.filter(|n| !n.action.is_empty()) {
-        out.push("auditd.summary.action", norm.action);
+        push(out, "auditd.summary.action", norm.action);
     }
     for (k, v) in &w.data {
-        out.push(data_key(k), v.as_ref());
+        push(out, data_key(k), v.as_ref());
     }
     if let Some(s) = &n.sock {
         for (k, v) in &s.fields {
-            out.push(*k, v.as_str());
+            push(out, *k, v.as_str());
         }
     }
-    push_paths(&mut out, &w.paths);
+    push_paths(out, &w.paths);
     if !w.tags.is_empty() {
-        out.push(
+        push(
+            out,
             "tags",
             Value::List(w.tags.iter().map(|t| Value::from(t.as_str())).collect()),
         );
     }
 
-    push_users(&mut out, n, names);
-    push_file(&mut out, n, names);
-    push_network(&mut out, n);
-    push_process(&mut out, n, ev, procs, ts);
-    out
+    push_users(out, n, names);
+    push_file(out, n, names);
+    push_network(out, n);
+    push_process(out, n, ev, procs, ts);
+    doc
+}
+
+/// `Event::push`, inlined: about 80 fields per event go through it.
+#[inline(always)]
+fn push(out: &mut Event, path: impl Into<Key>, value: impl Into<Value>) {
+    out.fields.push((path.into(), value.into()));
 }
 
 fn data_key(k: &str) -> Key {
@@ -786,46 +796,66 @@ const MAX_PATH_KEYS: usize = 64;
 
 /// `auditd.paths.<key>`: one aligned list per key over the PATH records (`null` where a
 /// record lacks the key), so `auditd.paths.name` and `auditd.paths.nametype` line up.
+/// The `auditd.paths.*` columns being filled, row (PATH record) by row.
+struct PathColumns<'r> {
+    /// Column keys borrow from the records; `obj` parts get static names.
+    cols: Vec<(&'r str, Vec<Value>)>,
+    /// The column keys: a key the filter has not seen needs no search (the first record's).
+    keys: KeyFilter,
+    rows: usize,
+}
+
+impl<'r> PathColumns<'r> {
+    /// Puts `v` in row `row` of column `key`; `next` is the column after the last one put
+    /// (PATH records list their keys in the same order: it is tried first).
+    #[inline(always)]
+    fn put(&mut self, next: &mut usize, row: usize, key: &'r str, v: Value) {
+        let cols = &mut self.cols;
+        let found = match cols.get(*next) {
+            Some((k, _)) if *k == key => Some(*next),
+            _ if !self.keys.may_have(key) => None,
+            _ => cols.iter().position(|(k, _)| *k == key),
+        };
+        let col = match found {
+            Some(c) => c,
+            // A kernel PATH record has about 15 keys; a forged log line may have
+            // thousands, which would make this quadratic.
+            None if cols.len() >= MAX_PATH_KEYS => return,
+            None => {
+                self.keys.add(key);
+                cols.push((key, Vec::with_capacity(self.rows)));
+                cols.len() - 1
+            }
+        };
+        // Filled row by row: `null` for the rows before that lacked the key; a key
+        // repeated within a record keeps its last value.
+        let vals = &mut cols[col].1;
+        if vals.len() != row {
+            vals.resize(row, Value::Null);
+        }
+        match vals.get_mut(row) {
+            Some(slot) => *slot = v,
+            None => vals.push(v),
+        }
+        *next = col + 1;
+    }
+}
+
 fn push_paths(out: &mut Event, paths: &[&Record]) {
     if paths.is_empty() {
         return;
     }
-    // Column keys borrow from the records; `obj` parts get static names.
-    let mut cols: Vec<(&str, Vec<Value>)> = Vec::with_capacity(16);
+    let mut table = PathColumns {
+        cols: Vec::with_capacity(16),
+        keys: KeyFilter::default(),
+        rows: paths.len(),
+    };
     for (i, rec) in paths.iter().enumerate() {
-        // PATH records list their keys in the same order: try the column after the last one.
         let mut next = 0;
         for f in rec.fields() {
             if is_empty_value(&f) {
                 continue;
             }
-            let mut put = |key, v: Value| {
-                let found = match cols.get(next) {
-                    Some((k, _)) if *k == key => Some(next),
-                    _ => cols.iter().position(|(k, _)| *k == key),
-                };
-                let col = match found {
-                    Some(c) => c,
-                    // A kernel PATH record has about 15 keys; a forged log line may have
-                    // thousands, which would make this quadratic.
-                    None if cols.len() >= MAX_PATH_KEYS => return,
-                    None => {
-                        cols.push((key, Vec::with_capacity(paths.len())));
-                        cols.len() - 1
-                    }
-                };
-                // Filled row by row: `null` for the rows before that lacked the key; a key
-                // repeated within a record keeps its last value.
-                let vals = &mut cols[col].1;
-                if vals.len() != i {
-                    vals.resize(i, Value::Null);
-                }
-                match vals.get_mut(i) {
-                    Some(slot) => *slot = v,
-                    None => vals.push(v),
-                }
-                next = col + 1;
-            };
             if f.key == "obj" {
                 for (part, v) in selinux_parts(f.raw) {
                     let key = match part {
@@ -835,13 +865,14 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                         "level" => "obj_level",
                         _ => "obj_category",
                     };
-                    put(key, Value::from(v));
+                    table.put(&mut next, i, key, Value::from(v));
                 }
             } else {
-                put(f.key, Value::Str(f.decoded().into_owned()));
+                table.put(&mut next, i, f.key, Value::Str(f.decoded().into_owned()));
             }
         }
     }
+    let cols = table.cols;
     for (k, mut vals) in cols {
         if vals.len() < paths.len() {
             vals.resize(paths.len(), Value::Null);
@@ -868,15 +899,16 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
             "obj_level" => "auditd.paths.obj_level",
             "obj_category" => "auditd.paths.obj_category",
             _ => {
-                out.push(format!("auditd.paths.{k}"), Value::List(vals));
+                push(out, format!("auditd.paths.{k}"), Value::List(vals));
                 continue;
             }
         };
-        out.push(key, Value::List(vals));
+        push(out, key, Value::List(vals));
     }
 }
 
 /// ECS name of a user id key (`euid` → `user.effective`).
+#[inline(always)]
 fn user_field(key: &str) -> Option<(&'static str, &'static str, &'static str, bool)> {
     // (id path, name path, ENRICHED key, is a group)
     Some(match key {
@@ -904,6 +936,7 @@ fn user_field(key: &str) -> Option<(&'static str, &'static str, &'static str, bo
 }
 
 /// A name for a numeric id: the event's own ENRICHED text first, then the resolver.
+#[inline(always)]
 fn name_for<'e>(
     ev_names: &'e [(&str, &str, bool)],
     names: &'e dyn NameResolver,
@@ -943,16 +976,16 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
         }
         match user_field(k) {
             Some((id_path, name_path, _, group)) => {
-                out.push(id_path, v.as_ref());
+                push(out, id_path, v.as_ref());
                 if let Some(name) = name_for(&ev_names, names, v, group) {
-                    out.push(name_path, name);
+                    push(out, name_path, name);
                 }
             }
-            None => out.push(Cow::Owned(format!("user.{k}.id")), v.as_ref()),
+            None => push(out, Cow::Owned(format!("user.{k}.id")), v.as_ref()),
         }
     }
     for (part, v) in &w.selinux {
-        out.push(*part, *v);
+        push(out, *part, *v);
     }
 
     // The ECS entities from the table's mappings replace the plain ids.
@@ -993,7 +1026,7 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
         }
     }
     if !related.is_empty() {
-        out.push("related.user", Value::from(related));
+        push(out, "related.user", Value::from(related));
     }
     // Auditbeat drops user.effective.* when it says the same as user.*.
     let same = |a: &str, b: &str| {
@@ -1023,7 +1056,7 @@ fn get_from<'e>(out: &'e Event, start: usize, path: &str) -> Option<&'e str> {
 fn set_from(out: &mut Event, start: usize, path: &'static str, value: &str) {
     match out.fields[start..].iter_mut().find(|(k, _)| k == path) {
         Some(slot) => slot.1 = Value::from(value),
-        None => out.push(path, value),
+        None => push(out, path, value),
     }
 }
 
@@ -1045,31 +1078,31 @@ fn push_file(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
         let path = name.decoded();
         let parts = super::split_path(&path);
         if let Some(nm) = parts.name {
-            out.push("file.name", nm);
+            push(out, "file.name", nm);
         }
         if let Some(x) = parts.extension {
-            out.push("file.extension", x);
+            push(out, "file.extension", x);
         }
         if let Some(d) = parts.directory {
-            out.push("file.directory", d);
+            push(out, "file.directory", d);
         }
-        out.push("file.path", path.as_ref());
+        push(out, "file.path", path.as_ref());
     }
     if let Some(f) = get("inode") {
-        out.push("file.inode", f.raw);
+        push(out, "file.inode", f.raw);
     }
     if let Some(f) = get("rdev") {
-        out.push("file.device", f.raw);
+        push(out, "file.device", f.raw);
     }
     if let Some(mode) = get("mode").and_then(|f| interp::file_mode(f.raw)) {
-        out.push("file.mode", mode.perms_octal());
+        push(out, "file.mode", mode.perms_octal());
     }
     for (key, id_path, name_path, ekey, group) in [
         ("ouid", "file.uid", "file.owner", "OUID", false),
         ("ogid", "file.gid", "file.group", "OGID", true),
     ] {
         if let Some(f) = get(key) {
-            out.push(id_path, f.raw);
+            push(out, id_path, f.raw);
             let name = rec.enriched(ekey).map(str::to_owned).or_else(|| {
                 let id: u32 = f.raw.parse().ok()?;
                 if group {
@@ -1080,13 +1113,13 @@ fn push_file(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
                 .map(str::to_owned)
             });
             if let Some(name) = name {
-                out.push(name_path, name);
+                push(out, name_path, name);
             }
         }
     }
     if let Some(obj) = get("obj") {
         for (part, v) in selinux_parts_as(obj.raw, FILE_SELINUX) {
-            out.push(part, v);
+            push(out, part, v);
         }
     }
 }
@@ -1106,21 +1139,21 @@ fn push_network(out: &mut Event, n: &Normalized<'_>) {
                 ("destination.ip", "destination.port", "destination.path")
             };
             if let Some(v) = &s.ip {
-                out.push(ip, v.as_str());
+                push(out, ip, v.as_str());
             }
             if let Some(p) = s.port {
-                out.push(port, p as i64);
+                push(out, port, p as i64);
             }
             if let Some(v) = &s.path {
-                out.push(path, v.as_str());
+                push(out, path, v.as_str());
             }
-            out.push("network.direction", direction);
+            push(out, "network.direction", direction);
             return;
         }
     }
     if let Some(ip) = &n.source_ip {
-        out.push("source.ip", ip.as_ref());
-        out.push("network.direction", "ingress");
+        push(out, "source.ip", ip.as_ref());
+        push(out, "network.direction", "ingress");
     }
 }
 
@@ -1139,22 +1172,22 @@ fn push_process(
     let pid = w.pid.and_then(|p| p.parse::<u32>().ok());
     let ppid = w.ppid.and_then(|p| p.parse::<u32>().ok());
     if let Some(p) = pid {
-        out.push("process.pid", p as i64);
+        push(out, "process.pid", p as i64);
     }
     if let Some(p) = ppid {
-        out.push("process.parent.pid", p as i64);
+        push(out, "process.parent.pid", p as i64);
     }
     if let Some(v) = &w.title {
-        out.push("process.title", v.as_ref());
+        push(out, "process.title", v.as_ref());
     }
     if let Some(v) = &w.comm {
-        out.push("process.name", v.as_ref());
+        push(out, "process.name", v.as_ref());
     }
     if let Some(v) = &w.exe {
-        out.push("process.executable", v.as_ref());
+        push(out, "process.executable", v.as_ref());
     }
     if let Some(v) = &w.cwd {
-        out.push("process.working_directory", v.as_ref());
+        push(out, "process.working_directory", v.as_ref());
     }
     let mut argv = w.has_execve.then(|| execve::assemble(ev.records.iter()));
 
@@ -1184,7 +1217,7 @@ fn push_process(
         }
         _ => procs.observe(&sighting),
     };
-    out.push("process.entity_id", info.entity_id.as_ref());
+    push(out, "process.entity_id", info.entity_id.as_ref());
     match (&argv, &info.args) {
         (Some(_), Some(args)) if exec => push_args(out, "process", args),
         (Some(a), _) => push_args(out, "process", &a.args),
@@ -1192,12 +1225,12 @@ fn push_process(
         (None, None) => {}
     }
     if let Some(parent) = ppid.and_then(|pp| procs.get(pp)) {
-        out.push("process.parent.entity_id", parent.entity_id.as_ref());
+        push(out, "process.parent.entity_id", parent.entity_id.as_ref());
         if let Some(v) = &parent.name {
-            out.push("process.parent.name", v.as_ref());
+            push(out, "process.parent.name", v.as_ref());
         }
         if let Some(v) = &parent.executable {
-            out.push("process.parent.executable", v.as_ref());
+            push(out, "process.parent.executable", v.as_ref());
         }
         if let Some(args) = &parent.args {
             push_args(out, "process.parent", args);
@@ -1232,12 +1265,13 @@ fn push_args(out: &mut Event, prefix: &'static str, args: &[String]) {
             "process.parent.command_line",
         ),
     };
-    out.push(
+    push(
+        out,
         a,
         Value::List(args.iter().map(|s| Value::from(s.as_str())).collect()),
     );
-    out.push(c, args.len() as i64);
-    out.push(l, args.join(" "));
+    push(out, c, args.len() as i64);
+    push(out, l, args.join(" "));
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! Memory is bounded: `exit_group` removes a process, and past `capacity` entries the least
 //! recently used eighth is dropped (counted in `stats().evicted`).
 
+use crate::record::fast_hash::SeededHash;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -54,8 +55,9 @@ pub struct ProcessStats {
 pub const DEFAULT_CAPACITY: usize = 65_536;
 
 pub struct ProcessTable {
-    host_id: String,
-    procs: HashMap<u32, ProcessInfo>,
+    /// The two FNV states of `entity_id` after the host id and its NUL.
+    host_fnv: (Fnv, Fnv),
+    procs: HashMap<u32, ProcessInfo, SeededHash>,
     capacity: usize,
     tick: u64,
     stats: ProcessStats,
@@ -74,8 +76,16 @@ pub struct Sighting<'a> {
 impl ProcessTable {
     pub fn new(host_id: &str, capacity: usize) -> ProcessTable {
         ProcessTable {
-            host_id: host_id.to_owned(),
-            procs: HashMap::new(),
+            host_fnv: {
+                let mut a = Fnv::new(0xcbf2_9ce4_8422_2325);
+                let mut b = Fnv::new(0x6c62_272e_07bb_0142);
+                for h in [&mut a, &mut b] {
+                    h.write(host_id.as_bytes());
+                    h.write(&[0]);
+                }
+                (a, b)
+            },
+            procs: HashMap::with_hasher(SeededHash::random()),
             capacity: capacity.max(8),
             tick: 0,
             stats: ProcessStats::default(),
@@ -102,20 +112,19 @@ impl ProcessTable {
 
     /// The entity id of an image: stable hex of (host id, pid, start time).
     pub fn entity_id(&self, pid: u32, start_ms: i64) -> Arc<str> {
-        let mut a = Fnv::new(0xcbf2_9ce4_8422_2325);
-        let mut b = Fnv::new(0x6c62_272e_07bb_0142);
+        // Both hashes have taken the host id already.
+        let (mut a, mut b) = self.host_fnv;
         for h in [&mut a, &mut b] {
-            h.write(self.host_id.as_bytes());
-            h.write(&[0]);
             h.write(&pid.to_le_bytes());
             h.write(&start_ms.to_le_bytes());
         }
         // Hex by hand: this runs for most events, and `format!` is ten times the cost.
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut id = [0u8; 32];
-        for (i, d) in id.iter_mut().enumerate() {
-            let word = if i < 16 { a.0 } else { b.0 };
-            *d = HEX[(word >> (60 - 4 * (i % 16)) & 15) as usize];
+        for (half, word) in id.chunks_exact_mut(16).zip([a.0, b.0]) {
+            for (i, d) in half.iter_mut().enumerate() {
+                *d = HEX[(word >> (60 - 4 * i) & 15) as usize];
+            }
         }
         Arc::from(std::str::from_utf8(&id).expect("hex digits"))
     }
@@ -322,6 +331,7 @@ fn parse_stat(stat: &str) -> Option<(&str, u32, u64)> {
     Some((comm, ppid, start))
 }
 
+#[derive(Clone, Copy)]
 struct Fnv(u64);
 impl Fnv {
     fn new(seed: u64) -> Fnv {

@@ -2,6 +2,7 @@
 //! an intermediate tree (this is on the per-event hot path of `--events`).
 
 use crate::event::{Event, Key, Value};
+use crate::record::fast_hash::SeededHash;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -20,7 +21,31 @@ fn cmp_paths(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// A value; strings, the bulk of every event, are written inline (lists of them too), and
+/// this is inlined into the layout's loop.
+#[inline(always)]
 fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Str(s) => write_str_inline(buf, s),
+        Value::List(items) => {
+            buf.push(b'[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                match it {
+                    Value::Str(s) => write_str_inline(buf, s),
+                    other => write_other(buf, other),
+                }
+            }
+            buf.push(b']');
+        }
+        other => write_other(buf, other),
+    }
+}
+
+/// Every value but a string (a nested list goes back to `write_scalar`).
+fn write_other(buf: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => buf.extend_from_slice(b"null"),
         Value::Bool(true) => buf.extend_from_slice(b"true"),
@@ -31,16 +56,7 @@ fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
         }
         Value::Float(_) => buf.extend_from_slice(b"null"),
         Value::Str(s) => write_str(buf, s),
-        Value::List(items) => {
-            buf.push(b'[');
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                write_scalar(buf, it);
-            }
-            buf.push(b']');
-        }
+        Value::List(_) => write_scalar(buf, v),
     }
 }
 
@@ -129,14 +145,67 @@ fn next_escape(bytes: &[u8], from: usize) -> usize {
     i
 }
 
+/// `word_needs_escape` for four bytes.
+#[inline]
+fn word4_needs_escape(w: u32) -> bool {
+    const ONES: u32 = 0x0101_0101;
+    const HIGH: u32 = 0x8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * b'"' as u32);
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * b'\\' as u32);
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (below_space | quote | backslash) & HIGH != 0
+}
+
+/// True when some byte of `bytes` needs escaping. Whole words, the last one overlapping the
+/// one before, so short values (`0`, `fd:01`, `1000`) cost one or two word checks.
+#[inline]
+fn any_escape(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    let word4 = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word_needs_escape(word(i)) {
+                return true;
+            }
+            i += 8;
+        }
+        word_needs_escape(word(n - 8))
+    } else if n >= 4 {
+        word4_needs_escape(word4(0)) || word4_needs_escape(word4(n - 4))
+    } else {
+        bytes.iter().any(|&c| needs_escape(c))
+    }
+}
+
 /// JSON string with every control character escaped: argv and paths are attacker-controlled.
 /// The same escapes as serde_json (`\n`-style where JSON has one, else `\u00xx`), written
-/// in runs: almost every string needs none, and those are checked eight bytes at a time.
+/// in runs: almost every string needs none, and those are checked a word at a time.
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    write_str_inline(buf, s)
+}
+
+/// `write_str` inlined into the value writer: it runs for most values of every event.
+#[inline(always)]
+fn write_str_inline(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     buf.reserve(bytes.len() + 2);
     buf.push(b'"');
+    if !any_escape(bytes) {
+        buf.extend_from_slice(bytes);
+        buf.push(b'"');
+        return;
+    }
+    write_escaped(buf, bytes);
+}
+
+/// The body and closing quote of a string that has something to escape.
+#[cold]
+fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
     loop {
         let i = next_escape(bytes, start);
@@ -321,7 +390,7 @@ fn layout_hash(ev: &Event) -> u64 {
 /// full, the layouts unused since the last sweep go (all of them if every one was used).
 #[derive(Default)]
 struct LayoutCache {
-    layouts: HashMap<u64, Layout>,
+    layouts: HashMap<u64, Layout, SeededHash>,
     bytes: usize,
 }
 

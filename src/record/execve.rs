@@ -86,11 +86,23 @@ fn push_value(f: &FieldRef<'_>, out: &mut Vec<u8>) -> u64 {
     raw.len() as u64
 }
 
+/// The text of a whole argument: `bytes_to_text` of its bytes, without the byte round trip
+/// for a printed value that holds no NUL (the kernel's quoted arguments): it is text already.
+fn whole_text(f: &FieldRef<'_>) -> String {
+    if f.kind != FieldKind::Plain && !f.raw.as_bytes().contains(&0) {
+        return f.raw.to_owned();
+    }
+    let mut buf = Vec::with_capacity(f.raw.len());
+    push_value(f, &mut buf);
+    hex::bytes_to_text(buf)
+}
+
 /// Assembles the arguments of the EXECVE records among `records` (other types are skipped).
 pub fn assemble<'a>(records: impl IntoIterator<Item = &'a Record>) -> Argv {
     let (argc, present) = present_args(records);
     let mut out = Argv {
         argc,
+        args: Vec::with_capacity(present.len()),
         ..Argv::default()
     };
     let mut next = 0u64;
@@ -170,11 +182,7 @@ pub fn present_args<'a>(
         let out = in_order[..n]
             .iter()
             .enumerate()
-            .map(|(i, f)| {
-                let mut buf = Vec::with_capacity(f.raw.len());
-                push_value(f, &mut buf);
-                (i as u64, hex::bytes_to_text(buf), true)
-            })
+            .map(|(i, f)| (i as u64, whole_text(f), true))
             .collect();
         return (argc, out);
     }

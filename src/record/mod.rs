@@ -22,6 +22,7 @@
 //!   key/value view (Auditbeat's `auditd.data`, go-libaudit's auparse view).
 
 pub mod execve;
+pub mod fast_hash;
 mod generated;
 pub mod hex;
 pub mod interp;
@@ -113,9 +114,12 @@ impl Record {
             return Err(err("truncated header: nothing after type="));
         }
         let name = &r[..sp];
-        let rtype = std::str::from_utf8(name)
-            .ok()
-            .and_then(tables::msg_type_from_name)
+        let rtype = tables::common_msg_type(name)
+            .or_else(|| {
+                std::str::from_utf8(name)
+                    .ok()
+                    .and_then(tables::msg_type_from_name)
+            })
             .ok_or_else(|| {
                 err(format!(
                     "unknown record type {:?}",
@@ -145,10 +149,16 @@ impl Record {
         if bytes.len() > MAX_RECORD_LEN {
             return Err(err(format!("record of {} bytes is too long", bytes.len())));
         }
-        // `from_utf8` validates ASCII a word at a time; the lossy path is only for bad input.
-        let mut text = match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        // Records are nearly always ASCII, which needs no UTF-8 decoding; the lossy path is
+        // only for bad input.
+        let mut text = if all_ascii(bytes) {
+            // SAFETY: every byte is below 0x80 (checked just above), and ASCII is UTF-8.
+            unsafe { std::str::from_utf8_unchecked(bytes) }.to_owned()
+        } else {
+            match std::str::from_utf8(bytes) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+            }
         };
         let b = text.as_bytes();
         let h = parse_header(b)?;
@@ -162,9 +172,9 @@ impl Record {
             extra: String::new(),
             avc_done: false,
         };
-        // One allocation of the right size in the common case: a field per `=`.
-        let eqs = memchr::memchr_iter(b'=', &b[h.body.min(end)..end]).count();
-        let mut fields = Vec::with_capacity(eqs.min(512));
+        // One allocation in the common case without counting: kernel fields take ten bytes
+        // or more on average (denser text grows the vector).
+        let mut fields = Vec::with_capacity(((end - h.body.min(end)) / 8 + 2).min(512));
         t.scan(h.body.min(end), end, false, &mut fields);
         let mut enriched = Vec::new();
         if end < b.len() {
@@ -255,10 +265,16 @@ impl<'a> FieldRef<'a> {
     /// length); NUL separators (proctitle) become spaces. Quoted, `(null)` and `?` values come
     /// back as printed. `a0`..`a3` that hold no uppercase letter are taken for SYSCALL's `%lx`
     /// numbers; `execve::assemble` knows the record type and decodes EXECVE arguments always.
+    #[inline]
     pub fn decoded(&self) -> Cow<'a, str> {
+        // Inlined test: most fields are not hex-encoded ones and come back as printed.
         if self.kind != FieldKind::Plain || self.raw.is_empty() || !is_hex_encoded_field(self.key) {
             return Cow::Borrowed(self.raw);
         }
+        self.decode_hex()
+    }
+
+    fn decode_hex(&self) -> Cow<'a, str> {
         let raw = self.raw.as_bytes();
         if is_syscall_arg_key(self.key) && !raw.iter().any(|b| (b'A'..=b'F').contains(b)) {
             return Cow::Borrowed(self.raw);
@@ -280,6 +296,7 @@ impl<'a> FieldRef<'a> {
 /// tty data, ...) and those audit userspace encodes with `audit_encode_nv_string` (acct,
 /// cmd, ...); the same set libauparse interprets as escaped. `saddr` is binary and stays
 /// hex (see `sockaddr`).
+#[inline]
 pub fn is_hex_encoded_field(key: &str) -> bool {
     is_arg_key(key) || (HEX_FIELD_SIG.may_have(key) && is_hex_field_name(key))
 }
@@ -370,23 +387,38 @@ static HEX_FIELD_SIG: KeySignatures = KeySignatures::of(HEX_FIELDS);
 /// `a0`, `a12`, `a1[3]`: EXECVE argument (or argument chunk) keys; SYSCALL's `a0`..`a3` share
 /// the first form.
 pub(crate) fn is_arg_key(key: &str) -> bool {
-    let Some(rest) = key.strip_prefix('a') else {
+    // Byte loops, not `find`: this runs for most fields of every event.
+    let b = key.as_bytes();
+    if b.len() < 2 || b[0] != b'a' {
         return false;
-    };
-    let (num, chunk) = match rest.find('[') {
-        Some(i) => (&rest[..i], Some(&rest[i..])),
-        None => (rest, None),
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(num)
-        && match chunk {
-            None => true,
-            Some(c) => c.len() > 2 && c.ends_with(']') && digits(&c[1..c.len() - 1]),
+    }
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    match b.iter().position(|&c| c == b'[') {
+        None => digits(&b[1..]),
+        Some(i) => {
+            let chunk = &b[i..];
+            digits(&b[1..i])
+                && chunk.len() > 2
+                && chunk.ends_with(b"]")
+                && digits(&chunk[1..chunk.len() - 1])
         }
+    }
 }
 
 fn is_syscall_arg_key(key: &str) -> bool {
     matches!(key, "a0" | "a1" | "a2" | "a3")
+}
+
+/// True when no byte has its high bit set: the OR of all words, one test at the end (cheaper
+/// than `from_utf8`'s early-exit loop on the ASCII text records are).
+fn all_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder().iter().fold(0u8, |acc, &b| acc | b);
+    let high = words.fold(0u64, |acc, w| {
+        acc | u64::from_le_bytes(w.try_into().expect("8 bytes"))
+    });
+    high & HIGH == 0 && tail < 0x80
 }
 
 /// auditd's ENRICHED format separates the kernel's text from its interpretations with this.

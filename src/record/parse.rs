@@ -41,20 +41,23 @@ pub(super) struct Header {
 }
 
 /// Reads a run of ASCII digits at `i`: (value, end). `None` if none, too long, or overflow.
+/// One pass: the header is read for every record.
 fn digits_at(s: &[u8], i: usize, max_len: usize) -> Option<(u64, usize)> {
-    let n = s
-        .get(i..)?
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    if n == 0 || n > max_len {
-        return None;
-    }
+    let rest = s.get(i..)?;
     let mut v: u64 = 0;
-    for &b in &s[i..i + n] {
-        v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
+    let mut n = 0;
+    for &b in rest {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if n == max_len {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(d as u64)?;
+        n += 1;
     }
-    Some((v, i + n))
+    (n > 0).then_some((v, i + n))
 }
 
 /// Seconds whose milliseconds still fit an i64 (`Record::timestamp_ms`).
@@ -134,6 +137,35 @@ fn is_key_char(b: u8) -> bool {
 /// Length of the leading run of bytes that satisfy `pred`.
 fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
     s.iter().position(|&b| !pred(b)).unwrap_or(s.len())
+}
+
+/// The end of a bare value starting at `i`: the first blank (or, inside `msg='...'`, quote).
+/// Eight bytes at a time: hex-encoded values (proctitle, argv) are long.
+fn value_end(s: &[u8], mut i: usize, in_msg: bool) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let ends = |b: u8| is_space(b) || (in_msg && b == b'\'');
+    while let Some(word) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // Bytes below 0x21 (every blank is) and quotes; the lowest flagged byte is exact.
+        let mut hits = w.wrapping_sub(ONES * 0x21) & !w;
+        if in_msg {
+            let q = w ^ (ONES * b'\'' as u64);
+            hits |= q.wrapping_sub(ONES) & !q;
+        }
+        hits &= HIGH;
+        if hits == 0 {
+            i += 8;
+            continue;
+        }
+        let at = i + (hits.trailing_zeros() / 8) as usize;
+        if ends(s[at]) {
+            return at;
+        }
+        // A control character that is not a blank: part of the value.
+        i = at + 1;
+    }
+    i + run_len(&s[i..], |b| !ends(b))
 }
 
 /// One pass over `key=value` text producing spans.
@@ -244,11 +276,7 @@ impl Tokenizer<'_> {
                 i = v1;
             } else {
                 let v0 = i;
-                i += if in_msg {
-                    run_len(&s[i..], |b| !is_space(b) && b != b'\'')
-                } else {
-                    run_len(&s[i..], |b| !is_space(b))
-                };
+                i = value_end(s, i, in_msg);
                 let mut v1 = i;
                 // `(hostname=?, addr=?, terminal=cron res=success)` of old PAM records.
                 if v1 > v0 && s[v1 - 1] == b',' {

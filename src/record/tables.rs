@@ -32,6 +32,20 @@ pub fn msg_type_name(t: u16) -> Option<&'static str> {
         .map(|i| MSG_TYPES[i].1)
 }
 
+/// The types of nearly every line, without a table search (nor a UTF-8 check of the name).
+pub fn common_msg_type(name: &[u8]) -> Option<u16> {
+    match name {
+        b"SYSCALL" => Some(AUDIT_SYSCALL),
+        b"EXECVE" => Some(AUDIT_EXECVE),
+        b"PATH" => Some(AUDIT_PATH),
+        b"CWD" => Some(AUDIT_CWD),
+        b"PROCTITLE" => Some(AUDIT_PROCTITLE),
+        b"EOE" => Some(AUDIT_EOE),
+        b"SOCKADDR" => Some(AUDIT_SOCKADDR),
+        _ => None,
+    }
+}
+
 /// `SYSCALL` → `1300`; also accepts `UNKNOWN[1334]` and a bare number, as auditd writes
 /// types it has no name for. Case-sensitive, as auditd writes them.
 pub fn msg_type_from_name(name: &str) -> Option<u16> {
@@ -41,19 +55,8 @@ pub fn msg_type_from_name(name: &str) -> Option<u16> {
     {
         return parse_decimal_u16(num);
     }
-    // The types of nearly every line, without a table search.
-    let common = match name {
-        "SYSCALL" => Some(AUDIT_SYSCALL),
-        "EXECVE" => Some(AUDIT_EXECVE),
-        "PATH" => Some(AUDIT_PATH),
-        "CWD" => Some(AUDIT_CWD),
-        "PROCTITLE" => Some(AUDIT_PROCTITLE),
-        "EOE" => Some(AUDIT_EOE),
-        "SOCKADDR" => Some(AUDIT_SOCKADDR),
-        _ => None,
-    };
-    if common.is_some() {
-        return common;
+    if let Some(t) = common_msg_type(name.as_bytes()) {
+        return Some(t);
     }
     if let Some(t) = parse_decimal_u16(name) {
         return Some(t);

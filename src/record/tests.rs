@@ -286,3 +286,20 @@ fn hex_encoded_fields_pass_the_signature_filter() {
         assert!(!super::is_hex_encoded_field(name), "{name}");
     }
 }
+
+#[test]
+fn ascii_check_agrees_with_std() {
+    let mut text: Vec<u8> = (0u8..128).collect();
+    for len in 0..40 {
+        assert!(super::all_ascii(&text[..len]));
+    }
+    for at in 0..40 {
+        let saved = text[at];
+        text[at] = 0xc3;
+        assert!(!super::all_ascii(&text[..40]), "{at}");
+        text[at] = saved;
+    }
+    let r = Record::parse_log_line("type=PATH msg=audit(1.000:1): name=\"caf\u{e9}\"".as_bytes())
+        .unwrap();
+    assert_eq!(r.get("name").unwrap().raw, "caf\u{e9}");
+}

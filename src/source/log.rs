@@ -26,6 +26,8 @@ pub struct LineReader<R> {
     max_line: usize,
     line_no: u64,
     bytes: u64,
+    /// Bytes of the reader's buffer the last line was lent from, consumed on the next call.
+    lent: usize,
 }
 
 impl LineReader<BufReader<Box<dyn Read + Send>>> {
@@ -51,6 +53,7 @@ impl<R: BufRead> LineReader<R> {
             max_line,
             line_no: 0,
             bytes: 0,
+            lent: 0,
         }
     }
 
@@ -64,9 +67,36 @@ impl<R: BufRead> LineReader<R> {
         self.bytes
     }
 
+    /// Where the buffered bytes hold a whole line (not too long): the index of its `\n`.
+    fn whole_line(&mut self) -> io::Result<Option<usize>> {
+        let found = loop {
+            match self.inner.fill_buf() {
+                Ok(c) => break memchr::memchr(b'\n', c).filter(|&i| i <= self.max_line),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let Some(i) = found else { return Ok(None) };
+        // The caller asks for the buffer again: a filled buffer comes back without a read,
+        // but `BufRead` does not promise it, so check.
+        Ok((self.inner.fill_buf()?.get(i) == Some(&b'\n')).then_some(i))
+    }
+
     /// The next line without its `\n` (and `\r`), or `None` at end of input.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.inner.consume(std::mem::take(&mut self.lent));
         self.buf.clear();
+        // Nearly every line lies whole in the reader's buffer: lend it from there, uncopied.
+        if let Some(i) = self.whole_line()? {
+            let chunk = self.inner.fill_buf()?;
+            self.lent = i + 1;
+            self.bytes += self.lent as u64;
+            self.line_no += 1;
+            let line = chunk
+                .get(..i)
+                .ok_or_else(|| io::Error::other("reader buffer changed under a line"))?;
+            return Ok(Some(Line::Text(line.strip_suffix(b"\r").unwrap_or(line))));
+        }
         let mut len: u64 = 0;
         let mut too_long = false;
         loop {
@@ -121,7 +151,11 @@ mod tests {
     use super::*;
 
     fn lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, u64>> {
-        let mut r = LineReader::new(io::BufReader::with_capacity(7, input), max);
+        lines_with(7, input, max)
+    }
+
+    fn lines_with(capacity: usize, input: &[u8], max: usize) -> Vec<Result<Vec<u8>, u64>> {
+        let mut r = LineReader::new(io::BufReader::with_capacity(capacity, input), max);
         let mut out = Vec::new();
         while let Some(l) = r.next_line().unwrap() {
             out.push(match l {
@@ -150,5 +184,26 @@ mod tests {
         input.extend_from_slice(b"\nok\n");
         let got = lines(&input, 20);
         assert_eq!(got, vec![Err(50), Ok(b"ok".to_vec())]);
+    }
+
+    #[test]
+    fn lines_lent_from_the_buffer_equal_copied_ones() {
+        let input = b"a=1\r\nlong line here\n\nxyz\r\n0123456789abcdef\nlast";
+        for max in [4, 10, 100] {
+            // Capacity 7 copies most lines together from pieces; 4096 lends every one.
+            assert_eq!(
+                lines_with(4096, input, max),
+                lines_with(7, input, max),
+                "{max}"
+            );
+        }
+        assert_eq!(
+            lines_with(4096, input, 100)[0],
+            Ok(b"a=1".to_vec()),
+            "\\r dropped"
+        );
+        let mut r = LineReader::new(io::BufReader::with_capacity(4096, &input[..]), 100);
+        while r.next_line().unwrap().is_some() {}
+        assert_eq!((r.line_no(), r.bytes_read()), (6, input.len() as u64));
     }
 }
