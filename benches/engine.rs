@@ -17,7 +17,7 @@ use std::time::Instant;
 
 // The same allocator as the binary, so the figures are the sensor's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: auditwatch::alloc::Alloc = auditwatch::alloc::Alloc;
 
 const T0: i64 = 1_764_560_000_000;
 

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 // The same allocator as the binary, so the figures are the sensor's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: auditwatch::alloc::Alloc = auditwatch::alloc::Alloc;
 
 fn hex(s: &str) -> String {
     s.bytes().fold(String::new(), |mut o, b| {

@@ -4,6 +4,7 @@
 //! record) → `assemble` (records → events) → `ecs` (normalise, process table) → `detect`
 //! (rules) → `output` (NDJSON, syslog). `kernel` talks to the kernel's audit subsystem.
 
+pub mod alloc;
 pub mod assemble;
 pub mod cli;
 pub mod config;

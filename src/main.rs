@@ -6,7 +6,7 @@ use std::process::ExitCode;
 // An ECS event is ~100 small strings: mimalloc's thread-local free lists make the per-event
 // allocations markedly cheaper than glibc malloc (measured with benches/pipeline.rs).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: auditwatch::alloc::Alloc = auditwatch::alloc::Alloc;
 
 /// Linux host security sensor: kernel audit stream → ECS events → on-host detections → alerts.
 #[derive(Parser)]
