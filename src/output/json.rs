@@ -145,17 +145,11 @@ fn next_escape(bytes: &[u8], from: usize) -> usize {
     i
 }
 
-/// `word_needs_escape` for four bytes.
+/// `word_needs_escape` for four bytes: padded with `A`s, which need no escape (and a
+/// borrow only runs upwards from a byte that does).
 #[inline]
 fn word4_needs_escape(w: u32) -> bool {
-    const ONES: u32 = 0x0101_0101;
-    const HIGH: u32 = 0x8080_8080;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-    let q = w ^ (ONES * b'"' as u32);
-    let quote = q.wrapping_sub(ONES) & !q;
-    let b = w ^ (ONES * b'\\' as u32);
-    let backslash = b.wrapping_sub(ONES) & !b;
-    (below_space | quote | backslash) & HIGH != 0
+    word_needs_escape(u64::from(w) | 0x4141_4141_0000_0000)
 }
 
 /// True when some byte of `bytes` needs escaping. Whole words, the last one overlapping the
@@ -453,6 +447,25 @@ pub fn write_event_uncached(ev: &Event, buf: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    /// The word checks agree with the byte table for every byte at every position, and
+    /// around a byte that needs escaping.
+    #[test]
+    fn word_checks_agree_with_bytes() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                for fill in [b'a', b'~', 0x7f, 0xc3] {
+                    let mut w = [fill; 8];
+                    w[pos] = b;
+                    let want = w.iter().any(|&c| needs_escape(c));
+                    assert_eq!(word_needs_escape(u64::from_le_bytes(w)), want, "{w:?}");
+                    let w4: [u8; 4] = w[..4].try_into().unwrap();
+                    let want4 = w4.iter().any(|&c| needs_escape(c));
+                    assert_eq!(word4_needs_escape(u32::from_le_bytes(w4)), want4, "{w4:?}");
+                }
+            }
+        }
+    }
+
     use super::*;
 
     fn roundtrip(ev: &Event) -> serde_json::Value {

@@ -55,17 +55,16 @@ impl Matcher {
                 continue;
             }
             for k in key_tuples(&stage.keys, ix) {
-                if !self.buckets.contains_key(&k) {
-                    self.order.push_back((now, k.clone()));
-                    let bucket = Bucket {
-                        stages: (0..n).map(|_| VecDeque::new()).collect(),
-                        quiet_until: i64::MIN,
-                        last_seen: now,
-                    };
-                    self.buckets.insert(k.clone(), bucket);
-                }
-                let Some(b) = self.buckets.get_mut(&k) else {
-                    continue;
+                let b = match self.buckets.get_mut(&k) {
+                    Some(b) => b,
+                    None => {
+                        self.order.push_back((now, k.clone()));
+                        self.buckets.entry(k.clone()).or_insert_with(|| Bucket {
+                            stages: (0..n).map(|_| VecDeque::new()).collect(),
+                            quiet_until: i64::MIN,
+                            last_seen: now,
+                        })
+                    }
                 };
                 b.last_seen = b.last_seen.max(now);
                 let window = self.window;
