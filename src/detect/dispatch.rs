@@ -510,8 +510,8 @@ struct Memo {
     resting: u32,
 }
 
-const MEMO_ENTRIES: usize = 2048;
-const MEMO_VALUE_LEN: usize = 256;
+const MEMO_ENTRIES: usize = 1024;
+const MEMO_VALUE_LEN: usize = 128;
 /// Lookups per measuring round, and the share of misses that makes remembering a waste.
 const MEMO_ROUND: u32 = 1024;
 const MEMO_REST: u32 = 64 * 1024;

@@ -67,8 +67,8 @@ impl Clone for Memo {
     }
 }
 
-const MEMO_ENTRIES: usize = 4096;
-const MEMO_VALUE_LEN: usize = 256;
+const MEMO_ENTRIES: usize = 1024;
+const MEMO_VALUE_LEN: usize = 128;
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pred {
