@@ -482,9 +482,14 @@ pub(crate) struct Dispatch {
     /// Rules without a key, and their stages (all).
     always: Rules,
     fields: Vec<Field>,
-    /// Reused buffer for a value's hits.
+    /// Per slot: its entry in `fields` (`NO_FIELD`: no atom on it).
+    by_slot: Vec<u32>,
+    /// Reused buffers: a value's hits, the slots an event has.
     scratch: Rules,
+    slots: Vec<Slot>,
 }
+
+const NO_FIELD: u32 = u32::MAX;
 
 /// The atoms on one field, and what they gave for recent values.
 #[derive(Default)]
@@ -614,6 +619,16 @@ impl Dispatch {
     /// be built sends its contains-rules to every event.
     pub(crate) fn finish(&mut self) {
         let mut fallback = Vec::new();
+        let top = self
+            .fields
+            .iter()
+            .map(|f| f.slot as usize + 1)
+            .max()
+            .unwrap_or(0);
+        self.by_slot = vec![NO_FIELD; top];
+        for (i, f) in self.fields.iter().enumerate() {
+            self.by_slot[f.slot as usize] = i as u32;
+        }
         for f in &mut self.fields {
             for m in f.maps.iter_mut().filter(|m| !m.needles.is_empty()) {
                 match aho_corasick::AhoCorasick::new(m.needles.iter().map(|(n, _)| &**n)) {
@@ -649,7 +664,9 @@ impl Dispatch {
         let Dispatch {
             always,
             fields,
+            by_slot,
             scratch,
+            slots,
         } = self;
         let seen = [views[0].is_some(), views[1].is_some()];
         always
@@ -657,8 +674,24 @@ impl Dispatch {
             .filter(|(c, _)| seen[(c & 1) as usize])
             .for_each(|&(c, m)| mark(c, m));
         let mut num = itoa_buf();
-        for Field { slot, maps, memo } in fields.iter_mut() {
-            let got = views.map(|ix| ix.and_then(|ix| ix.get(*slot)));
+        // The fields the events have and some atom names: the event's own (both views have
+        // them unless the second view removes them), then those only the second view sets.
+        slots.clear();
+        let keyed = |s: &Slot| by_slot.get(*s as usize).is_some_and(|&f| f != NO_FIELD);
+        if let Some(ix) = views[0].or(views[1]) {
+            slots.extend(ix.present().iter().filter(|s| keyed(s)));
+        }
+        if let Some(ix) = views[1] {
+            let first = views[0];
+            slots.extend(
+                ix.view_present()
+                    .iter()
+                    .filter(|s| keyed(s) && first.is_none_or(|a| a.get(**s).is_none())),
+            );
+        }
+        for &slot in slots.iter() {
+            let Field { maps, memo, .. } = &mut fields[by_slot[slot as usize] as usize];
+            let got = views.map(|ix| ix.and_then(|ix| ix.get(slot)));
             // Which views each lookup serves (bit per view).
             let lookups: [(Option<&Value>, u32); 2] = match got {
                 [Some(a), Some(b)] if std::ptr::eq(a, b) => [(Some(a), 0b11), (None, 0)],
@@ -931,8 +964,8 @@ mod tests {
         assert_eq!(out, vec![3], "shorter than the prefix and the suffix");
     }
 
-    /// Rules keyed for the second view see its own values: those it shares with the event
-    /// and those it changes; rules of the first view only the event's.
+    /// Rules keyed for the second view see its own values: those it shares with the event,
+    /// those it changes, adds and removes; rules of the first view only the event's.
     #[test]
     fn each_view_is_dispatched_on_its_own_values() {
         let mut d = Dispatch::default();
@@ -944,14 +977,31 @@ mod tests {
         d.add(3, 1, Some(&key("process.name", false, exact("curl"))));
         d.add(4, 1, None);
         d.add(5, 0, None);
+        // Only the view has `file.path`; the view removes `user.name`.
+        d.add(
+            6,
+            1,
+            Some(&key("file.path", false, Test::Prefix("/tmp/".into()))),
+        );
+        d.add(
+            7,
+            0,
+            Some(&key("file.path", false, Test::Prefix("/tmp/".into()))),
+        );
+        d.add(8, 1, Some(&key("user.name", false, exact("root"))));
+        d.add(9, 0, Some(&key("user.name", false, exact("root"))));
         d.finish();
         let mut ev = Event::new(0);
         ev.push("event.action", "executed");
         ev.push("process.name", "curl");
+        ev.push("user.name", "root");
         let mut view = Event::new(0);
         view.push("event.action", "exec");
-        let mut stamp = [vec![0; 6], vec![0; 6]];
-        let mut stages = [vec![0; 6], vec![0; 6]];
+        view.push("file.path", "/tmp/x");
+        view.push("user.name", Value::Null);
+        let n = 10;
+        let mut stamp = [vec![0; n], vec![0; n]];
+        let mut stages = [vec![0; n], vec![0; n]];
         let mut out = Vec::new();
         let (mut fa, mut fb) = (
             crate::detect::eql::FieldIndex::new(),
@@ -960,16 +1010,17 @@ mod tests {
         let ia = fa.index(&ev);
         let ib = fb.index_over(&ia, &view);
         d.collect([Some(&ia), Some(&ib)], 1, &mut stamp, &mut stages, &mut out);
-        let marked = |v: usize| (0..6).filter(|&r| stamp[v][r] == 1).collect::<Vec<_>>();
-        assert_eq!(marked(0), vec![0, 3, 5]);
-        assert_eq!(marked(1), vec![1, 3, 4]);
+        let marked = |v: usize| (0..n).filter(|&r| stamp[v][r] == 1).collect::<Vec<_>>();
+        assert_eq!(marked(0), vec![0, 3, 5, 9]);
+        assert_eq!(marked(1), vec![1, 3, 4, 6]);
         // Without the second view only the first view's rules.
         out.clear();
         d.collect([Some(&ia), None], 2, &mut stamp, &mut stages, &mut out);
         out.sort();
-        assert_eq!(out, vec![0, 3, 5]);
-        assert!((0..6).all(|r| stamp[1][r] != 2));
+        assert_eq!(out, vec![0, 3, 5, 9]);
+        assert!((0..n).all(|r| stamp[1][r] != 2));
     }
+
     /// A field whose values never repeat stops being remembered; answers stay right before,
     /// while and after it rests, and the memo stays bounded.
     #[test]

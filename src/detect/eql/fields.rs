@@ -124,6 +124,8 @@ pub struct FieldIndex {
     /// removes).
     table: Vec<(u32, u32)>,
     generation: u32,
+    /// The slots the last indexed event has, in field order.
+    present: Vec<Slot>,
     /// Static keys seen before, by address: (address, length, slot), direct-mapped. Producers
     /// use a few hundred `'static` key strings whose address identifies their text, so most
     /// keys resolve without hashing whatever order or shape the events come in.
@@ -148,6 +150,7 @@ impl FieldIndex {
             ev,
             table: &self.table,
             generation,
+            present: &self.present,
             over: None,
         }
     }
@@ -166,6 +169,7 @@ impl FieldIndex {
                 ev: overlay,
                 table: &self.table,
                 generation,
+                present: &self.present,
             }),
             ..*base
         }
@@ -178,6 +182,7 @@ impl FieldIndex {
             self.generation = 1;
         }
         let g = self.generation;
+        self.present.clear();
         let int = interner().read().unwrap_or_else(|e| e.into_inner());
         if self.table.len() < int.names.len() {
             self.table.resize(int.names.len(), (0, 0));
@@ -215,6 +220,7 @@ impl FieldIndex {
             let entry = &mut self.table[slot as usize];
             // The first occurrence wins, like `Event::get`.
             if entry.0 != g {
+                self.present.push(slot);
                 let at = if overlay && matches!(v, Value::Null) {
                     ABSENT
                 } else {
@@ -233,6 +239,7 @@ struct Layer<'a> {
     ev: &'a Event,
     table: &'a [(u32, u32)],
     generation: u32,
+    present: &'a [Slot],
 }
 
 /// One event with its fields resolved to slots; build with [`FieldIndex::index`] (or
@@ -242,6 +249,8 @@ pub struct IndexedEvent<'a> {
     ev: &'a Event,
     table: &'a [(u32, u32)],
     generation: u32,
+    /// The event's slots (those rules use), in field order.
+    present: &'a [Slot],
     /// A view's changes (`FieldIndex::index_over`), read before the event's own fields.
     over: Option<Layer<'a>>,
 }
@@ -251,6 +260,16 @@ impl<'a> IndexedEvent<'a> {
     /// and arrival are the view's).
     pub fn event(&self) -> &'a Event {
         self.ev
+    }
+
+    /// The slots rules use that the event has (for a view: the event's own), each once.
+    pub(crate) fn present(&self) -> &'a [Slot] {
+        self.present
+    }
+
+    /// For a view: the slots it sets or removes, each once; empty otherwise.
+    pub(crate) fn view_present(&self) -> &'a [Slot] {
+        self.over.map_or(&[], |o| o.present)
     }
 
     /// The value at `slot`, if the event has that field. Slots interned after the index was
