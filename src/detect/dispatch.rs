@@ -15,6 +15,7 @@
 
 use super::eql::{Query, QueryKind};
 use super::expr::{CmpOp, Expr, MatchKind};
+use super::memo::{self, Policy};
 use crate::detect::eql::{slot_of, with_folded, FxHasher, IndexedEvent, Slot};
 use crate::event::Value;
 use std::collections::HashMap;
@@ -500,56 +501,39 @@ struct Field {
     memo: Memo,
 }
 
-/// Values repeat (program names, paths, actions): the rules a value admits are remembered,
-/// so a repeated value costs one hash lookup instead of every map's tests. Bounded in entries
-/// and value length; a field whose values rarely repeat (addresses, temporary names) stops
-/// being remembered for a while.
+/// The rules recent values of a field admitted, so a repeated value costs one hash lookup
+/// instead of every map's tests (`super::memo` says when).
 #[derive(Default)]
 struct Memo {
     /// Value → its entry in `lists`.
     index: FxMap<Box<str>, u32>,
     lists: Vec<Box<[(u32, u64)]>>,
-    lookups: u32,
-    misses: u32,
-    /// Lookups left before a field that stopped being remembered is tried again.
-    resting: u32,
+    policy: Policy,
 }
 
-const MEMO_ENTRIES: usize = 1024;
-const MEMO_VALUE_LEN: usize = 128;
-/// Lookups per measuring round, and the share of misses that makes remembering a waste.
-const MEMO_ROUND: u32 = 1024;
-const MEMO_REST: u32 = 64 * 1024;
-
 impl Memo {
-    /// The rules `s` admits (from `compute`), remembered when worth it.
+    /// The rules `s` admits (from `compute`); `None` when not remembered, the rules are then
+    /// in `scratch`.
     fn get_or(
         &mut self,
         s: &str,
         scratch: &mut Rules,
         compute: impl FnOnce(&mut Rules),
     ) -> Option<&[(u32, u64)]> {
-        if self.resting > 0 || s.len() > MEMO_VALUE_LEN {
-            self.resting = self.resting.saturating_sub(1);
+        let (index, lists) = (&mut self.index, &mut self.lists);
+        if !self.policy.consult(s.len(), || {
+            index.clear();
+            lists.clear();
+        }) {
             scratch.clear();
             compute(scratch);
             return None;
         }
-        self.lookups += 1;
-        if self.lookups == MEMO_ROUND {
-            if self.misses > MEMO_ROUND / 2 {
-                self.resting = MEMO_REST;
-                self.index.clear();
-                self.lists.clear();
-            }
-            self.lookups = 0;
-            self.misses = 0;
-        }
         if let Some(&at) = self.index.get(s) {
             return self.lists.get(at as usize).map(|l| &**l);
         }
-        self.misses += 1;
-        if self.lists.len() >= MEMO_ENTRIES {
+        self.policy.missed();
+        if self.lists.len() >= memo::ENTRIES {
             self.index.clear();
             self.lists.clear();
         }
@@ -1041,7 +1025,7 @@ mod tests {
         let mut stages = [vec![0; 2], vec![0; 2]];
         let mut out = Vec::new();
         let mut fi = crate::detect::eql::FieldIndex::new();
-        for i in 0..(MEMO_ENTRIES as u64 * 3) {
+        for i in 0..(memo::ENTRIES as u64 * 3) {
             let path = match i % 3 {
                 0 => format!("/tmp/{i}"),
                 1 => format!("/var/{i}.so"),
@@ -1060,7 +1044,7 @@ mod tests {
             assert_eq!(out, want, "{path}");
         }
         let memo = &d.fields[0].memo;
-        assert!(memo.resting > 0, "a field of unique values rests");
-        assert!(memo.lists.len() <= MEMO_ENTRIES);
+        assert!(memo.policy.resting(), "a field of unique values rests");
+        assert!(memo.lists.len() <= memo::ENTRIES);
     }
 }

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod eql;
 pub mod expr;
 pub mod kql;
+mod memo;
 mod new_terms;
 pub mod rule;
 mod threshold;

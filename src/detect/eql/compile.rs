@@ -11,6 +11,7 @@
 use super::fields::{each_value, present, slot_of, FxHashMap, FxHashSet, IndexedEvent, Slot};
 use super::funcs;
 use crate::detect::expr::{ArithOp, CmpOp, Expr, MatchKind};
+use crate::detect::memo::{self, Policy};
 use crate::event::Value;
 use aho_corasick::AhoCorasick;
 use std::borrow::Cow;
@@ -55,10 +56,11 @@ pub(crate) struct StrTest {
     memo: Option<Memo>,
 }
 
-/// A bounded value → result cache. Rules are shared between threads but evaluated on one
-/// (the worker): the lock is never contended, and a busy one is simply not used.
+/// Results for recent values (`crate::detect::memo` says when). Rules are shared between
+/// threads but evaluated on one (the worker): the lock is never contended, and a busy one is
+/// simply not used.
 #[derive(Debug, Default)]
-struct Memo(std::sync::Mutex<FxHashMap<Box<str>, bool>>);
+struct Memo(std::sync::Mutex<(Policy, FxHashMap<Box<str>, bool>)>);
 
 impl Clone for Memo {
     /// A copy starts empty: results are per matcher instance.
@@ -66,9 +68,6 @@ impl Clone for Memo {
         Memo::default()
     }
 }
-
-const MEMO_ENTRIES: usize = 1024;
-const MEMO_VALUE_LEN: usize = 128;
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pred {
@@ -533,18 +532,23 @@ impl StrTest {
     #[inline]
     fn test_str(&self, s: &str) -> bool {
         match &self.memo {
-            Some(memo) if s.len() <= MEMO_VALUE_LEN => {
+            Some(memo) => {
                 let Ok(mut m) = memo.0.try_lock() else {
                     return self.test_uncached(s);
                 };
-                if let Some(&hit) = m.get(s) {
+                let (policy, results) = &mut *m;
+                if !policy.consult(s.len(), || results.clear()) {
+                    return self.test_uncached(s);
+                }
+                if let Some(&hit) = results.get(s) {
                     return hit;
                 }
+                policy.missed();
                 let result = self.test_uncached(s);
-                if m.len() >= MEMO_ENTRIES {
-                    m.clear();
+                if results.len() >= memo::ENTRIES {
+                    results.clear();
                 }
-                m.insert(s.into(), result);
+                results.insert(s.into(), result);
                 result
             }
             _ => self.test_uncached(s),
