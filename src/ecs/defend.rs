@@ -90,20 +90,20 @@ fn mapping_fields(out: &mut Event, mapping: &Mapping) {
 
 /// The overlay of a mapping that changes no `file.*` field: the same for every event, so
 /// built once per thread and shared.
-fn shared_overlay(mapping: &'static Mapping) -> Arc<Event> {
+fn shared_overlay(mapping: &Mapping) -> Arc<Event> {
     thread_local! {
-        static BUILT: std::cell::RefCell<Vec<(usize, Arc<Event>)>> = const { std::cell::RefCell::new(Vec::new()) };
+        // By the mapping's action: each mapping has its own.
+        static BUILT: std::cell::RefCell<Vec<(&'static str, Arc<Event>)>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let id = mapping as *const Mapping as usize;
     BUILT.with(|b| {
         let mut b = b.borrow_mut();
-        if let Some((_, o)) = b.iter().find(|(m, _)| *m == id) {
+        if let Some((_, o)) = b.iter().find(|(a, _)| *a == mapping.action) {
             return Arc::clone(o);
         }
         let mut out = Event::new(0);
         mapping_fields(&mut out, mapping);
         let o = Arc::new(out);
-        b.push((id, Arc::clone(&o)));
+        b.push((mapping.action, Arc::clone(&o)));
         o
     })
 }
@@ -146,7 +146,7 @@ pub fn defend_overlay(ev: &Event) -> Option<Arc<Event>> {
     let success = outcome == Some("success");
     let paths = Paths::new(names, nametypes, objtypes);
 
-    let mapping: &'static Mapping = match (action, syscall) {
+    let mapping = match (action, syscall) {
         ("executed", _) if success => &EXEC,
         (_, "exit" | "exit_group") => &END,
         ("connected-to", _) => &CONNECT,
