@@ -868,7 +868,7 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                     table.put(&mut next, i, key, Value::from(v));
                 }
             } else {
-                table.put(&mut next, i, f.key, Value::Str(f.decoded().into_owned()));
+                table.put(&mut next, i, f.key, Value::Str(f.decoded().into()));
             }
         }
     }

@@ -603,8 +603,8 @@ mod tests {
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::Int),
             any::<f64>().prop_map(Value::Float),
-            any::<String>().prop_map(Value::Str),
-            proptest::collection::vec(any::<String>().prop_map(Value::Str), 0..3)
+            any::<String>().prop_map(Value::from),
+            proptest::collection::vec(any::<String>().prop_map(Value::from), 0..3)
                 .prop_map(Value::List),
         ]
     }

@@ -468,7 +468,7 @@ impl KeyVal {
             KeyVal::Bool(b) => Value::Bool(*b),
             KeyVal::Int(i) => Value::Int(*i),
             KeyVal::Float(bits) => Value::Float(f64::from_bits(*bits)),
-            KeyVal::Str(s) => Value::Str(s.to_string()),
+            KeyVal::Str(s) => Value::Str((&**s).into()),
         }
     }
 }
