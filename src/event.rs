@@ -70,27 +70,32 @@ impl Value {
 }
 
 impl From<&str> for Value {
+    #[inline]
     fn from(s: &str) -> Self {
         Value::Str(Str::new(s))
     }
 }
 /// Keeps a long string's buffer; a short one moves inline.
 impl From<String> for Value {
+    #[inline]
     fn from(s: String) -> Self {
         Value::Str(s.into())
     }
 }
 impl From<Str> for Value {
+    #[inline]
     fn from(s: Str) -> Self {
         Value::Str(s)
     }
 }
 impl From<i64> for Value {
+    #[inline]
     fn from(i: i64) -> Self {
         Value::Int(i)
     }
 }
 impl From<bool> for Value {
+    #[inline]
     fn from(b: bool) -> Self {
         Value::Bool(b)
     }
