@@ -3,13 +3,14 @@
 //! window and emits one alert per key tuple per window; the batch search reproduces ES's result
 //! (keys in ascending order, up to `max_samples_per_key` samples each).
 
-use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, EventRef, Held, KeyVal, Limits, Match, Query};
+use super::fields::IndexedEvent;
+use super::{key_tuples, tuples, EventRef, Held, KeyVal, Limits, Match, Query, Tuple};
 use crate::event::Event;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-type Key = Vec<KeyVal>;
+/// Join keys carry attacker-chosen text: a seeded hash, so they cannot be picked to collide.
+type KeyHash = foldhash::fast::RandomState;
 
 /// Candidates kept per filter and key: enough to find distinct events for every filter.
 const CANDIDATES: usize = 6;
@@ -23,9 +24,9 @@ struct Bucket {
 }
 
 pub(crate) struct Matcher {
-    buckets: HashMap<Key, Bucket, FxBuild>,
+    buckets: HashMap<Tuple, Bucket, KeyHash>,
     /// Keys in order of last activity, for expiry and the bound: (last_seen, key).
-    order: VecDeque<(i64, Key)>,
+    order: VecDeque<(i64, Tuple)>,
     window: i64,
     max_states: usize,
     dropped: u64,
@@ -54,7 +55,7 @@ impl Matcher {
             if !ev.may_match(Some(i)) || !stage.filter.matches_indexed(ix) {
                 continue;
             }
-            for k in key_tuples(&stage.keys, ix) {
+            for k in tuples(&stage.keys, ix) {
                 let b = match self.buckets.get_mut(&k) {
                     Some(b) => b,
                     None => {
@@ -103,7 +104,7 @@ impl Matcher {
                     b.stages.iter_mut().for_each(VecDeque::clear);
                     out.push(Match {
                         events,
-                        join_keys: k.iter().map(KeyVal::to_value).collect(),
+                        join_keys: k.values(),
                     });
                 }
             }
@@ -191,7 +192,7 @@ pub(crate) fn search(q: &Query, events: &[Arc<Event>], per_key: usize) -> Vec<Ma
     let n = q.stages.len();
     // Enough candidates per filter for `per_key` distinct samples.
     let keep = per_key + n;
-    let mut keys: BTreeMap<Key, Vec<Vec<Arc<Event>>>> = BTreeMap::new();
+    let mut keys: BTreeMap<Vec<KeyVal>, Vec<Vec<Arc<Event>>>> = BTreeMap::new();
     let mut index = super::FieldIndex::new();
     for ev in events {
         let ix = index.index(ev);
