@@ -417,10 +417,11 @@ pub(crate) fn key_tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Vec<KeyVal>
 
 /// A join-key tuple as the streaming matchers keep it: its values encoded one after the other
 /// into one byte string (a tag byte, then 8 bytes for a number or a length and the bytes for a
-/// string). A tuple is one allocation, hashes in one pass and compares with one `memcmp`; the
-/// encoding is unambiguous, so equal bytes mean equal tuples.
+/// string). A tuple is one allocation, shared by the maps and queues that name it, hashes in
+/// one pass and compares with one `memcmp`; the encoding is unambiguous, so equal bytes mean
+/// equal tuples.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Tuple(Box<[u8]>);
+pub(crate) struct Tuple(Arc<[u8]>);
 
 const T_NULL: u8 = 0;
 const T_FALSE: u8 = 1;
@@ -509,7 +510,7 @@ pub(crate) fn tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Tuple> {
             None => return key_tuples(keys, ix).iter().map(|t| encode_all(t)).collect(),
         }
     }
-    vec![Tuple(one.into_boxed_slice())]
+    vec![Tuple(one.into())]
 }
 
 fn encode_all(t: &[KeyVal]) -> Tuple {
@@ -517,7 +518,7 @@ fn encode_all(t: &[KeyVal]) -> Tuple {
     for k in t {
         encode(&k.to_value(), &mut out);
     }
-    Tuple(out.into_boxed_slice())
+    Tuple(out.into())
 }
 
 /// Bounds on sequence/sample state per rule.

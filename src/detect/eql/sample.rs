@@ -6,6 +6,7 @@
 use super::fields::IndexedEvent;
 use super::{key_tuples, tuples, EventRef, Held, KeyVal, Limits, Match, Query, Tuple};
 use crate::event::Event;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -16,8 +17,9 @@ type KeyHash = foldhash::fast::RandomState;
 const CANDIDATES: usize = 6;
 
 struct Bucket {
-    /// Per filter: recent matching events, oldest first.
-    stages: Vec<VecDeque<Held>>,
+    /// Recent matching events with the filter each matched, oldest first; at most
+    /// `CANDIDATES` per filter. One vector for all filters: one allocation per key.
+    cands: Vec<(usize, Held)>,
     /// No new alert for this key before this time (ms).
     quiet_until: i64,
     last_seen: i64,
@@ -56,12 +58,12 @@ impl Matcher {
                 continue;
             }
             for k in tuples(&stage.keys, ix) {
-                let b = match self.buckets.get_mut(&k) {
-                    Some(b) => b,
-                    None => {
+                let b = match self.buckets.entry(k.clone()) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => {
                         self.order.push_back((now, k.clone()));
-                        self.buckets.entry(k.clone()).or_insert_with(|| Bucket {
-                            stages: (0..n).map(|_| VecDeque::new()).collect(),
+                        v.insert(Bucket {
+                            cands: Vec::with_capacity(2),
                             quiet_until: i64::MIN,
                             last_seen: now,
                         })
@@ -69,31 +71,28 @@ impl Matcher {
                 };
                 b.last_seen = b.last_seen.max(now);
                 let window = self.window;
-                let cands = &mut b.stages[i];
-                while cands
-                    .front()
-                    .is_some_and(|e| now - e.timestamp_ms() > window)
-                {
-                    cands.pop_front();
-                }
+                b.cands.retain(|(_, e)| now - e.timestamp_ms() <= window);
                 let this = ev.held();
-                if !cands.iter().any(|e| e.same(&this)) {
-                    if cands.len() == CANDIDATES {
-                        cands.pop_front();
+                if !b.cands.iter().any(|(f, e)| *f == i && e.same(&this)) {
+                    let mut mine = b.cands.iter().filter(|(f, _)| *f == i);
+                    if mine.nth(CANDIDATES - 1).is_some() {
+                        // Full: the filter's oldest candidate makes room.
+                        if let Some(at) = b.cands.iter().position(|(f, _)| *f == i) {
+                            b.cands.remove(at);
+                        }
                     }
-                    cands.push_back(this);
+                    b.cands.push((i, this));
                 }
                 // A sample needs a candidate for every filter; until then nothing to search.
-                if now < b.quiet_until || b.stages.iter().any(VecDeque::is_empty) {
+                if now < b.quiet_until || (0..n).any(|f| b.cands.iter().all(|(g, _)| *g != f)) {
                     continue;
                 }
-                let lists: Vec<Vec<Held>> = b
-                    .stages
-                    .iter()
-                    .map(|c| {
-                        c.iter()
-                            .filter(|e| now - e.timestamp_ms() <= window)
-                            .cloned()
+                let lists: Vec<Vec<Held>> = (0..n)
+                    .map(|f| {
+                        b.cands
+                            .iter()
+                            .filter(|(g, _)| *g == f)
+                            .map(|(_, e)| e.clone())
                             .collect()
                     })
                     .collect();
@@ -101,7 +100,7 @@ impl Matcher {
                     let first = events.iter().map(Held::timestamp_ms).min().unwrap_or(now);
                     let events = events.iter().map(Held::materialize).collect();
                     b.quiet_until = first.saturating_add(window).saturating_add(1);
-                    b.stages.iter_mut().for_each(VecDeque::clear);
+                    b.cands.clear();
                     out.push(Match {
                         events,
                         join_keys: k.values(),
