@@ -14,7 +14,8 @@
 //! }
 //! ```
 
-use crate::event::{Event, Value};
+use crate::detect::memo::Policy;
+use crate::event::{Event, Key, Value};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{OnceLock, RwLock};
@@ -132,7 +133,29 @@ pub struct FieldIndex {
     seen: Vec<(usize, usize, Slot)>,
     /// Interner size `seen` was filled against (a longer interner may know more keys).
     seen_names: usize,
+    /// Slot tables of recent event shapes, direct-mapped by a hash of the keys.
+    shapes: Vec<Shape>,
+    /// The keys of the event being indexed, as `Shape::keys` holds them.
+    ids: Vec<(usize, usize)>,
+    shape_policy: Policy,
+    /// Interner size the shapes were built against.
+    shape_names: usize,
 }
+
+/// The slot table of one event shape. Events of one kind have the same keys in the same order
+/// (producers name fields with `'static` strings, whose address identifies their text), so
+/// their slot tables are equal: an event of a known shape is indexed by comparing its keys,
+/// with no per-field lookups or writes.
+#[derive(Default)]
+struct Shape {
+    /// Per field: (key address, key length << 1 | value is `Null` in an overlay).
+    keys: Vec<(usize, usize)>,
+    /// (1, position) per slot the shape has, up to its highest slot.
+    table: Vec<(u32, u32)>,
+    present: Vec<Slot>,
+}
+
+const SHAPES: usize = 64;
 
 const NO_SLOT: Slot = Slot::MAX;
 const ABSENT: u32 = u32::MAX;
@@ -145,12 +168,13 @@ impl FieldIndex {
 
     /// Indexes `ev`: one hash lookup per event field, against the paths rules use.
     pub fn index<'a>(&'a mut self, ev: &'a Event) -> IndexedEvent<'a> {
-        let generation = self.build(ev, false);
+        let l = self.layer(ev, false);
         IndexedEvent {
             ev,
-            table: &self.table,
-            generation,
-            present: &self.present,
+            table: l.table,
+            generation: l.generation,
+            present: l.present,
+            known: l.known,
             over: None,
         }
     }
@@ -163,23 +187,127 @@ impl FieldIndex {
         base: &IndexedEvent<'a>,
         overlay: &'a Event,
     ) -> IndexedEvent<'a> {
-        let generation = self.build(overlay, true);
         IndexedEvent {
-            over: Some(Layer {
-                ev: overlay,
-                table: &self.table,
-                generation,
-                present: &self.present,
-            }),
+            over: Some(self.layer(overlay, true)),
             ..*base
         }
     }
 
+    /// The slot table of `ev`: its shape's when the shape is known, else built afresh.
+    fn layer<'a>(&'a mut self, ev: &'a Event, overlay: bool) -> Layer<'a> {
+        let known = interner()
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .names
+            .len() as u32;
+        if let Some(at) = self.shape(ev, overlay, known) {
+            let sh = &self.shapes[at];
+            return Layer {
+                ev,
+                table: &sh.table,
+                generation: 1,
+                present: &sh.present,
+                known,
+            };
+        }
+        let generation = self.build(ev, overlay);
+        Layer {
+            ev,
+            table: &self.table,
+            generation,
+            present: &self.present,
+            known,
+        }
+    }
+
+    /// The entry in `shapes` for `ev`'s shape, built on first sight; `None` for events with
+    /// keys of their own (not `'static`) and while shapes rarely repeat.
+    fn shape(&mut self, ev: &Event, overlay: bool, known: u32) -> Option<usize> {
+        if self.shape_names != known as usize {
+            self.shapes.iter_mut().for_each(|s| s.keys.clear());
+            self.shape_names = known as usize;
+        }
+        let shapes = &mut self.shapes;
+        if !self
+            .shape_policy
+            .consult(0, || shapes.iter_mut().for_each(|s| s.keys.clear()))
+        {
+            return None;
+        }
+        let id = |k: &Key, v: &Value| match k {
+            std::borrow::Cow::Borrowed(b) => Some((
+                b.as_ptr() as usize,
+                b.len() << 1 | (overlay && matches!(v, Value::Null)) as usize,
+            )),
+            std::borrow::Cow::Owned(_) => None,
+        };
+        let n = ev.fields.len();
+        let mut h = n as u64;
+        for (k, v) in &ev.fields {
+            let (a, l) = id(k, v)?;
+            h = (h ^ a as u64 ^ (l as u64) << 48).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+        if self.shapes.is_empty() {
+            self.shapes.resize_with(SHAPES, Shape::default);
+        }
+        // Two-way set associative, most recent first: two shapes that hash alike do not
+        // evict each other.
+        let set = ((h >> 58) as usize % SHAPES) & !1;
+        let fits = |sh: &Shape| {
+            n > 0
+                && sh.keys.len() == n
+                && sh
+                    .keys
+                    .iter()
+                    .zip(&ev.fields)
+                    .all(|(&want, (k, v))| id(k, v) == Some(want))
+        };
+        if fits(&self.shapes[set]) {
+            return Some(set);
+        }
+        self.shapes.swap(set, set + 1);
+        if fits(&self.shapes[set]) {
+            return Some(set);
+        }
+        self.ids.clear();
+        self.ids
+            .extend(ev.fields.iter().filter_map(|(k, v)| id(k, v)));
+        let sh = &mut self.shapes[set];
+        let at = set;
+        self.shape_policy.missed();
+        // Build the shape's table (the first occurrence of a key wins, like `Event::get`).
+        let int = interner().read().unwrap_or_else(|e| e.into_inner());
+        sh.keys.clear();
+        sh.table.clear();
+        sh.present.clear();
+        for (pos, (k, v)) in ev.fields.iter().enumerate() {
+            let Some(&slot) = int.map.get(&**k) else {
+                continue;
+            };
+            let i = slot as usize;
+            if sh.table.len() <= i {
+                sh.table.resize(i + 1, (0, 0));
+            }
+            if sh.table[i].0 == 0 {
+                sh.present.push(slot);
+                let p = if overlay && matches!(v, Value::Null) {
+                    ABSENT
+                } else {
+                    pos as u32
+                };
+                sh.table[i] = (1, p);
+            }
+        }
+        sh.keys.extend_from_slice(&self.ids);
+        Some(at)
+    }
+
     fn build(&mut self, ev: &Event, overlay: bool) -> u32 {
         self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
+        // Generation 1 marks shape tables' entries; the own table starts at 2.
+        if self.generation < 2 {
             self.table.iter_mut().for_each(|e| e.0 = 0);
-            self.generation = 1;
+            self.generation = 2;
         }
         let g = self.generation;
         self.present.clear();
@@ -240,6 +368,9 @@ struct Layer<'a> {
     table: &'a [(u32, u32)],
     generation: u32,
     present: &'a [Slot],
+    /// Slots below this were interned when the table was built: one beyond the table's end
+    /// is absent.
+    known: u32,
 }
 
 /// One event with its fields resolved to slots; build with [`FieldIndex::index`] (or
@@ -251,6 +382,7 @@ pub struct IndexedEvent<'a> {
     generation: u32,
     /// The event's slots (those rules use), in field order.
     present: &'a [Slot],
+    known: u32,
     /// A view's changes (`FieldIndex::index_over`), read before the event's own fields.
     over: Option<Layer<'a>>,
 }
@@ -286,6 +418,7 @@ impl<'a> IndexedEvent<'a> {
                     };
                 }
                 Some(_) => {}
+                None if slot < o.known => {}
                 None => return self.get_by_name(slot),
             }
         }
@@ -294,6 +427,7 @@ impl<'a> IndexedEvent<'a> {
                 self.ev.fields.get(pos as usize).map(|(_, v)| v)
             }
             Some(_) => None,
+            None if slot < self.known => None,
             None => self.get_by_name(slot),
         }
     }
@@ -377,5 +511,48 @@ mod tests {
         }
         assert_eq!(full.get_str("t.replaced"), Some("new"));
         assert!(full.get("t.removed").is_none() && full.get("t.never").is_none());
+    }
+
+    /// One index reused over events of repeating shapes (remembered) and changing ones, with
+    /// static and owned keys, nulls in overlays and slots interned in between, reads what the
+    /// events hold.
+    #[test]
+    fn shapes_read_like_the_events() {
+        let names = ["s.a", "s.b", "s.c", "s.d", "s.late"];
+        names[..4].iter().for_each(|n| {
+            slot_of(n);
+        });
+        let mut fi = FieldIndex::new();
+        let mut fo = FieldIndex::new();
+        for i in 0..200i64 {
+            let mut base = Event::new(i);
+            base.push("s.a", i);
+            if i % 3 == 0 {
+                base.push("s.b", "b");
+            }
+            if i % 7 == 0 {
+                base.push(std::borrow::Cow::Owned("s.c".to_owned()), "owned");
+            }
+            base.push("s.a", "second occurrence loses");
+            let mut over = Event::new(i);
+            over.push("s.b", if i % 2 == 0 { Value::Null } else { "ob".into() });
+            over.push("s.d", "d");
+            if i == 100 {
+                slot_of("s.late");
+            }
+            let ib = fi.index(&base);
+            let io = fo.index_over(&ib, &over);
+            let full = base.overlaid(&over);
+            for n in names {
+                let s = slot_of(n);
+                let want = |e: &Event| e.get(n).filter(|v| !matches!(v, Value::Null)).cloned();
+                assert_eq!(ib.get(s).cloned(), want(&base), "{n} event {i}");
+                assert_eq!(io.get(s).cloned(), want(&full), "{n} view {i}");
+            }
+        }
+        assert!(
+            fi.shapes.iter().any(|s| !s.keys.is_empty()),
+            "shapes are remembered"
+        );
     }
 }

@@ -415,6 +415,109 @@ pub(crate) fn key_tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Vec<KeyVal>
     tuples
 }
 
+/// A join-key tuple as the streaming matchers keep it: its values encoded one after the other
+/// into one byte string (a tag byte, then 8 bytes for a number or a length and the bytes for a
+/// string). A tuple is one allocation, shared by the maps and queues that name it, hashes in
+/// one pass and compares with one `memcmp`; the encoding is unambiguous, so equal bytes mean
+/// equal tuples.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Tuple(Arc<[u8]>);
+
+const T_NULL: u8 = 0;
+const T_FALSE: u8 = 1;
+const T_TRUE: u8 = 2;
+const T_INT: u8 = 3;
+const T_FLOAT: u8 = 4;
+const T_STR: u8 = 5;
+
+impl Tuple {
+    /// The values joined on, for the alert.
+    pub(crate) fn values(&self) -> Vec<Value> {
+        let mut out = vec![];
+        let mut b = &self.0[..];
+        let word = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+        while let Some((&tag, rest)) = b.split_first() {
+            let (v, used) = match tag {
+                T_FALSE => (Value::Bool(false), 0),
+                T_TRUE => (Value::Bool(true), 0),
+                T_INT if rest.len() >= 8 => (Value::Int(word(rest) as i64), 8),
+                T_FLOAT if rest.len() >= 8 => (Value::Float(f64::from_bits(word(rest))), 8),
+                T_STR if rest.len() >= 4 => {
+                    let n = u32::from_le_bytes(rest[..4].try_into().unwrap_or_default()) as usize;
+                    let text = rest.get(4..4 + n).unwrap_or_default();
+                    (Value::Str(String::from_utf8_lossy(text).into()), 4 + n)
+                }
+                _ => (Value::Null, 0),
+            };
+            out.push(v);
+            b = rest.get(used..).unwrap_or_default();
+        }
+        out
+    }
+}
+
+/// Appends one key value's encoding (numbers as `KeyVal` normalises them).
+fn encode(v: &Value, out: &mut Vec<u8>) {
+    if let Value::Str(s) = v {
+        out.push(T_STR);
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    match KeyVal::from_value(v) {
+        KeyVal::Null | KeyVal::Str(_) => out.push(T_NULL),
+        KeyVal::Bool(b) => out.push(if b { T_TRUE } else { T_FALSE }),
+        KeyVal::Int(i) => {
+            out.push(T_INT);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        KeyVal::Float(bits) => {
+            out.push(T_FLOAT);
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+    }
+}
+
+/// [`key_tuples`] for the streaming matchers, as encoded [`Tuple`]s in the same order. A key
+/// that is a plain field with one value (the common case) is encoded straight from the event,
+/// with no intermediate values.
+pub(crate) fn tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Tuple> {
+    let mut one = Vec::with_capacity(16 * keys.len());
+    for k in keys {
+        let single = match &k.val {
+            compile::Val::Field(s) | compile::Val::OptionalField(s) => match ix.get(*s) {
+                None | Some(Value::Null) => Some(None),
+                Some(Value::List(l)) => {
+                    let mut vals = l.iter().filter(|v| !matches!(v, Value::Null));
+                    match (vals.next(), vals.next()) {
+                        (None, _) => Some(None),
+                        (Some(v), None) => Some(Some(v)),
+                        _ => None,
+                    }
+                }
+                Some(v) => Some(Some(v)),
+            },
+            _ => None,
+        };
+        match single {
+            Some(Some(v)) => encode(v, &mut one),
+            Some(None) if k.optional => one.push(T_NULL),
+            Some(None) => return vec![],
+            // Several values, or an expression: the general path.
+            None => return key_tuples(keys, ix).iter().map(|t| encode_all(t)).collect(),
+        }
+    }
+    vec![Tuple(one.into())]
+}
+
+fn encode_all(t: &[KeyVal]) -> Tuple {
+    let mut out = vec![];
+    for k in t {
+        encode(&k.to_value(), &mut out);
+    }
+    Tuple(out.into())
+}
+
 /// Bounds on sequence/sample state per rule.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -653,4 +756,71 @@ pub fn search_with(
     let _ = limited;
     out.truncate(opts.size);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The encoded tuples are the general ones, in the same order, and decode to the values
+    /// joined on: single values, lists, optional and missing keys, numbers and expressions.
+    #[test]
+    fn tuples_encode_the_general_key_tuples() {
+        let q = parse(
+            "sequence [any where true] by t.s, t.list, ?t.opt, t.n, t.f, string(t.n)
+                      [any where true] by t.s, t.list, ?t.opt, t.n, t.f, string(t.n)",
+        )
+        .unwrap();
+        let keys = &q.stages[0].keys;
+        let mut ev = Event::new(1);
+        ev.push("t.s", "a\u{0}b");
+        ev.push(
+            "t.list",
+            Value::List(vec!["y".into(), Value::Null, "x".into()]),
+        );
+        ev.push("t.n", 7i64);
+        ev.push("t.f", Value::Float(2.0));
+        let mut fi = FieldIndex::new();
+        let ix = fi.index(&ev);
+        let general: Vec<Tuple> = key_tuples(keys, &ix)
+            .iter()
+            .map(|t| encode_all(t))
+            .collect();
+        assert_eq!(tuples(keys, &ix), general);
+        assert_eq!(general.len(), 2);
+        assert_eq!(
+            general[0].values(),
+            vec![
+                Value::from("a\u{0}b"),
+                "x".into(),
+                Value::Null,
+                7i64.into(),
+                2i64.into(),
+                "7".into()
+            ]
+        );
+        // One value per key: the fast path, same bytes.
+        let mut ev2 = ev.clone();
+        ev2.set("t.list", Value::List(vec![Value::Null, "x".into()]));
+        let q2 = parse("sequence [any where true] by t.s, t.list, ?t.opt, t.n, t.f [any where true] by t.s, t.list, ?t.opt, t.n, t.f").unwrap();
+        let keys2 = &q2.stages[0].keys;
+        let ix2 = fi.index(&ev2);
+        let general2: Vec<Tuple> = key_tuples(keys2, &ix2)
+            .iter()
+            .map(|t| encode_all(t))
+            .collect();
+        assert_eq!(tuples(keys2, &ix2), general2);
+        assert_eq!(general2.len(), 1);
+        // A missing required key: no tuple.
+        let q3 = parse("sequence [any where true] by t.none [any where true] by t.none").unwrap();
+        assert!(tuples(&q3.stages[0].keys, &ix2).is_empty());
+        // Different values never encode alike.
+        let mut a = vec![];
+        encode(&"ab".into(), &mut a);
+        encode(&"c".into(), &mut a);
+        let mut b = vec![];
+        encode(&"a".into(), &mut b);
+        encode(&"bc".into(), &mut b);
+        assert_ne!(a, b);
+    }
 }

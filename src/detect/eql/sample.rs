@@ -3,29 +3,32 @@
 //! window and emits one alert per key tuple per window; the batch search reproduces ES's result
 //! (keys in ascending order, up to `max_samples_per_key` samples each).
 
-use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, EventRef, Held, KeyVal, Limits, Match, Query};
+use super::fields::IndexedEvent;
+use super::{key_tuples, tuples, EventRef, Held, KeyVal, Limits, Match, Query, Tuple};
 use crate::event::Event;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-type Key = Vec<KeyVal>;
+/// Join keys carry attacker-chosen text: a seeded hash, so they cannot be picked to collide.
+type KeyHash = foldhash::fast::RandomState;
 
 /// Candidates kept per filter and key: enough to find distinct events for every filter.
 const CANDIDATES: usize = 6;
 
 struct Bucket {
-    /// Per filter: recent matching events, oldest first.
-    stages: Vec<VecDeque<Held>>,
+    /// Recent matching events with the filter each matched, oldest first; at most
+    /// `CANDIDATES` per filter. One vector for all filters: one allocation per key.
+    cands: Vec<(usize, Held)>,
     /// No new alert for this key before this time (ms).
     quiet_until: i64,
     last_seen: i64,
 }
 
 pub(crate) struct Matcher {
-    buckets: HashMap<Key, Bucket, FxBuild>,
+    buckets: HashMap<Tuple, Bucket, KeyHash>,
     /// Keys in order of last activity, for expiry and the bound: (last_seen, key).
-    order: VecDeque<(i64, Key)>,
+    order: VecDeque<(i64, Tuple)>,
     window: i64,
     max_states: usize,
     dropped: u64,
@@ -54,13 +57,13 @@ impl Matcher {
             if !ev.may_match(Some(i)) || !stage.filter.matches_indexed(ix) {
                 continue;
             }
-            for k in key_tuples(&stage.keys, ix) {
-                let b = match self.buckets.get_mut(&k) {
-                    Some(b) => b,
-                    None => {
+            for k in tuples(&stage.keys, ix) {
+                let b = match self.buckets.entry(k.clone()) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => {
                         self.order.push_back((now, k.clone()));
-                        self.buckets.entry(k.clone()).or_insert_with(|| Bucket {
-                            stages: (0..n).map(|_| VecDeque::new()).collect(),
+                        v.insert(Bucket {
+                            cands: Vec::with_capacity(2),
                             quiet_until: i64::MIN,
                             last_seen: now,
                         })
@@ -68,31 +71,28 @@ impl Matcher {
                 };
                 b.last_seen = b.last_seen.max(now);
                 let window = self.window;
-                let cands = &mut b.stages[i];
-                while cands
-                    .front()
-                    .is_some_and(|e| now - e.timestamp_ms() > window)
-                {
-                    cands.pop_front();
-                }
+                b.cands.retain(|(_, e)| now - e.timestamp_ms() <= window);
                 let this = ev.held();
-                if !cands.iter().any(|e| e.same(&this)) {
-                    if cands.len() == CANDIDATES {
-                        cands.pop_front();
+                if !b.cands.iter().any(|(f, e)| *f == i && e.same(&this)) {
+                    let mut mine = b.cands.iter().filter(|(f, _)| *f == i);
+                    if mine.nth(CANDIDATES - 1).is_some() {
+                        // Full: the filter's oldest candidate makes room.
+                        if let Some(at) = b.cands.iter().position(|(f, _)| *f == i) {
+                            b.cands.remove(at);
+                        }
                     }
-                    cands.push_back(this);
+                    b.cands.push((i, this));
                 }
                 // A sample needs a candidate for every filter; until then nothing to search.
-                if now < b.quiet_until || b.stages.iter().any(VecDeque::is_empty) {
+                if now < b.quiet_until || (0..n).any(|f| b.cands.iter().all(|(g, _)| *g != f)) {
                     continue;
                 }
-                let lists: Vec<Vec<Held>> = b
-                    .stages
-                    .iter()
-                    .map(|c| {
-                        c.iter()
-                            .filter(|e| now - e.timestamp_ms() <= window)
-                            .cloned()
+                let lists: Vec<Vec<Held>> = (0..n)
+                    .map(|f| {
+                        b.cands
+                            .iter()
+                            .filter(|(g, _)| *g == f)
+                            .map(|(_, e)| e.clone())
                             .collect()
                     })
                     .collect();
@@ -100,10 +100,10 @@ impl Matcher {
                     let first = events.iter().map(Held::timestamp_ms).min().unwrap_or(now);
                     let events = events.iter().map(Held::materialize).collect();
                     b.quiet_until = first.saturating_add(window).saturating_add(1);
-                    b.stages.iter_mut().for_each(VecDeque::clear);
+                    b.cands.clear();
                     out.push(Match {
                         events,
-                        join_keys: k.iter().map(KeyVal::to_value).collect(),
+                        join_keys: k.values(),
                     });
                 }
             }
@@ -191,7 +191,7 @@ pub(crate) fn search(q: &Query, events: &[Arc<Event>], per_key: usize) -> Vec<Ma
     let n = q.stages.len();
     // Enough candidates per filter for `per_key` distinct samples.
     let keep = per_key + n;
-    let mut keys: BTreeMap<Key, Vec<Vec<Arc<Event>>>> = BTreeMap::new();
+    let mut keys: BTreeMap<Vec<KeyVal>, Vec<Vec<Arc<Event>>>> = BTreeMap::new();
     let mut index = super::FieldIndex::new();
     for ev in events {
         let ix = index.index(ev);

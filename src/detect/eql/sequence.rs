@@ -6,14 +6,17 @@
 //! seen within `maxspan` before it; trailing ones hold a completed match until `maxspan` from
 //! its first event has passed without such an event.
 
-use super::fields::{FxBuild, IndexedEvent};
-use super::{key_tuples, missing_placeholder, EventRef, Held, KeyVal, Limits, Match, Query};
+use super::fields::IndexedEvent;
+use super::{missing_placeholder, tuples, EventRef, Held, Limits, Match, Query, Tuple};
 use crate::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 type Ord2 = (i64, u64);
-type Key = Vec<KeyVal>;
+type Key = Tuple;
+/// Join keys carry attacker-chosen text (file and process names): a seeded hash, so they
+/// cannot be picked to collide.
+type KeyHash = foldhash::fast::RandomState;
 
 fn ordinal(ev: &Event) -> Ord2 {
     (ev.timestamp_ms, ev.arrival)
@@ -51,9 +54,9 @@ pub(crate) struct Matcher {
     gaps: Vec<Vec<usize>>,
     trailing: Vec<usize>,
     /// Per key: `stages[i]` = the partial that has matched positive stages 0..=i.
-    states: HashMap<Key, Vec<Option<Partial>>, FxBuild>,
+    states: HashMap<Key, Vec<Option<Partial>>, KeyHash>,
     /// Per key and leading stage: the latest event that matched it.
-    leading_seen: HashMap<Key, Vec<Option<Ord2>>, FxBuild>,
+    leading_seen: HashMap<Key, Vec<Option<Ord2>>, KeyHash>,
     pending: VecDeque<Pending>,
     /// Partials in creation order, for expiry and the state bound: (id, start ts, key).
     order: VecDeque<(u64, i64, Key)>,
@@ -126,7 +129,7 @@ impl Matcher {
                 _ => {
                     let may = ev.may_match(Some(self.positive[j]));
                     let tuples = if may && stage.filter.matches_indexed(ix) {
-                        key_tuples(&stage.keys, ix)
+                        tuples(&stage.keys, ix)
                     } else {
                         vec![]
                     };
@@ -145,7 +148,7 @@ impl Matcher {
         // started before the until event die.
         if let Some(until) = &q.until {
             if ev.may_match(None) && until.filter.matches_indexed(ix) {
-                for k in key_tuples(&until.keys, ix) {
+                for k in tuples(&until.keys, ix) {
                     let Some(stages) = self.states.get_mut(&k) else {
                         continue;
                     };
@@ -170,7 +173,7 @@ impl Matcher {
         for (li, &m) in self.leading.iter().enumerate() {
             let s = &q.stages[m];
             if ev.may_match(Some(m)) && s.filter.matches_indexed(ix) {
-                for k in key_tuples(&s.keys, ix) {
+                for k in tuples(&s.keys, ix) {
                     self.leading_seen
                         .entry(k)
                         .or_insert_with(|| vec![None; nlead])[li] = Some(o);
@@ -184,7 +187,7 @@ impl Matcher {
                     continue;
                 }
                 // A partial waiting across this gap saw the missing event: it can never match.
-                for k in key_tuples(&s.keys, ix) {
+                for k in tuples(&s.keys, ix) {
                     if let Some(slot) = self.states.get_mut(&k).and_then(|st| st.get_mut(g)) {
                         if slot.as_ref().is_some_and(|p| p.last < o) {
                             *slot = None;
@@ -200,7 +203,7 @@ impl Matcher {
             if !ev.may_match(Some(m)) || !s.filter.matches_indexed(ix) {
                 continue;
             }
-            let keys = key_tuples(&s.keys, ix);
+            let keys = tuples(&s.keys, ix);
             for p in self.pending.iter_mut() {
                 if p.last < o
                     && o.0 <= p.deadline
@@ -325,7 +328,7 @@ impl Matcher {
                 let events = self.with_placeholders(q, p.events);
                 out.push(Match {
                     events,
-                    join_keys: key.iter().map(KeyVal::to_value).collect(),
+                    join_keys: key.values(),
                 });
             }
             return;
@@ -378,7 +381,7 @@ impl Matcher {
             if !self.edges_seen(p.start, p.last.0, p.leading, &p.trailing) {
                 out.push(Match {
                     events: p.events,
-                    join_keys: p.key.iter().map(KeyVal::to_value).collect(),
+                    join_keys: p.key.values(),
                 });
             }
         }
