@@ -91,6 +91,9 @@ pub struct Record {
     pub(crate) fields: Vec<Span>,
     /// ENRICHED-format interpretations after the `\x1d` separator.
     pub(crate) enriched: Vec<Span>,
+    /// `text` is all ASCII (nearly every record): any byte range of it is a `str`, so
+    /// fields are sliced without char-boundary checks.
+    ascii: bool,
 }
 
 impl Record {
@@ -151,7 +154,8 @@ impl Record {
         }
         // Records are nearly always ASCII, which needs no UTF-8 decoding; the lossy path is
         // only for bad input.
-        let mut text = if all_ascii(bytes) {
+        let ascii = all_ascii(bytes);
+        let mut text = if ascii {
             // SAFETY: every byte is below 0x80 (checked just above), and ASCII is UTF-8.
             unsafe { std::str::from_utf8_unchecked(bytes) }.to_owned()
         } else {
@@ -181,6 +185,7 @@ impl Record {
             t.scan(end + 1, b.len(), false, &mut enriched);
         }
         let extra = t.extra;
+        let ascii = ascii && extra.is_ascii();
         text.push_str(&extra);
         Ok(Record {
             rtype,
@@ -193,6 +198,7 @@ impl Record {
             end: end as u32,
             fields,
             enriched,
+            ascii,
         })
     }
 
@@ -227,9 +233,22 @@ impl Record {
     }
     fn field_ref(&self, s: &Span) -> FieldRef<'_> {
         FieldRef {
-            key: &self.text[s.key.0 as usize..s.key.1 as usize],
-            raw: &self.text[s.val.0 as usize..s.val.1 as usize],
+            key: self.slice(s.key),
+            raw: self.slice(s.val),
             kind: s.kind,
+        }
+    }
+    /// `&self.text[a..b]`; for ASCII text (the flag is set once, at parse time, and the text
+    /// never changes after) without the char-boundary checks: this runs for every field read.
+    #[inline(always)]
+    fn slice(&self, (a, b): (u32, u32)) -> &str {
+        let (a, b) = (a as usize, b as usize);
+        if self.ascii {
+            let bytes = &self.text.as_bytes()[a..b];
+            // SAFETY: every byte of the text is ASCII, so any byte range of it is UTF-8.
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            &self.text[a..b]
         }
     }
     /// The kernel's fields in order (those inside `msg='...'` included, flattened).

@@ -303,3 +303,22 @@ fn ascii_check_agrees_with_std() {
         .unwrap();
     assert_eq!(r.get("name").unwrap().raw, "caf\u{e9}");
 }
+
+#[test]
+fn non_ascii_text_and_synthesized_names_slice_right() {
+    // Kernel text with UTF-8 (and an invalid byte, made U+FFFD), and perms joined into the
+    // synthesized part: fields are sliced on the checked path and read back whole.
+    let mut line = b"type=AVC msg=audit(1.000:1): avc:  denied  { r\xc3\xa9ad wr\xffite } for pid=7 comm=\"caf\xc3\xa9\" name=x".to_vec();
+    let r = Record::parse_log_line(&line).expect("parses");
+    assert_eq!(r.get("seperms").unwrap().raw, "r\u{e9}ad,wr\u{fffd}ite");
+    assert_eq!(r.get("comm").unwrap().raw, "caf\u{e9}");
+    assert_eq!(r.get("pid").unwrap().raw, "7");
+    assert_eq!(r.get("name").unwrap().raw, "x");
+    // The same record in ASCII gives the same shape.
+    line =
+        b"type=AVC msg=audit(1.000:1): avc:  denied  { read write } for pid=7 comm=\"cafe\" name=x"
+            .to_vec();
+    let r = Record::parse_log_line(&line).expect("parses");
+    assert_eq!(r.get("seperms").unwrap().raw, "read,write");
+    assert_eq!(pairs(&r).len(), 5);
+}
