@@ -55,25 +55,46 @@ enum Piece {
 }
 
 fn piece(key: &str) -> Option<(u64, Piece)> {
-    let rest = key.strip_prefix('a')?;
-    let n = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
+    let rest = key.strip_prefix('a')?.as_bytes();
+    let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     if n == 0 || n > 19 {
         return None;
     }
-    let idx: u64 = rest[..n].parse().ok()?;
-    let tail = &rest[n..];
-    let p = match tail {
-        "" => Piece::Whole,
-        "_len" => Piece::Len,
-        _ => {
-            let c = tail.strip_prefix('[')?.strip_suffix(']')?;
-            if c.is_empty() || c.len() > 19 || !c.bytes().all(|b| b.is_ascii_digit()) {
+    let idx = decimal(&rest[..n]);
+    let p = match &rest[n..] {
+        b"" => Piece::Whole,
+        b"_len" => Piece::Len,
+        tail => {
+            let c = tail.strip_prefix(b"[")?.strip_suffix(b"]")?;
+            if c.is_empty() || c.len() > 19 || !c.iter().all(u8::is_ascii_digit) {
                 return None;
             }
-            Piece::Chunk(c.parse().ok()?)
+            Piece::Chunk(decimal(c))
         }
     };
     Some((idx, p))
+}
+
+/// The value of at most 19 ASCII digits (which always fit a u64): every argument key has
+/// some, and `str::parse` costs more than this.
+fn decimal(digits: &[u8]) -> u64 {
+    debug_assert!(digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit));
+    digits
+        .iter()
+        .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'))
+}
+
+/// True when `bytes` holds a NUL: a word at a time, without a `memchr` call (arguments are
+/// mostly short).
+fn has_nul(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let zero_in = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
+    words
+        .by_ref()
+        .any(|w| zero_in(u64::from_le_bytes(w.try_into().expect("8 bytes"))))
+        || words.remainder().contains(&0)
 }
 
 /// Appends the bytes an EXECVE value stands for: bare values are hex (anything else is kept
@@ -89,7 +110,7 @@ fn push_value(f: &FieldRef<'_>, out: &mut Vec<u8>) -> u64 {
 /// The text of a whole argument: `bytes_to_text` of its bytes, without the byte round trip
 /// for a printed value that holds no NUL (the kernel's quoted arguments): it is text already.
 fn whole_text(f: &FieldRef<'_>) -> String {
-    if f.kind != FieldKind::Plain && !f.raw.as_bytes().contains(&0) {
+    if f.kind != FieldKind::Plain && !has_nul(f.raw.as_bytes()) {
         return f.raw.to_owned();
     }
     let mut buf = Vec::with_capacity(f.raw.len());
@@ -99,7 +120,23 @@ fn whole_text(f: &FieldRef<'_>) -> String {
 
 /// Assembles the arguments of the EXECVE records among `records` (other types are skipped).
 pub fn assemble<'a>(records: impl IntoIterator<Item = &'a Record>) -> Argv {
-    let (argc, present) = present_args(records);
+    let (argc, present) = present(records);
+    let present = match present {
+        // `a0`, `a1`, ... whole and in order: they are the arguments as they are.
+        Present::InOrder(args) => {
+            let mut out = Argv {
+                argc,
+                args,
+                ..Argv::default()
+            };
+            if let Some(argc) = argc {
+                let have = out.args.len() as u64;
+                fill_gap(&mut out, argc.saturating_sub(have));
+            }
+            return out;
+        }
+        Present::Indexed(present) => present,
+    };
     let mut out = Argv {
         argc,
         args: Vec::with_capacity(present.len()),
@@ -126,6 +163,26 @@ pub fn assemble<'a>(records: impl IntoIterator<Item = &'a Record>) -> Argv {
 pub fn present_args<'a>(
     records: impl IntoIterator<Item = &'a Record>,
 ) -> (Option<u64>, Vec<(u64, String, bool)>) {
+    let (argc, present) = present(records);
+    let present = match present {
+        Present::InOrder(args) => args
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| (i as u64, a, true))
+            .collect(),
+        Present::Indexed(present) => present,
+    };
+    (argc, present)
+}
+
+/// The arguments present: `InOrder` when they are `a0`, `a1`, ... `aN`, whole (the usual
+/// shape), else by index as `present_args` gives them.
+enum Present {
+    InOrder(Vec<String>),
+    Indexed(Vec<(u64, String, bool)>),
+}
+
+fn present<'a>(records: impl IntoIterator<Item = &'a Record>) -> (Option<u64>, Present) {
     let mut argc = None;
     // The usual shape, `a0`, `a1`, ... whole and in order, is collected in a list; the map
     // takes over at the first field that is not the next whole argument.
@@ -179,12 +236,8 @@ pub fn present_args<'a>(
         let n = in_order
             .len()
             .min(usize::try_from(limit).unwrap_or(usize::MAX));
-        let out = in_order[..n]
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (i as u64, whole_text(f), true))
-            .collect();
-        return (argc, out);
+        let out = in_order[..n].iter().map(whole_text).collect();
+        return (argc, Present::InOrder(out));
     }
     let mut out = Vec::with_capacity(args.len());
     for (idx, a) in args.range(..limit) {
@@ -215,9 +268,10 @@ pub fn present_args<'a>(
         }
         out.push((*idx, hex::bytes_to_text(buf), whole));
     }
-    (argc, out)
+    (argc, Present::Indexed(out))
 }
 
+#[inline]
 fn fill_gap(out: &mut Argv, n: u64) {
     if n == 0 {
         return;
@@ -328,6 +382,40 @@ mod tests {
         assert_eq!(a.args.len(), 9);
         let a = assemble([&rec(r#"argc=2 a0="a" a1="b" a2="past argc""#)]);
         assert_eq!(a.args, ["a", "b"]);
+    }
+
+    #[test]
+    fn keys_and_nul_checks() {
+        assert!(matches!(piece("a0"), Some((0, Piece::Whole))));
+        assert!(matches!(
+            piece("a1234567890123456789"),
+            Some((1234567890123456789, Piece::Whole))
+        ));
+        assert!(piece("a12345678901234567890").is_none());
+        assert!(matches!(piece("a7_len"), Some((7, Piece::Len))));
+        assert!(matches!(
+            piece("a7[9999999999999999999]"),
+            Some((7, Piece::Chunk(9999999999999999999)))
+        ));
+        for bad in [
+            "a", "b1", "a1x", "a1[]", "a1[x]", "a1[2", "a+1", "a1[+2]", "a1_le",
+        ] {
+            assert!(piece(bad).is_none(), "{bad}");
+        }
+        for n in 0..40 {
+            let mut v = vec![b'x'; n];
+            assert!(!has_nul(&v));
+            for i in 0..n {
+                v[i] = 0;
+                assert!(has_nul(&v), "{n} {i}");
+                v[i] = 0x80;
+                assert!(!has_nul(&v), "{n} {i}");
+                v[i] = b'x';
+            }
+        }
+        // A quoted argument with a NUL (a forged line) goes the byte way: NUL becomes a space.
+        let a = assemble([&rec("argc=2 a0=\"a\0b\" a1=\"c\"")]);
+        assert_eq!(a.args, ["a b", "c"]);
     }
 
     #[test]
