@@ -975,7 +975,8 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
     let start = out.fields.len();
     // Names the records themselves carry (ENRICHED format): (id, name, is group).
     let mut ev_names: Vec<(&str, &str, bool)> = Vec::new();
-    for (k, v) in &w.ids {
+    let has_enriched = n.main.enriched_fields().next().is_some();
+    for (k, v) in w.ids.iter().filter(|_| has_enriched) {
         if let Some((_, _, ekey, group)) = user_field(k) {
             if let Some(name) = n_enriched(n, ekey) {
                 ev_names.push((v.as_ref(), name, group));
@@ -1001,44 +1002,54 @@ fn push_users(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
     }
 
     // The ECS entities from the table's mappings replace the plain ids.
-    let mut related: Vec<String> = Vec::new();
+    let mut related: Vec<&str> = Vec::new();
     for (i, (_, id_path, name_path)) in ENTITY_KEYS.iter().enumerate() {
-        if n.entities[i] == Entity::default() {
+        let e = &n.entities[i];
+        if e.id.is_empty() && e.name.is_empty() {
             continue;
         }
-        let mut e = n.entities[i].clone();
         let group = i == 4;
-        if e.id == "unset" {
-            e.id.clear();
+        // Borrowed from the entity, the records or the resolver: no copies.
+        let looked_up: String;
+        let (id, name): (&str, &str) = if e.id == "unset" {
+            ("", &e.name)
         } else if !e.id.is_empty() && e.name.is_empty() {
-            e.name = name_for(&ev_names, names, &e.id, group)
-                .unwrap_or("")
-                .to_owned();
+            (
+                &e.id,
+                name_for(&ev_names, names, &e.id, group).unwrap_or(""),
+            )
         } else if e.id.is_empty() {
             let by_name = ev_names
                 .iter()
                 .find(|(_, nm, g)| *nm == e.name && *g == group)
                 .map(|(id, _, _)| id.to_string());
-            e.id = by_name
+            looked_up = by_name
                 .or_else(|| names.id_of(&e.name, group).map(|i| i.to_string()))
                 .unwrap_or_default();
-        }
-        if e.id.is_empty() {
+            (&looked_up, &e.name)
+        } else {
+            (&e.id, &e.name)
+        };
+        if id.is_empty() {
             remove_from(out, start, id_path);
         } else {
-            set_from(out, start, id_path, e.id.as_str());
+            set_from(out, start, id_path, id);
         }
-        if e.name.is_empty() {
+        if name.is_empty() {
             remove_from(out, start, name_path);
         } else {
-            set_from(out, start, name_path, e.name.as_str());
-            if !group && !related.contains(&e.name) {
-                related.push(e.name.clone());
+            set_from(out, start, name_path, name);
+            if !group && !related.contains(&name) {
+                related.push(name);
             }
         }
     }
     if !related.is_empty() {
-        push(out, "related.user", Value::from(related));
+        push(
+            out,
+            "related.user",
+            Value::List(related.into_iter().map(Value::from).collect()),
+        );
     }
     // Auditbeat drops user.effective.* when it says the same as user.*.
     let same = |a: &str, b: &str| {
