@@ -17,69 +17,21 @@
 use crate::detect::memo::Policy;
 use crate::event::{Event, Key, Value};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{OnceLock, RwLock};
 
-/// A small fast hasher (FxHash) for interned paths and literal sets: keys are short strings
-/// chosen by rule authors and the sensor, not by attackers, except values from events looked up
-/// in literal sets; those are bounded by the set's own entries, so collisions cost nothing.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        // The multiply only carries bits upwards; fold the high bits back down so the low
-        // bits hashbrown indexes buckets with depend on the whole input.
-        let h = self.0 ^ (self.0 >> 33);
-        h.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ (h >> 29)
-    }
-}
-
-pub type FxBuild = BuildHasherDefault<FxHasher>;
-pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
-pub type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;
+/// The hasher of the engine's string-keyed tables (interned paths, literal sets, memos):
+/// foldhash, seeded per table. Values looked up come from events, so an attacker must not be
+/// able to pick ones that collide; and it hashes 16 bytes per multiply where FxHash did 8.
+pub type StrBuild = foldhash::fast::RandomState;
+pub type StrMap<K, V> = HashMap<K, V, StrBuild>;
+pub type StrSet<K> = std::collections::HashSet<K, StrBuild>;
 
 /// Index of an interned field path.
 pub type Slot = u32;
 
 #[derive(Default)]
 struct Interner {
-    map: FxHashMap<Box<str>, Slot>,
+    map: StrMap<Box<str>, Slot>,
     names: Vec<Box<str>>,
 }
 
