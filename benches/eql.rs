@@ -63,7 +63,7 @@ impl Rng {
 }
 
 fn list(xs: &[&str]) -> Value {
-    Value::List(xs.iter().map(|x| Value::Str(x.to_string())).collect())
+    Value::List(xs.iter().map(|x| Value::from(x.to_string())).collect())
 }
 
 fn synth_events(n: usize) -> Vec<Arc<Event>> {
@@ -100,7 +100,7 @@ fn synth_events(n: usize) -> Vec<Arc<Event>> {
         let kind = rng.next() % 10;
         e.push(
             "@timestamp",
-            Value::Str(auditwatch::event::format_rfc3339_ms(e.timestamp_ms)),
+            Value::from(auditwatch::event::format_rfc3339_ms(e.timestamp_ms)),
         );
         e.push("event.module", Value::Str("auditd".into()));
         e.push("event.kind", Value::Str("event".into()));
@@ -109,7 +109,7 @@ fn synth_events(n: usize) -> Vec<Arc<Event>> {
         e.push("agent.type", Value::Str("auditbeat".into()));
         e.push(
             "user.id",
-            Value::Str(if user == "root" {
+            Value::from(if user == "root" {
                 "0".into()
             } else {
                 format!("{}", 1000 + kind)
@@ -125,17 +125,20 @@ fn synth_events(n: usize) -> Vec<Arc<Event>> {
             Value::Int(1 + (rng.next() % 30_000) as i64),
         );
         e.push("process.name", Value::Str(name.into()));
-        e.push("process.executable", Value::Str(format!("{dir}/{name}")));
+        e.push("process.executable", Value::from(format!("{dir}/{name}")));
         e.push("process.parent.name", Value::Str(parent.into()));
         e.push(
             "process.parent.executable",
-            Value::Str(format!("/usr/bin/{parent}")),
+            Value::from(format!("/usr/bin/{parent}")),
         );
         e.push(
             "process.working_directory",
             Value::Str(rng.pick(&dirs).into()),
         );
-        e.push("auditd.session", Value::Str(format!("{}", rng.next() % 50)));
+        e.push(
+            "auditd.session",
+            Value::from(format!("{}", rng.next() % 50)),
+        );
         e.push("auditd.result", Value::Str("success".into()));
         match kind {
             0..=5 => {
@@ -154,9 +157,9 @@ fn synth_events(n: usize) -> Vec<Arc<Event>> {
                 e.push("process.args_count", Value::Int(3));
                 e.push(
                     "process.command_line",
-                    Value::Str(format!("{name} {arg} x")),
+                    Value::from(format!("{name} {arg} x")),
                 );
-                e.push("process.title", Value::Str(format!("{name} {arg}")));
+                e.push("process.title", Value::from(format!("{name} {arg}")));
             }
             6 | 7 => {
                 let f = rng.pick(&files);
@@ -182,7 +185,7 @@ fn synth_events(n: usize) -> Vec<Arc<Event>> {
                 e.push("event.action", Value::Str("connected-to".into()));
                 e.push(
                     "destination.ip",
-                    Value::Str(format!("10.0.{}.{}", rng.next() % 255, rng.next() % 255)),
+                    Value::from(format!("10.0.{}.{}", rng.next() % 255, rng.next() % 255)),
                 );
                 e.push(
                     "destination.port",

@@ -9,13 +9,17 @@ use std::fmt::Write as _;
 /// come from the records.
 pub type Key = Cow<'static, str>;
 
+/// A string value: up to 24 bytes inline, no allocation (`compact_str`), the size of a
+/// `String`. Most values (pids, ids, syscall names, `success`) are that short.
+pub type Str = compact_str::CompactString;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Str),
     /// A multi-valued field (`process.args`, `event.category`, ...).
     List(Vec<Value>),
 }
@@ -44,10 +48,10 @@ impl Value {
                 Some(i) => Value::Int(i),
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            serde_json::Value::String(s) => Value::Str(s.clone()),
+            serde_json::Value::String(s) => Value::Str(Str::new(s)),
             serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
             // Objects inside arrays are rare in ECS; keep them as their JSON text.
-            serde_json::Value::Object(_) => Value::Str(v.to_string()),
+            serde_json::Value::Object(_) => Value::Str(v.to_string().into()),
         }
     }
 
@@ -66,28 +70,39 @@ impl Value {
 }
 
 impl From<&str> for Value {
+    #[inline]
     fn from(s: &str) -> Self {
-        Value::Str(s.to_owned())
+        Value::Str(Str::new(s))
     }
 }
+/// Keeps a long string's buffer; a short one moves inline.
 impl From<String> for Value {
+    #[inline]
     fn from(s: String) -> Self {
+        Value::Str(s.into())
+    }
+}
+impl From<Str> for Value {
+    #[inline]
+    fn from(s: Str) -> Self {
         Value::Str(s)
     }
 }
 impl From<i64> for Value {
+    #[inline]
     fn from(i: i64) -> Self {
         Value::Int(i)
     }
 }
 impl From<bool> for Value {
+    #[inline]
     fn from(b: bool) -> Self {
         Value::Bool(b)
     }
 }
 impl From<Vec<String>> for Value {
     fn from(v: Vec<String>) -> Self {
-        Value::List(v.into_iter().map(Value::Str).collect())
+        Value::List(v.into_iter().map(Value::from).collect())
     }
 }
 
@@ -326,6 +341,10 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+// A value is as small as before the inline strings: events hold ~50 of them.
+const _: () = assert!(std::mem::size_of::<Value>() <= 32);
+const _: () = assert!(std::mem::size_of::<Str>() == std::mem::size_of::<String>());
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +372,18 @@ mod tests {
         let back = ev.to_json();
         assert_eq!(back["process"]["args"][1], "b");
         assert_eq!(back["event"]["kind"], "event");
+    }
+
+    #[test]
+    fn short_and_long_strings_give_the_same_json() {
+        let long = "x".repeat(40) + "\u{1}\"é";
+        for s in ["", "success", "123456789012345678901234", long.as_str()] {
+            let v = Value::from(s);
+            assert_eq!(v, Value::from(s.to_owned()));
+            assert_eq!(v.as_str(), Some(s));
+            assert_eq!(v.to_json(), serde_json::Value::String(s.to_owned()));
+            assert_eq!(Value::from_json(&v.to_json()), v);
+        }
+        assert!(std::mem::size_of::<Value>() <= 32);
     }
 }

@@ -87,7 +87,7 @@ fn js(v: &J) -> Option<String> {
 /// Our value as the golden prints it: strings as-is, numbers in decimal, lists of strings.
 fn ours(ev: &Event, key: &str) -> Option<J> {
     ev.get(key).map(|v| match v {
-        Value::Str(s) => J::String(s.clone()),
+        Value::Str(s) => J::String(s.to_string()),
         Value::Int(i) => J::String(i.to_string()),
         Value::Bool(b) => J::String(b.to_string()),
         Value::List(l) => J::Array(

@@ -155,7 +155,7 @@ fn load_data(files: &[&str], transform: Transform, tiebreaker: Option<&str>) -> 
             // `null_value` of the mapping: an explicit null is indexed as that value.
             for (field, nv) in null_values(f) {
                 if matches!(ev.get(&field), Some(Value::Null)) {
-                    ev.set(field, Value::Str(nv));
+                    ev.set(field, Value::Str(nv.into()));
                 }
             }
             // Field aliases of the mappings.
@@ -272,7 +272,7 @@ fn run_file(file: &str, events: &[Arc<Event>], id_field: &str, tally_all: &mut T
             .flat_map(|h| h.join_keys.iter())
             .map(|v| match v {
                 Value::Null => "null".to_owned(),
-                Value::Str(s) => s.clone(),
+                Value::Str(s) => s.to_string(),
                 other => serde_json::to_string(&other.to_json()).unwrap_or_default(),
             })
             .collect();

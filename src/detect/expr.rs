@@ -87,6 +87,6 @@ impl Expr {
         }
     }
     pub fn string(s: &str) -> Expr {
-        Expr::Literal(Value::Str(s.to_owned()))
+        Expr::Literal(Value::Str(s.into()))
     }
 }

@@ -9,6 +9,10 @@ pub trait NameResolver: Send {
     fn group(&self, gid: u32) -> Option<&str>;
     /// The id of a user (or group) name.
     fn id_of(&self, name: &str, group: bool) -> Option<u32>;
+    /// True when this resolver never knows a name: callers skip parsing ids for it.
+    fn knows_none(&self) -> bool {
+        false
+    }
 }
 
 /// Knows no names: only names the records carry (ENRICHED logs) appear.
@@ -24,6 +28,9 @@ impl NameResolver for NoNames {
     }
     fn id_of(&self, _: &str, _: bool) -> Option<u32> {
         None
+    }
+    fn knows_none(&self) -> bool {
+        true
     }
 }
 

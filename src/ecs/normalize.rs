@@ -17,7 +17,7 @@ use super::actions::{self, From, Norm, To};
 use super::names::NameResolver;
 use super::process::{ProcessTable, Sighting};
 use crate::assemble::AuditEvent;
-use crate::event::{format_rfc3339_ms, Event, Key, Value};
+use crate::event::{format_rfc3339_ms, Event, Key, Str, Value};
 use crate::record::{execve, interp, proctitle, sockaddr, FieldKind, FieldRef, Record};
 use std::borrow::Cow;
 
@@ -624,11 +624,11 @@ pub(crate) struct Timestamps {
 }
 
 impl Timestamps {
-    pub fn format(&mut self, ms: i64) -> String {
+    pub fn format(&mut self, ms: i64) -> Str {
         let sec = ms.div_euclid(1000);
         if self.sec != Some(sec) {
             let Some(whole) = sec.checked_mul(1000) else {
-                return format_rfc3339_ms(ms);
+                return format_rfc3339_ms(ms).into();
             };
             let mut text = format_rfc3339_ms(whole);
             text.truncate(text.len() - "000Z".len());
@@ -636,13 +636,20 @@ impl Timestamps {
             self.sec = Some(sec);
         }
         let milli = ms.rem_euclid(1000) as u32;
+        let digits = [milli / 100, milli / 10 % 10, milli % 10].map(|d| b'0' + d as u8);
+        // Four-digit years: 24 bytes, put together on the stack and kept inline.
+        if let Ok(prefix) = <[u8; 20]>::try_from(self.prefix.as_bytes()) {
+            let mut b = [0u8; 24];
+            b[..20].copy_from_slice(&prefix);
+            b[20..23].copy_from_slice(&digits);
+            b[23] = b'Z';
+            return Str::new(std::str::from_utf8(&b).expect("ASCII digits"));
+        }
         let mut s = String::with_capacity(self.prefix.len() + 4);
         s.push_str(&self.prefix);
-        for d in [milli / 100, milli / 10 % 10, milli % 10] {
-            s.push(char::from(b'0' + d as u8));
-        }
+        s.extend(digits.map(char::from));
         s.push('Z');
-        s
+        s.into()
     }
 }
 
@@ -703,7 +710,9 @@ pub(crate) fn build(
     out.fields.extend(host.iter().cloned());
 
     // auditd.*
-    push(out, "auditd.message_type", n.type_name.to_ascii_lowercase());
+    let mut message_type = Str::new(&n.type_name);
+    message_type.make_ascii_lowercase();
+    push(out, "auditd.message_type", message_type);
     push(out, "auditd.sequence", ev.seq as i64);
     push(out, "auditd.result", result);
     if let Some(s) = w.session.as_deref().filter(|s| *s != "unset") {
@@ -868,7 +877,7 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                     table.put(&mut next, i, key, Value::from(v));
                 }
             } else {
-                table.put(&mut next, i, f.key, Value::Str(f.decoded().into_owned()));
+                table.put(&mut next, i, f.key, Value::Str(f.decoded().into()));
             }
         }
     }
@@ -948,6 +957,9 @@ fn name_for<'e>(
         .find(|(i, _, g)| *i == id && *g == group)
         .map(|(_, n, _)| *n)
         .or_else(|| {
+            if names.knows_none() {
+                return None;
+            }
             let n: u32 = id.parse().ok()?;
             if group {
                 names.group(n)

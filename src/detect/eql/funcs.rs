@@ -88,7 +88,7 @@ pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
 pub fn to_string(v: &Value) -> Option<String> {
     Some(match v {
         Value::Null => return None,
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s.to_string(),
         Value::Int(i) => i.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.1}"),
@@ -218,9 +218,9 @@ pub fn call(name: &str, insensitive: bool, args: &[&Value]) -> Value {
             for a in args {
                 out.push_str(&to_string(a).unwrap_or_default());
             }
-            Value::Str(out)
+            Value::Str(out.into())
         }
-        "string" => to_string(args[0]).map_or(Value::Null, Value::Str),
+        "string" => to_string(args[0]).map_or(Value::Null, Value::from),
         "length" => match args[0] {
             Value::Str(x) => Value::Int(x.chars().count() as i64),
             _ => Value::Null,
@@ -279,7 +279,7 @@ pub fn call(name: &str, insensitive: bool, args: &[&Value]) -> Value {
             Value::Str(if a < b {
                 chars[a..b].iter().collect()
             } else {
-                String::new()
+                Default::default()
             })
         }
         "between" => {
@@ -287,7 +287,7 @@ pub fn call(name: &str, insensitive: bool, args: &[&Value]) -> Value {
                 return Value::Null;
             };
             let greedy = matches!(args.get(3), Some(Value::Bool(true)));
-            between(x, l, r, greedy, insensitive).map_or(Value::Null, Value::Str)
+            between(x, l, r, greedy, insensitive).map_or(Value::Null, Value::from)
         }
         "number" => {
             let Some(x) = s(0) else {

@@ -445,10 +445,7 @@ impl Tuple {
                 T_STR if rest.len() >= 4 => {
                     let n = u32::from_le_bytes(rest[..4].try_into().unwrap_or_default()) as usize;
                     let text = rest.get(4..4 + n).unwrap_or_default();
-                    (
-                        Value::Str(String::from_utf8_lossy(text).into_owned()),
-                        4 + n,
-                    )
+                    (Value::Str(String::from_utf8_lossy(text).into()), 4 + n)
                 }
                 _ => (Value::Null, 0),
             };
@@ -574,7 +571,7 @@ impl KeyVal {
             KeyVal::Bool(b) => Value::Bool(*b),
             KeyVal::Int(i) => Value::Int(*i),
             KeyVal::Float(bits) => Value::Float(f64::from_bits(*bits)),
-            KeyVal::Str(s) => Value::Str(s.to_string()),
+            KeyVal::Str(s) => Value::Str((&**s).into()),
         }
     }
 }

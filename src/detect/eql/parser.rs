@@ -540,7 +540,7 @@ impl Parser {
     fn constant(&mut self) -> Result<Expr, QueryError> {
         let neg = self.eat(&Tok::Minus);
         let v = match self.peek().clone() {
-            Tok::Str(s) if !neg => Value::Str(s),
+            Tok::Str(s) if !neg => Value::Str(s.into()),
             Tok::Int(i) => Value::Int(if neg { -i } else { i }),
             Tok::Float(f) => Value::Float(if neg { -f } else { f }),
             Tok::Ident { name, tilde: false } if !neg && name == "true" => Value::Bool(true),
@@ -608,7 +608,7 @@ impl Parser {
         match self.peek().clone() {
             Tok::Str(s) => {
                 self.advance();
-                Ok(Expr::Literal(Value::Str(s)))
+                Ok(Expr::Literal(Value::Str(s.into())))
             }
             Tok::Int(i) => {
                 self.advance();

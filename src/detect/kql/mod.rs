@@ -273,7 +273,7 @@ impl<'a> Parser<'a> {
             let text = value.text();
             let lit = match number(&text) {
                 Some(n) => n,
-                None => Value::Str(text),
+                None => Value::Str(text.into()),
             };
             return Ok(Expr::Compare {
                 op,
@@ -545,7 +545,7 @@ fn value_expr(field: &str, lit: Literal) -> Expr {
         return Expr::Call {
             name: "cidrmatch".to_owned(),
             insensitive: false,
-            args: vec![Expr::field(field), Expr::Literal(Value::Str(text))],
+            args: vec![Expr::field(field), Expr::Literal(Value::Str(text.into()))],
         };
     }
     let typed = match text.as_str() {
@@ -554,8 +554,8 @@ fn value_expr(field: &str, lit: Literal) -> Expr {
         _ => number(&text),
     };
     match typed {
-        Some(t) => Expr::Or(vec![eq(field, t), eq(field, Value::Str(text))]),
-        None => eq(field, Value::Str(text)),
+        Some(t) => Expr::Or(vec![eq(field, t), eq(field, Value::Str(text.into()))]),
+        None => eq(field, Value::Str(text.into())),
     }
 }
 
@@ -585,7 +585,7 @@ fn wildcard(field: &str, pieces: &[Piece]) -> Expr {
         kind,
         insensitive: false,
         expr: Box::new(Expr::field(field)),
-        patterns: vec![Expr::Literal(Value::Str(pattern))],
+        patterns: vec![Expr::Literal(Value::Str(pattern.into()))],
     }
 }
 
