@@ -16,12 +16,11 @@
 use super::eql::{Query, QueryKind};
 use super::expr::{CmpOp, Expr, MatchKind};
 use super::memo::{self, Policy};
-use crate::detect::eql::{slot_of, with_folded, FxHasher, IndexedEvent, Slot};
+use crate::detect::eql::{slot_of, with_folded, IndexedEvent, Slot, StrBuild};
 use crate::event::Value;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+type StrMap<K, V> = HashMap<K, V, StrBuild>;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Test {
@@ -392,7 +391,7 @@ type Rules = Vec<(u32, u64)>;
 struct Affixes {
     len: usize,
     edges: [u64; 4],
-    rules: FxMap<Box<str>, Rules>,
+    rules: StrMap<Box<str>, Rules>,
 }
 
 impl Affixes {
@@ -408,7 +407,7 @@ type ByLen = Vec<Affixes>;
 #[derive(Default)]
 struct FieldMap {
     fold: bool,
-    exact: FxMap<Box<str>, Rules>,
+    exact: StrMap<Box<str>, Rules>,
     prefixes: ByLen,
     suffixes: ByLen,
     /// Rules that only need the field present.
@@ -506,7 +505,7 @@ struct Field {
 #[derive(Default)]
 struct Memo {
     /// Value → its entry in `lists`.
-    index: FxMap<Box<str>, u32>,
+    index: StrMap<Box<str>, u32>,
     lists: Vec<Box<[(u32, u64)]>>,
     policy: Policy,
 }

@@ -8,7 +8,7 @@
 //! Semantics: a multi-valued field matches when any value does; `!=`, `not` and `not in` are
 //! exact complements (so an event without the field satisfies them); `== null` means absent.
 
-use super::fields::{each_value, present, slot_of, FxHashMap, FxHashSet, IndexedEvent, Slot};
+use super::fields::{each_value, present, slot_of, IndexedEvent, Slot, StrMap, StrSet};
 use super::funcs;
 use crate::detect::expr::{ArithOp, CmpOp, Expr, MatchKind};
 use crate::detect::memo::{self, Policy};
@@ -39,7 +39,7 @@ pub(crate) enum Node {
 pub(crate) struct StrTest {
     fold: bool,
     any_string: bool,
-    exact: FxHashSet<Box<str>>,
+    exact: StrSet<Box<str>>,
     prefixes: Affixes,
     suffixes: Affixes,
     contains: Option<AhoCorasick>,
@@ -60,7 +60,7 @@ pub(crate) struct StrTest {
 /// threads but evaluated on one (the worker): the lock is never contended, and a busy one is
 /// simply not used.
 #[derive(Debug, Default)]
-struct Memo(std::sync::Mutex<(Policy, FxHashMap<Box<str>, bool>)>);
+struct Memo(std::sync::Mutex<(Policy, StrMap<Box<str>, bool>)>);
 
 impl Clone for Memo {
     /// A copy starts empty: results are per matcher instance.

@@ -17,69 +17,21 @@
 use crate::detect::memo::Policy;
 use crate::event::{Event, Key, Value};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{OnceLock, RwLock};
 
-/// A small fast hasher (FxHash) for interned paths and literal sets: keys are short strings
-/// chosen by rule authors and the sensor, not by attackers, except values from events looked up
-/// in literal sets; those are bounded by the set's own entries, so collisions cost nothing.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        // The multiply only carries bits upwards; fold the high bits back down so the low
-        // bits hashbrown indexes buckets with depend on the whole input.
-        let h = self.0 ^ (self.0 >> 33);
-        h.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ (h >> 29)
-    }
-}
-
-pub type FxBuild = BuildHasherDefault<FxHasher>;
-pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
-pub type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;
+/// The hasher of the engine's string-keyed tables (interned paths, literal sets, memos):
+/// foldhash, seeded per table. Values looked up come from events, so an attacker must not be
+/// able to pick ones that collide; and it hashes 16 bytes per multiply where FxHash did 8.
+pub type StrBuild = foldhash::fast::RandomState;
+pub type StrMap<K, V> = HashMap<K, V, StrBuild>;
+pub type StrSet<K> = std::collections::HashSet<K, StrBuild>;
 
 /// Index of an interned field path.
 pub type Slot = u32;
 
 #[derive(Default)]
 struct Interner {
-    map: FxHashMap<Box<str>, Slot>,
+    map: StrMap<Box<str>, Slot>,
     names: Vec<Box<str>>,
 }
 
@@ -135,11 +87,43 @@ pub struct FieldIndex {
     seen_names: usize,
     /// Slot tables of recent event shapes, direct-mapped by a hash of the keys.
     shapes: Vec<Shape>,
-    /// The keys of the event being indexed, as `Shape::keys` holds them.
-    ids: Vec<(usize, usize)>,
     shape_policy: Policy,
     /// Interner size the shapes were built against.
     shape_names: usize,
+}
+
+/// A key as a shape holds it: a static key by its address, an owned one (a rarer
+/// `auditd.data.*` or `auditd.paths.*` name) as `OWNED` (its text is kept apart); and its
+/// length with whether an overlay's value is `Null` (which removes the field).
+#[inline(always)]
+fn key_id(k: &Key, v: &Value, overlay: bool) -> (usize, usize) {
+    let null = (overlay && matches!(v, Value::Null)) as usize;
+    match k {
+        std::borrow::Cow::Borrowed(b) => (b.as_ptr() as usize, b.len() << 1 | null),
+        std::borrow::Cow::Owned(o) => (OWNED, o.len() << 1 | null),
+    }
+}
+
+/// Whether `ev` has `sh`'s shape (`owned`: it has owned keys, whose text is compared).
+#[inline(always)]
+fn fits(sh: &Shape, ev: &Event, overlay: bool, owned: bool) -> bool {
+    if sh.keys.len() != ev.fields.len() {
+        return false;
+    }
+    let mut pairs = sh.keys.iter().zip(&ev.fields);
+    if !owned {
+        return pairs.all(|(&want, (k, v))| key_id(k, v, overlay) == want);
+    }
+    let mut text = &sh.text[..];
+    pairs.all(|(&want, (k, v))| {
+        let got = key_id(k, v, overlay);
+        got == want
+            && (got.0 != OWNED || {
+                let (mine, rest) = text.split_at(k.len().min(text.len()));
+                text = rest;
+                mine == k.as_bytes()
+            })
+    })
 }
 
 /// The slot table of one event shape. Events of one kind have the same keys in the same order
@@ -148,14 +132,20 @@ pub struct FieldIndex {
 /// with no per-field lookups or writes.
 #[derive(Default)]
 struct Shape {
-    /// Per field: (key address, key length << 1 | value is `Null` in an overlay).
+    /// Per field: (key address or `OWNED`, key length << 1 | value is `Null` in an overlay).
     keys: Vec<(usize, usize)>,
+    /// The owned keys' text, one after the other.
+    text: Vec<u8>,
     /// (1, position) per slot the shape has, up to its highest slot.
     table: Vec<(u32, u32)>,
     present: Vec<Slot>,
 }
 
 const SHAPES: usize = 64;
+/// Events with more fields are indexed afresh (a shape is compared field by field).
+const MAX_SHAPE_FIELDS: usize = 512;
+/// `Shape::keys`' address of an owned key (no static string lives there).
+const OWNED: usize = usize::MAX;
 
 const NO_SLOT: Slot = Slot::MAX;
 const ABSENT: u32 = u32::MAX;
@@ -234,18 +224,23 @@ impl FieldIndex {
         {
             return None;
         }
-        let id = |k: &Key, v: &Value| match k {
-            std::borrow::Cow::Borrowed(b) => Some((
-                b.as_ptr() as usize,
-                b.len() << 1 | (overlay && matches!(v, Value::Null)) as usize,
-            )),
-            std::borrow::Cow::Owned(_) => None,
-        };
         let n = ev.fields.len();
+        if n == 0 || n > MAX_SHAPE_FIELDS {
+            return None;
+        }
+        // The hash reads key addresses only (a static key's address fixes its length; owned
+        // keys all hash alike): the comparison tells apart what it mixes up.
         let mut h = n as u64;
-        for (k, v) in &ev.fields {
-            let (a, l) = id(k, v)?;
-            h = (h ^ a as u64 ^ (l as u64) << 48).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut owned = false;
+        for (k, _) in &ev.fields {
+            let a = match k {
+                std::borrow::Cow::Borrowed(b) => b.as_ptr() as u64,
+                std::borrow::Cow::Owned(_) => {
+                    owned = true;
+                    OWNED as u64
+                }
+            };
+            h = (h ^ a).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         }
         if self.shapes.is_empty() {
             self.shapes.resize_with(SHAPES, Shape::default);
@@ -253,34 +248,27 @@ impl FieldIndex {
         // Two-way set associative, most recent first: two shapes that hash alike do not
         // evict each other.
         let set = ((h >> 58) as usize % SHAPES) & !1;
-        let fits = |sh: &Shape| {
-            n > 0
-                && sh.keys.len() == n
-                && sh
-                    .keys
-                    .iter()
-                    .zip(&ev.fields)
-                    .all(|(&want, (k, v))| id(k, v) == Some(want))
-        };
-        if fits(&self.shapes[set]) {
+        if fits(&self.shapes[set], ev, overlay, owned) {
             return Some(set);
         }
         self.shapes.swap(set, set + 1);
-        if fits(&self.shapes[set]) {
+        if fits(&self.shapes[set], ev, overlay, owned) {
             return Some(set);
         }
-        self.ids.clear();
-        self.ids
-            .extend(ev.fields.iter().filter_map(|(k, v)| id(k, v)));
         let sh = &mut self.shapes[set];
-        let at = set;
         self.shape_policy.missed();
         // Build the shape's table (the first occurrence of a key wins, like `Event::get`).
         let int = interner().read().unwrap_or_else(|e| e.into_inner());
         sh.keys.clear();
+        sh.text.clear();
         sh.table.clear();
         sh.present.clear();
         for (pos, (k, v)) in ev.fields.iter().enumerate() {
+            let key = key_id(k, v, overlay);
+            sh.keys.push(key);
+            if key.0 == OWNED {
+                sh.text.extend_from_slice(k.as_bytes());
+            }
             let Some(&slot) = int.map.get(&**k) else {
                 continue;
             };
@@ -298,8 +286,7 @@ impl FieldIndex {
                 sh.table[i] = (1, p);
             }
         }
-        sh.keys.extend_from_slice(&self.ids);
-        Some(at)
+        Some(set)
     }
 
     fn build(&mut self, ev: &Event, overlay: bool) -> u32 {
@@ -533,6 +520,9 @@ mod tests {
             if i % 7 == 0 {
                 base.push(std::borrow::Cow::Owned("s.c".to_owned()), "owned");
             }
+            // Owned keys of one length at one place: told apart by their text.
+            let owned = ["s.d", "s.b", "s.x"][i as usize % 3];
+            base.push(std::borrow::Cow::Owned(owned.to_owned()), i * 10);
             base.push("s.a", "second occurrence loses");
             let mut over = Event::new(i);
             over.push("s.b", if i % 2 == 0 { Value::Null } else { "ob".into() });

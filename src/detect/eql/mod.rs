@@ -30,7 +30,7 @@ mod sample;
 mod sequence;
 
 pub(crate) use compile::with_folded;
-pub use fields::{slot_of, FieldIndex, FxHasher, IndexedEvent, Slot};
+pub use fields::{slot_of, FieldIndex, IndexedEvent, Slot, StrBuild};
 pub use funcs::{parse_number, to_string};
 pub use parser::Pipe;
 pub use prefilter::RuleIndex;

@@ -9,7 +9,7 @@
 //! memory the event has not touched) by a handful of hash lookups.
 
 use super::compile::{with_folded, Anchor};
-use super::fields::{each_value, slot_name, FxHashMap, IndexedEvent, Slot};
+use super::fields::{each_value, slot_name, IndexedEvent, Slot, StrMap};
 use super::{Filter, Query};
 
 /// Fields with few distinct values. Nearly every rule tests them, so as conditions they would
@@ -52,7 +52,7 @@ struct AnchorField {
     slot: Slot,
     fold: bool,
     /// Value → (clause, condition bit) pairs it satisfies.
-    hits: FxHashMap<Box<str>, Vec<(u32, u8)>>,
+    hits: StrMap<Box<str>, Vec<(u32, u8)>>,
 }
 
 struct Clause {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Join keys carry attacker-chosen text: a seeded hash, so they cannot be picked to collide.
-type KeyHash = foldhash::fast::RandomState;
+type KeyHash = super::fields::StrBuild;
 
 /// Candidates kept per filter and key: enough to find distinct events for every filter.
 const CANDIDATES: usize = 6;

@@ -16,7 +16,7 @@ type Ord2 = (i64, u64);
 type Key = Tuple;
 /// Join keys carry attacker-chosen text (file and process names): a seeded hash, so they
 /// cannot be picked to collide.
-type KeyHash = foldhash::fast::RandomState;
+type KeyHash = super::fields::StrBuild;
 
 fn ordinal(ev: &Event) -> Ord2 {
     (ev.timestamp_ms, ev.arrival)
