@@ -435,14 +435,35 @@ fn layout_hash(ev: &Event) -> u64 {
 struct LayoutCache {
     layouts: HashMap<u64, Layout, SeededHash>,
     bytes: usize,
+    /// (hash, field count) of the layouts used last: a stream has a few kinds of event,
+    /// and comparing an event's keys with a recent layout's is cheaper than hashing them.
+    recent: [(u64, usize); RECENT],
+    next_recent: usize,
 }
+
+const RECENT: usize = 8;
 
 const MAX_LAYOUTS: usize = 512;
 const MAX_LAYOUT_BYTES: usize = 4 << 20;
 
 impl LayoutCache {
     fn write(&mut self, ev: &Event, buf: &mut Vec<u8>) {
+        let n = ev.fields.len();
+        for &(h, count) in &self.recent {
+            if count != n {
+                continue;
+            }
+            if let Some(l) = self.layouts.get_mut(&h) {
+                if l.matches(ev) {
+                    l.used = true;
+                    l.write(ev, buf);
+                    return;
+                }
+            }
+        }
         let h = layout_hash(ev);
+        self.recent[self.next_recent] = (h, n);
+        self.next_recent = (self.next_recent + 1) % RECENT;
         if let Some(l) = self.layouts.get_mut(&h) {
             if l.matches(ev) {
                 l.used = true;
