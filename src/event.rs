@@ -82,6 +82,16 @@ impl From<String> for Value {
         Value::Str(s.into())
     }
 }
+/// Inlined here: compact_str's own `From<Cow<str>>` is a call per value.
+impl From<Cow<'_, str>> for Value {
+    #[inline]
+    fn from(s: Cow<'_, str>) -> Self {
+        Value::Str(match s {
+            Cow::Borrowed(s) => Str::new(s),
+            Cow::Owned(s) => Str::from(s),
+        })
+    }
+}
 impl From<Str> for Value {
     #[inline]
     fn from(s: Str) -> Self {

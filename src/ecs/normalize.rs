@@ -877,7 +877,7 @@ fn push_paths(out: &mut Event, paths: &[&Record]) {
                     table.put(&mut next, i, key, Value::from(v));
                 }
             } else {
-                table.put(&mut next, i, f.key, Value::Str(f.decoded().into()));
+                table.put(&mut next, i, f.key, Value::from(f.decoded()));
             }
         }
     }
