@@ -383,6 +383,9 @@ pub(crate) fn query_key(q: &Query) -> Option<Key> {
 
 /// Rules an atom admits, each with the stages the atom serves (`stage_bit` mask).
 type Rules = Vec<(u32, u64)>;
+/// Keys of the value tables: short ones (most) are stored in the table itself, so a look-up
+/// touches no other memory to compare.
+type Inline = compact_str::CompactString;
 
 /// Prefixes (or suffixes) of one length: the affix → rules, and a bitmap of their inner edge
 /// byte (a prefix's last, a suffix's first: paths share their outer `/`), so most values are
@@ -391,7 +394,7 @@ type Rules = Vec<(u32, u64)>;
 struct Affixes {
     len: usize,
     edges: [u64; 4],
-    rules: StrMap<Box<str>, Rules>,
+    rules: StrMap<Inline, Rules>,
 }
 
 impl Affixes {
@@ -407,7 +410,7 @@ type ByLen = Vec<Affixes>;
 #[derive(Default)]
 struct FieldMap {
     fold: bool,
-    exact: StrMap<Box<str>, Rules>,
+    exact: StrMap<Inline, Rules>,
     prefixes: ByLen,
     suffixes: ByLen,
     /// Rules that only need the field present.
@@ -504,9 +507,10 @@ struct Field {
 /// instead of every map's tests (`super::memo` says when).
 #[derive(Default)]
 struct Memo {
-    /// Value → its entry in `lists`.
-    index: StrMap<Box<str>, u32>,
-    lists: Vec<Box<[(u32, u64)]>>,
+    /// Value → where its rules are in `rules` (start, length).
+    index: StrMap<Inline, (u32, u32)>,
+    /// The remembered values' rules, one list after the other.
+    rules: Vec<(u32, u64)>,
     policy: Policy,
 }
 
@@ -519,28 +523,32 @@ impl Memo {
         scratch: &mut Rules,
         compute: impl FnOnce(&mut Rules),
     ) -> Option<&[(u32, u64)]> {
-        let (index, lists) = (&mut self.index, &mut self.lists);
+        let (index, rules) = (&mut self.index, &mut self.rules);
         if !self.policy.consult(s.len(), || {
             index.clear();
-            lists.clear();
+            rules.clear();
         }) {
             scratch.clear();
             compute(scratch);
             return None;
         }
-        if let Some(&at) = self.index.get(s) {
-            return self.lists.get(at as usize).map(|l| &**l);
-        }
-        self.policy.missed();
-        if self.lists.len() >= memo::ENTRIES {
-            self.index.clear();
-            self.lists.clear();
-        }
-        scratch.clear();
-        compute(scratch);
-        self.index.insert(s.into(), self.lists.len() as u32);
-        self.lists.push(scratch.as_slice().into());
-        self.lists.last().map(|l| &**l)
+        let (at, len) = match self.index.get(s) {
+            Some(&found) => found,
+            None => {
+                self.policy.missed();
+                if self.index.len() >= memo::ENTRIES {
+                    self.index.clear();
+                    self.rules.clear();
+                }
+                scratch.clear();
+                compute(scratch);
+                let found = (self.rules.len() as u32, scratch.len() as u32);
+                self.rules.extend_from_slice(scratch);
+                self.index.insert(s.into(), found);
+                found
+            }
+        };
+        self.rules.get(at as usize..(at + len) as usize)
     }
 }
 
@@ -1044,6 +1052,6 @@ mod tests {
         }
         let memo = &d.fields[0].memo;
         assert!(memo.policy.resting(), "a field of unique values rests");
-        assert!(memo.lists.len() <= memo::ENTRIES);
+        assert!(memo.index.len() <= memo::ENTRIES);
     }
 }

@@ -14,6 +14,7 @@ use crate::detect::expr::{ArithOp, CmpOp, Expr, MatchKind};
 use crate::detect::memo::{self, Policy};
 use crate::event::Value;
 use aho_corasick::AhoCorasick;
+use compact_str::CompactString;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
@@ -39,7 +40,7 @@ pub(crate) enum Node {
 pub(crate) struct StrTest {
     fold: bool,
     any_string: bool,
-    exact: StrSet<Box<str>>,
+    exact: StrSet<CompactString>,
     prefixes: Affixes,
     suffixes: Affixes,
     contains: Option<AhoCorasick>,
@@ -50,7 +51,7 @@ pub(crate) struct StrTest {
     /// A pattern looks numeric, so numeric event values are tested via their string form.
     numeric_strings: bool,
     /// The whole test is one exact string: compared directly, no hashing.
-    single: Option<Box<str>>,
+    single: Option<CompactString>,
     /// Results for recent values, for tests that cost more than a hash lookup (regexes,
     /// globs, many affixes): values repeat, so most are answered from here.
     memo: Option<Memo>,
@@ -60,7 +61,7 @@ pub(crate) struct StrTest {
 /// threads but evaluated on one (the worker): the lock is never contended, and a busy one is
 /// simply not used.
 #[derive(Debug, Default)]
-struct Memo(std::sync::Mutex<(Policy, StrMap<Box<str>, bool>)>);
+struct Memo(std::sync::Mutex<(Policy, StrMap<CompactString, bool>)>);
 
 impl Clone for Memo {
     /// A copy starts empty: results are per matcher instance.
@@ -760,7 +761,7 @@ impl StrTest {
             && self.regexes.is_empty()
             && self.numbers.is_empty()
             && !self.numeric_strings;
-        only.then(|| self.exact.iter().cloned().collect())
+        only.then(|| self.exact.iter().map(|s| s.as_str().into()).collect())
     }
 }
 
