@@ -260,6 +260,36 @@ fn synthetic(n: usize) -> Vec<Arc<Event>> {
     out
 }
 
+/// Up to `n` events from an NDJSON file of ECS documents, in file order. Their keys are made
+/// `'static` strings (one per distinct name), as the normalizer's are.
+fn load_events(path: &str, n: usize) -> Vec<Arc<Event>> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).expect("AW_EVENTS file");
+    let mut names: std::collections::HashMap<String, &'static str> = Default::default();
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(file).lines().take(n) {
+        let line = line.expect("read AW_EVENTS");
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let mut ev = Event::from_json(&doc);
+        ev.arrival = out.len() as u64;
+        for (k, _) in ev.fields.iter_mut() {
+            let name = match names.get(&**k) {
+                Some(&s) => s,
+                None => {
+                    let s: &'static str = Box::leak(k.to_string().into_boxed_str());
+                    names.insert(k.to_string(), s);
+                    s
+                }
+            };
+            *k = std::borrow::Cow::Borrowed(name);
+        }
+        out.push(Arc::new(ev));
+    }
+    out
+}
+
 /// CPU time of this thread: the machine may be shared, wall time then overstates the cost.
 fn thread_cpu_s() -> f64 {
     let mut ts = libc::timespec {
@@ -326,7 +356,20 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(200_000);
-    let events = synthetic(n);
+    // AW_EVENTS=FILE: ECS documents (NDJSON, as `replay --events -` writes them) instead of
+    // the synthetic events, e.g. the pipeline bench's normalized log
+    // (`AUDITWATCH_BENCH_DUMP=FILE cargo bench --bench pipeline`).
+    let (events, what) = match std::env::var("AW_EVENTS") {
+        Ok(path) => {
+            let events = load_events(&path, n);
+            let what = format!("{} normalized events from {path}", events.len());
+            (events, what)
+        }
+        Err(_) => (
+            synthetic(n),
+            format!("{n} synthetic events (40% exec, 20% connect, 20% file write, 10% rename, 10% create)"),
+        ),
+    };
     let bundled: Vec<Rule> = load_bundled().into_iter().filter_map(|l| l.rule).collect();
     let corpus = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -371,9 +414,7 @@ fn main() {
         }
         return;
     }
-    println!(
-        "{n} synthetic events (40% exec, 20% connect, 20% file write, 10% rename, 10% create)"
-    );
+    println!("{what}");
     if std::env::var_os("AW_ONLY_ALL").is_none() {
         measure("bundled detections", &bundled, &events);
     }
