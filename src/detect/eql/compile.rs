@@ -432,7 +432,7 @@ fn fold(s: &str, yes: bool) -> Cow<'_, str> {
 /// Lower-cases `s` into `buf` when it has to, without allocating for short ASCII text.
 #[inline]
 pub(crate) fn with_folded<R>(s: &str, fold: bool, f: impl FnOnce(&str) -> R) -> R {
-    if !fold || !s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+    if !fold || !needs_folding(s.as_bytes()) {
         return f(s);
     }
     if s.is_ascii() && s.len() <= 256 {
@@ -444,6 +444,29 @@ pub(crate) fn with_folded<R>(s: &str, fold: bool, f: impl FnOnce(&str) -> R) -> 
         return f(std::str::from_utf8(b).unwrap_or(""));
     }
     f(&s.to_lowercase())
+}
+
+/// Whether `s` has an ASCII capital or a non-ASCII byte, eight bytes at a time (values are
+/// often long command lines and arguments, and every insensitive test asks).
+#[inline]
+fn needs_folding(s: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        // With every byte below 0x80 the additions carry into no other byte: the high bit
+        // of `b + 0x3f` is set from 'A' up, that of `b + 0x25` from '[' up.
+        if w & HIGH != 0
+            || w.wrapping_add(0x3f3f_3f3f_3f3f_3f3f) & !w.wrapping_add(0x2525_2525_2525_2525) & HIGH
+                != 0
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|b| b.is_ascii_uppercase() || *b >= 0x80)
 }
 
 impl StrTest {
@@ -558,6 +581,10 @@ impl StrTest {
 
     fn test_uncached(&self, s: &str) -> bool {
         if let Some(only) = &self.single {
+            // Folding keeps an ASCII value's length: one of another length cannot match.
+            if s.len() != only.len() && (!self.fold || s.is_ascii()) {
+                return false;
+            }
             return with_folded(s, self.fold, |s| s == &**only);
         }
         if self.any_string {
@@ -988,6 +1015,27 @@ impl Val {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-at-a-time check agrees with the byte-wise one at every position.
+    #[test]
+    fn needs_folding_agrees_with_bytes() {
+        let mut buf = *b"abcdefghijklmnopqrstuvwxyz0123456789_-/.@[`{~";
+        for at in 0..buf.len() {
+            for b in 0..=255u8 {
+                let keep = buf[at];
+                buf[at] = b;
+                let want = buf.iter().any(|c| c.is_ascii_uppercase() || *c >= 0x80);
+                assert_eq!(needs_folding(&buf), want, "byte {b:#x} at {at}");
+                assert_eq!(
+                    needs_folding(&buf[at..]),
+                    want && buf[at..]
+                        .iter()
+                        .any(|c| c.is_ascii_uppercase() || *c >= 0x80)
+                );
+                buf[at] = keep;
+            }
+        }
+    }
 
     #[test]
     fn globs() {
