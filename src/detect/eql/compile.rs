@@ -52,6 +52,8 @@ pub(crate) struct StrTest {
     numeric_strings: bool,
     /// The whole test is one exact string: compared directly, no hashing.
     single: Option<CompactString>,
+    /// Shortest and longest exact string (bytes).
+    exact_lens: (usize, usize),
     /// Results for recent values, for tests that cost more than a hash lookup (regexes,
     /// globs, many affixes): values repeat, so most are answered from here.
     memo: Option<Memo>,
@@ -546,6 +548,11 @@ impl StrTest {
         if only_exact && self.exact.len() == 1 {
             self.single = self.exact.iter().next().cloned();
         }
+        let lens = self.exact.iter().map(|e| e.len());
+        self.exact_lens = (
+            lens.clone().min().unwrap_or(usize::MAX),
+            lens.max().unwrap_or(0),
+        );
         let affixes = self.prefixes.list.len() + self.suffixes.list.len();
         if !self.regexes.is_empty() || !self.globs.is_empty() || affixes > 8 {
             self.memo = Some(Memo::default());
@@ -579,6 +586,27 @@ impl StrTest {
         }
     }
 
+    /// Whether `s` could pass the exact, prefix and suffix patterns, judged on the value as it
+    /// is: folding keeps an ASCII value's length and folds its edge bytes alone. Most values of
+    /// a long list (arguments, command lines) fail here without being folded or hashed.
+    fn may_pass(&self, s: &str) -> bool {
+        if self.fold && !s.is_ascii() {
+            return true;
+        }
+        let low = |c: &u8| {
+            if self.fold {
+                c.to_ascii_lowercase()
+            } else {
+                *c
+            }
+        };
+        let b = s.as_bytes();
+        let (lo, hi) = self.exact_lens;
+        (lo..=hi).contains(&b.len())
+            || !self.prefixes.is_empty() && self.prefixes.edge_hit(b.first().map(low).as_ref())
+            || !self.suffixes.is_empty() && self.suffixes.edge_hit(b.last().map(low).as_ref())
+    }
+
     fn test_uncached(&self, s: &str) -> bool {
         if let Some(only) = &self.single {
             // Folding keeps an ASCII value's length: one of another length cannot match.
@@ -592,6 +620,9 @@ impl StrTest {
         }
         if self.regexes.iter().any(|r| r.is_match(s)) {
             return true;
+        }
+        if self.contains.is_none() && self.globs.is_empty() && !self.may_pass(s) {
+            return false;
         }
         with_folded(s, self.fold, |s| {
             self.exact.contains(s)
@@ -1015,6 +1046,73 @@ impl Val {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quick rejection on the raw value never rejects one the patterns accept: exact,
+    /// prefix and suffix patterns, sensitive and not, against ASCII and non-ASCII values of
+    /// every length around the patterns'.
+    #[test]
+    fn may_pass_rejects_only_failing_values() {
+        let pats = [
+            "curl",
+            "/tmp/*",
+            "*.sh",
+            "-e",
+            "",
+            "Kel*",
+            "*\u{212a}x",
+            "é*",
+        ];
+        let values = [
+            "",
+            "curl",
+            "CURL",
+            "cUrl",
+            "curlx",
+            "/tmp/a",
+            "/TMP/a",
+            "/tm",
+            "a.sh",
+            "A.SH",
+            ".sh",
+            "-e",
+            "-E",
+            "-ee",
+            "kelvin",
+            "KELVIN",
+            "\u{212a}elvin",
+            "\u{212a}x",
+            "yk",
+            "éa",
+            "Éa",
+            "x",
+            "/tmp/\u{212a}.sh",
+        ];
+        for fold in [false, true] {
+            for n in 1..=pats.len() {
+                for start in 0..pats.len() {
+                    let mut t = StrTest {
+                        fold,
+                        ..StrTest::default()
+                    };
+                    for p in pats.iter().cycle().skip(start).take(n) {
+                        t.add_wildcard(p);
+                    }
+                    t.finish().unwrap();
+                    for v in values {
+                        let full = with_folded(v, t.fold, |s| {
+                            t.exact.contains(s)
+                                || t.prefixes.any_prefix(s)
+                                || t.suffixes.any_suffix(s)
+                        });
+                        if full {
+                            assert!(t.may_pass(v), "{v:?} against {n} from {start}, fold {fold}");
+                        }
+                        assert_eq!(t.test_uncached(v), full || t.any_string, "{v:?}");
+                    }
+                }
+            }
+        }
+    }
 
     /// The word-at-a-time check agrees with the byte-wise one at every position.
     #[test]
