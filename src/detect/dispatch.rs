@@ -16,11 +16,8 @@
 use super::eql::{Query, QueryKind};
 use super::expr::{CmpOp, Expr, MatchKind};
 use super::memo::{self, Policy};
-use crate::detect::eql::{slot_of, with_folded, IndexedEvent, Slot, StrBuild};
+use crate::detect::eql::{slot_of, with_folded, IndexedEvent, Slot, StrMap};
 use crate::event::Value;
-use std::collections::HashMap;
-
-type StrMap<K, V> = HashMap<K, V, StrBuild>;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Test {

@@ -608,13 +608,6 @@ impl StrTest {
     }
 
     fn test_uncached(&self, s: &str) -> bool {
-        if let Some(only) = &self.single {
-            // Folding keeps an ASCII value's length: one of another length cannot match.
-            if s.len() != only.len() && (!self.fold || s.is_ascii()) {
-                return false;
-            }
-            return with_folded(s, self.fold, |s| s == &**only);
-        }
         if self.any_string {
             return true;
         }
@@ -623,6 +616,9 @@ impl StrTest {
         }
         if self.contains.is_none() && self.globs.is_empty() && !self.may_pass(s) {
             return false;
+        }
+        if let Some(only) = &self.single {
+            return with_folded(s, self.fold, |s| s == &**only);
         }
         with_folded(s, self.fold, |s| {
             self.exact.contains(s)

@@ -19,9 +19,10 @@ use crate::event::{Event, Key, Value};
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
-/// The hasher of the engine's string-keyed tables (interned paths, literal sets, memos):
-/// foldhash, seeded per table. Values looked up come from events, so an attacker must not be
-/// able to pick ones that collide; and it hashes 16 bytes per multiply where FxHash did 8.
+/// The hasher of the engine's string-keyed tables (interned paths, literal sets, memos,
+/// sequence and sample join keys): foldhash, seeded per table. Values looked up come from
+/// events (file and process names), so an attacker must not be able to pick ones that
+/// collide; and it hashes 16 bytes per multiply where FxHash did 8.
 pub type StrBuild = foldhash::fast::RandomState;
 pub type StrMap<K, V> = HashMap<K, V, StrBuild>;
 pub type StrSet<K> = std::collections::HashSet<K, StrBuild>;
@@ -136,7 +137,7 @@ struct Shape {
     keys: Vec<(usize, usize)>,
     /// The owned keys' text, one after the other.
     text: Vec<u8>,
-    /// (1, position) per slot the shape has, up to its highest slot.
+    /// (`SHAPE_GEN`, position) per slot the shape has, up to its highest slot.
     table: Vec<(u32, u32)>,
     present: Vec<Slot>,
 }
@@ -146,6 +147,9 @@ const SHAPES: usize = 64;
 const MAX_SHAPE_FIELDS: usize = 512;
 /// `Shape::keys`' address of an owned key (no static string lives there).
 const OWNED: usize = usize::MAX;
+/// The generation of every entry of a shape's table (a shape's table is never reused for
+/// another event's entries, so it needs no other).
+const SHAPE_GEN: u32 = 1;
 
 const NO_SLOT: Slot = Slot::MAX;
 const ABSENT: u32 = u32::MAX;
@@ -195,7 +199,7 @@ impl FieldIndex {
             return Layer {
                 ev,
                 table: &sh.table,
-                generation: 1,
+                generation: SHAPE_GEN,
                 present: &sh.present,
                 known,
             };
@@ -210,8 +214,8 @@ impl FieldIndex {
         }
     }
 
-    /// The entry in `shapes` for `ev`'s shape, built on first sight; `None` for events with
-    /// keys of their own (not `'static`) and while shapes rarely repeat.
+    /// The entry in `shapes` for `ev`'s shape, built on first sight; `None` while shapes
+    /// rarely repeat (the memo policy) and for events of more than `MAX_SHAPE_FIELDS` fields.
     fn shape(&mut self, ev: &Event, overlay: bool, known: u32) -> Option<usize> {
         if self.shape_names != known as usize {
             self.shapes.iter_mut().for_each(|s| s.keys.clear());
@@ -283,7 +287,7 @@ impl FieldIndex {
                 } else {
                     pos as u32
                 };
-                sh.table[i] = (1, p);
+                sh.table[i] = (SHAPE_GEN, p);
             }
         }
         Some(set)
@@ -291,10 +295,10 @@ impl FieldIndex {
 
     fn build(&mut self, ev: &Event, overlay: bool) -> u32 {
         self.generation = self.generation.wrapping_add(1);
-        // Generation 1 marks shape tables' entries; the own table starts at 2.
-        if self.generation < 2 {
+        // Shape tables' entries carry `SHAPE_GEN`; the own table's generations start above.
+        if self.generation <= SHAPE_GEN {
             self.table.iter_mut().for_each(|e| e.0 = 0);
-            self.generation = 2;
+            self.generation = SHAPE_GEN + 1;
         }
         let g = self.generation;
         self.present.clear();

@@ -30,7 +30,7 @@ mod sample;
 mod sequence;
 
 pub(crate) use compile::with_folded;
-pub use fields::{slot_of, FieldIndex, IndexedEvent, Slot, StrBuild};
+pub use fields::{slot_of, FieldIndex, IndexedEvent, Slot, StrBuild, StrMap};
 pub use funcs::{parse_number, to_string};
 pub use parser::Pipe;
 pub use prefilter::RuleIndex;
@@ -456,17 +456,19 @@ impl Tuple {
     }
 }
 
-/// Appends one key value's encoding (numbers as `KeyVal` normalises them).
+/// Appends one key value's encoding (numbers as `KeyVal` normalises them; a string without
+/// being copied into a `KeyVal` first).
 fn encode(v: &Value, out: &mut Vec<u8>) {
-    if let Value::Str(s) = v {
-        out.push(T_STR);
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
-        return;
+    match v {
+        Value::Str(s) => encode_str(s, out),
+        other => encode_key(&KeyVal::from_value(other), out),
     }
-    match KeyVal::from_value(v) {
-        KeyVal::Null | KeyVal::Str(_) => out.push(T_NULL),
-        KeyVal::Bool(b) => out.push(if b { T_TRUE } else { T_FALSE }),
+}
+
+fn encode_key(k: &KeyVal, out: &mut Vec<u8>) {
+    match k {
+        KeyVal::Null => out.push(T_NULL),
+        KeyVal::Bool(b) => out.push(if *b { T_TRUE } else { T_FALSE }),
         KeyVal::Int(i) => {
             out.push(T_INT);
             out.extend_from_slice(&i.to_le_bytes());
@@ -475,7 +477,14 @@ fn encode(v: &Value, out: &mut Vec<u8>) {
             out.push(T_FLOAT);
             out.extend_from_slice(&bits.to_le_bytes());
         }
+        KeyVal::Str(s) => encode_str(s, out),
     }
+}
+
+fn encode_str(s: &str, out: &mut Vec<u8>) {
+    out.push(T_STR);
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
 }
 
 /// [`key_tuples`] for the streaming matchers, as encoded [`Tuple`]s in the same order. A key
@@ -513,7 +522,7 @@ pub(crate) fn tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Tuple> {
 fn encode_all(t: &[KeyVal]) -> Tuple {
     let mut out = vec![];
     for k in t {
-        encode(&k.to_value(), &mut out);
+        encode_key(k, &mut out);
     }
     Tuple(out.into())
 }
@@ -780,16 +789,16 @@ mod tests {
         );
         ev.push("t.n", 7i64);
         ev.push("t.f", Value::Float(2.0));
+        let general = |keys: &[JoinKey], ix: &IndexedEvent| -> Vec<Tuple> {
+            key_tuples(keys, ix).iter().map(|t| encode_all(t)).collect()
+        };
         let mut fi = FieldIndex::new();
         let ix = fi.index(&ev);
-        let general: Vec<Tuple> = key_tuples(keys, &ix)
-            .iter()
-            .map(|t| encode_all(t))
-            .collect();
-        assert_eq!(tuples(keys, &ix), general);
-        assert_eq!(general.len(), 2);
+        let all = general(keys, &ix);
+        assert_eq!(tuples(keys, &ix), all);
+        assert_eq!(all.len(), 2);
         assert_eq!(
-            general[0].values(),
+            all[0].values(),
             vec![
                 Value::from("a\u{0}b"),
                 "x".into(),
@@ -805,12 +814,9 @@ mod tests {
         let q2 = parse("sequence [any where true] by t.s, t.list, ?t.opt, t.n, t.f [any where true] by t.s, t.list, ?t.opt, t.n, t.f").unwrap();
         let keys2 = &q2.stages[0].keys;
         let ix2 = fi.index(&ev2);
-        let general2: Vec<Tuple> = key_tuples(keys2, &ix2)
-            .iter()
-            .map(|t| encode_all(t))
-            .collect();
-        assert_eq!(tuples(keys2, &ix2), general2);
-        assert_eq!(general2.len(), 1);
+        let one = general(keys2, &ix2);
+        assert_eq!(tuples(keys2, &ix2), one);
+        assert_eq!(one.len(), 1);
         // A missing required key: no tuple.
         let q3 = parse("sequence [any where true] by t.none [any where true] by t.none").unwrap();
         assert!(tuples(&q3.stages[0].keys, &ix2).is_empty());

@@ -3,15 +3,12 @@
 //! window and emits one alert per key tuple per window; the batch search reproduces ES's result
 //! (keys in ascending order, up to `max_samples_per_key` samples each).
 
-use super::fields::IndexedEvent;
+use super::fields::{IndexedEvent, StrMap};
 use super::{key_tuples, tuples, EventRef, Held, KeyVal, Limits, Match, Query, Tuple};
 use crate::event::Event;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-
-/// Join keys carry attacker-chosen text: a seeded hash, so they cannot be picked to collide.
-type KeyHash = super::fields::StrBuild;
 
 /// Candidates kept per filter and key: enough to find distinct events for every filter.
 const CANDIDATES: usize = 6;
@@ -26,7 +23,7 @@ struct Bucket {
 }
 
 pub(crate) struct Matcher {
-    buckets: HashMap<Tuple, Bucket, KeyHash>,
+    buckets: StrMap<Tuple, Bucket>,
     /// Keys in order of last activity, for expiry and the bound: (last_seen, key).
     order: VecDeque<(i64, Tuple)>,
     window: i64,

@@ -6,7 +6,7 @@
 //! seen within `maxspan` before it; trailing ones hold a completed match until `maxspan` from
 //! its first event has passed without such an event.
 
-use super::fields::IndexedEvent;
+use super::fields::{IndexedEvent, StrMap};
 use super::{missing_placeholder, tuples, EventRef, Held, Limits, Match, Query, Tuple};
 use crate::event::Event;
 use std::collections::{HashMap, VecDeque};
@@ -14,9 +14,6 @@ use std::sync::Arc;
 
 type Ord2 = (i64, u64);
 type Key = Tuple;
-/// Join keys carry attacker-chosen text (file and process names): a seeded hash, so they
-/// cannot be picked to collide.
-type KeyHash = super::fields::StrBuild;
 
 fn ordinal(ev: &Event) -> Ord2 {
     (ev.timestamp_ms, ev.arrival)
@@ -54,9 +51,9 @@ pub(crate) struct Matcher {
     gaps: Vec<Vec<usize>>,
     trailing: Vec<usize>,
     /// Per key: `stages[i]` = the partial that has matched positive stages 0..=i.
-    states: HashMap<Key, Vec<Option<Partial>>, KeyHash>,
+    states: StrMap<Key, Vec<Option<Partial>>>,
     /// Per key and leading stage: the latest event that matched it.
-    leading_seen: HashMap<Key, Vec<Option<Ord2>>, KeyHash>,
+    leading_seen: StrMap<Key, Vec<Option<Ord2>>>,
     pending: VecDeque<Pending>,
     /// Partials in creation order, for expiry and the state bound: (id, start ts, key).
     order: VecDeque<(u64, i64, Key)>,
