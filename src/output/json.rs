@@ -26,11 +26,22 @@ fn cmp_paths(a: &str, b: &str) -> Ordering {
 /// call: this runs several times for every field of every event.
 #[inline(always)]
 fn put(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.reserve(bytes.len());
+    // SAFETY: `reserve` made room for `bytes` after the length.
+    unsafe { put_unchecked(buf, bytes) }
+}
+
+/// `put` without the capacity check.
+///
+/// # Safety
+/// `buf` has room for `bytes.len()` more bytes.
+#[inline(always)]
+unsafe fn put_unchecked(buf: &mut Vec<u8>, bytes: &[u8]) {
     let n = bytes.len();
-    buf.reserve(n);
     let len = buf.len();
+    debug_assert!(buf.capacity() - len >= n);
     let src = bytes.as_ptr();
-    // SAFETY: `reserve` made room for `n` bytes after `len`; every read below is within
+    // SAFETY: the caller made room for `n` bytes after `len`; every read below is within
     // `bytes` and every write within `len..len + n`, and those bytes are then initialised.
     unsafe {
         let dst = buf.as_mut_ptr().add(len);
@@ -67,6 +78,21 @@ fn put(buf: &mut Vec<u8>, bytes: &[u8]) {
             _ => std::ptr::copy_nonoverlapping(src, dst, n),
         }
         buf.set_len(len + n);
+    }
+}
+
+/// `buf.push(b)` without the capacity check.
+///
+/// # Safety
+/// `buf` has room for one more byte.
+#[inline(always)]
+unsafe fn push_unchecked(buf: &mut Vec<u8>, b: u8) {
+    let len = buf.len();
+    debug_assert!(buf.capacity() > len);
+    // SAFETY: the caller made room for the byte at `len`.
+    unsafe {
+        *buf.as_mut_ptr().add(len) = b;
+        buf.set_len(len + 1);
     }
 }
 
@@ -146,12 +172,13 @@ pub fn write_i64(buf: &mut Vec<u8>, i: i64) {
 fn word_needs_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-    let q = w ^ (ONES * b'"' as u64);
-    let quote = q.wrapping_sub(ONES) & !q;
+    // With bit 1 flipped, exactly the control characters and `"` (0x22 -> 0x20) are below
+    // 0x21: one "has a byte below n" test for both (exact for n <= 0x80).
+    let q = w ^ (ONES * 0x02);
+    let control_or_quote = q.wrapping_sub(ONES * 0x21) & !q;
     let b = w ^ (ONES * b'\\' as u64);
     let backslash = b.wrapping_sub(ONES) & !b;
-    (below_space | quote | backslash) & HIGH != 0
+    (control_or_quote | backslash) & HIGH != 0
 }
 
 const fn escape_table() -> [bool; 256] {
@@ -234,13 +261,24 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
 /// `write_str` inlined into the value writer: it runs for most values of every event.
 #[inline(always)]
 fn write_str_inline(buf: &mut Vec<u8>, s: &str) {
+    write_piece_and_str(buf, b"", s)
+}
+
+/// A layout's literal `piece` then the string `s`, with one capacity check for both (what
+/// most fields of an event are).
+#[inline(always)]
+fn write_piece_and_str(buf: &mut Vec<u8>, piece: &[u8], s: &str) {
     let bytes = s.as_bytes();
-    buf.reserve(bytes.len() + 2);
-    buf.push(b'"');
-    if !any_escape(bytes) {
-        put(buf, bytes);
-        buf.push(b'"');
-        return;
+    buf.reserve(piece.len() + bytes.len() + 2);
+    // SAFETY: room for the piece, the string and its two quotes was reserved just above.
+    unsafe {
+        put_unchecked(buf, piece);
+        push_unchecked(buf, b'"');
+        if !any_escape(bytes) {
+            put_unchecked(buf, bytes);
+            push_unchecked(buf, b'"');
+            return;
+        }
     }
     write_escaped(buf, bytes);
 }
@@ -382,8 +420,14 @@ impl Layout {
         buf.reserve(self.skeleton.len() + 16 * self.slots.len());
         let mut at = 0;
         for &(i, end) in &self.slots {
-            put(buf, &self.skeleton[at..end as usize]);
-            write_scalar(buf, &ev.fields[i as usize].1);
+            let piece = &self.skeleton[at..end as usize];
+            match &ev.fields[i as usize].1 {
+                Value::Str(s) => write_piece_and_str(buf, piece, s),
+                v => {
+                    put(buf, piece);
+                    write_scalar(buf, v);
+                }
+            }
             at = end as usize;
         }
         buf.extend_from_slice(&self.skeleton[at..]);
