@@ -142,13 +142,16 @@ pub struct PathParts<'a> {
 /// Splits `/tmp/a.tar.gz` into name `a.tar.gz`, extension `gz`, directory `/tmp`. A leading dot
 /// (`.bashrc`) is not an extension; a trailing slash leaves no name.
 pub fn split_path(path: &str) -> PathParts<'_> {
-    let (directory, name) = match path.rfind('/') {
+    // Byte searches: `/` and `.` are ASCII, so they never fall inside a multi-byte character,
+    // and a loop over a short path costs less than `str::rfind`'s searcher.
+    let last = |s: &str, c: u8| s.bytes().rposition(|b| b == c);
+    let (directory, name) = match last(path, b'/') {
         Some(0) => (Some("/"), &path[1..]),
         Some(i) => (Some(&path[..i]), &path[i + 1..]),
         None => (None, path),
     };
     let name = (!name.is_empty()).then_some(name);
-    let extension = name.and_then(|n| match n.rfind('.') {
+    let extension = name.and_then(|n| match last(n, b'.') {
         Some(i) if i > 0 && i + 1 < n.len() => Some(&n[i + 1..]),
         _ => None,
     });
@@ -182,6 +185,14 @@ mod tests {
         );
         let p = split_path("/etc/");
         assert_eq!((p.name, p.directory), (None, Some("/etc")));
+        // Multi-byte characters around the separators.
+        let p = split_path("/é/ü.ß");
+        assert_eq!(
+            (p.name, p.extension, p.directory),
+            (Some("ü.ß"), Some("ß"), Some("/é"))
+        );
+        let p = split_path("é.");
+        assert_eq!((p.name, p.extension, p.directory), (Some("é."), None, None));
     }
 }
 

@@ -489,7 +489,7 @@ fn apply(n: &mut Normalized<'_>, norm: &'static Norm) {
         "socket" => {
             if let Some(s) = &n.sock {
                 n.object.0 = s.ip.clone().or_else(|| s.path.clone()).map(Cow::Owned);
-                n.object.1 = s.port.map(|p| Cow::Owned(p.to_string()));
+                n.object.1 = s.port.map(|p| Cow::Owned(decimal(p)));
             }
         }
         _ => {}
@@ -600,7 +600,7 @@ fn decode_sockaddr(rec: &Record) -> Option<Sock> {
                 s.fields.push(("auditd.data.socket.addr", ip.clone()));
             }
             if let Some(p) = s.port {
-                s.fields.push(("auditd.data.socket.port", p.to_string()));
+                s.fields.push(("auditd.data.socket.port", decimal(p)));
             }
             if let sockaddr::SockAddr::Inet6 { flowinfo, .. } = addr {
                 if flowinfo > 0 {
@@ -612,6 +612,22 @@ fn decode_sockaddr(rec: &Record) -> Option<Sock> {
         _ => s.fields.push(("auditd.data.socket.saddr", raw.to_owned())),
     }
     Some(s)
+}
+
+/// A port's decimal text without `fmt` (every connect event has one, twice).
+fn decimal(n: u16) -> String {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[at..].iter().map(|&d| char::from(d)).collect()
 }
 
 /// `@timestamp` text, keeping the part up to the second from the previous event: most events
@@ -1300,6 +1316,13 @@ fn push_args(out: &mut Event, prefix: &'static str, args: &[String]) {
 #[cfg(test)]
 mod timestamp_tests {
     use super::*;
+
+    #[test]
+    fn decimal_like_to_string() {
+        for n in [0u16, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535] {
+            assert_eq!(decimal(n), n.to_string());
+        }
+    }
 
     #[test]
     fn cached_seconds_format_like_format_rfc3339_ms() {
