@@ -113,6 +113,11 @@ fn whole_text(f: &FieldRef<'_>) -> String {
     if f.kind != FieldKind::Plain && !has_nul(f.raw.as_bytes()) {
         return f.raw.to_owned();
     }
+    if f.kind == FieldKind::Plain {
+        if let Some(text) = hex::decode_text(f.raw.as_bytes()) {
+            return text;
+        }
+    }
     let mut buf = Vec::with_capacity(f.raw.len());
     push_value(f, &mut buf);
     hex::bytes_to_text(buf)

@@ -304,8 +304,8 @@ impl<'a> FieldRef<'a> {
         if is_syscall_arg_key(self.key) && !raw.iter().any(|b| (b'A'..=b'F').contains(b)) {
             return Cow::Borrowed(self.raw);
         }
-        match hex::decode(raw) {
-            Some(bytes) => Cow::Owned(hex::bytes_to_text(bytes)),
+        match hex::decode_text(raw) {
+            Some(text) => Cow::Owned(text),
             None => Cow::Borrowed(self.raw),
         }
     }

@@ -25,11 +25,13 @@ pub fn parse(field: &FieldRef<'_>) -> Proctitle {
 /// Just the title of a `proctitle=` field (`parse(field).title`), without building argv.
 pub fn title(field: &FieldRef<'_>) -> String {
     let raw = field.raw.as_bytes();
-    let bytes = match field.kind {
-        FieldKind::Plain => hex::decode(raw).unwrap_or_else(|| raw.to_vec()),
-        _ => raw.to_vec(),
-    };
-    title_from_bytes(bytes)
+    if field.kind == FieldKind::Plain {
+        // `title_from_bytes` of the decoded bytes, in one pass.
+        if let Some(text) = hex::decode_text(raw) {
+            return text;
+        }
+    }
+    title_from_bytes(raw.to_vec())
 }
 
 /// `from_bytes(&bytes).title` in place: NULs are ASCII, so turning them into spaces before
