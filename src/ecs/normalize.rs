@@ -1112,7 +1112,29 @@ fn n_enriched<'a>(n: &Normalized<'a>, key: &str) -> Option<&'a str> {
 fn push_file(out: &mut Event, n: &Normalized<'_>, names: &dyn NameResolver) {
     let Some(i) = n.file_path else { return };
     let rec = n.work.paths[i];
-    let get = |k: &str| rec.get(k).filter(|f| !is_empty_value(f));
+    // One pass over the record for the keys used below: the first of each, as `get` finds.
+    const KEYS: [&str; 7] = ["name", "inode", "rdev", "mode", "ouid", "ogid", "obj"];
+    let mut found: [Option<FieldRef<'_>>; 7] = [None; 7];
+    let mut seen = 0u8;
+    for f in rec.fields() {
+        // A `match` on the key: a length switch, then one compare.
+        let k = match f.key {
+            "name" => 0,
+            "inode" => 1,
+            "rdev" => 2,
+            "mode" => 3,
+            "ouid" => 4,
+            "ogid" => 5,
+            "obj" => 6,
+            _ => continue,
+        };
+        debug_assert_eq!(KEYS[k], f.key);
+        if seen & 1 << k == 0 {
+            seen |= 1 << k;
+            found[k] = Some(f).filter(|f| !is_empty_value(f));
+        }
+    }
+    let get = |k: &str| found[KEYS.iter().position(|x| *x == k).expect("a listed key")];
     if let Some(name) = get("name") {
         let path = name.decoded();
         let parts = super::split_path(&path);
