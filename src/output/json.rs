@@ -228,27 +228,59 @@ fn word4_needs_escape(w: u32) -> bool {
     word_needs_escape(u64::from(w) | 0x4141_4141_0000_0000)
 }
 
-/// True when some byte of `bytes` needs escaping. Whole words, the last one overlapping the
-/// one before, so short values (`0`, `fd:01`, `1000`) cost one or two word checks.
-#[inline]
-fn any_escape(bytes: &[u8]) -> bool {
+/// Appends `bytes` and returns true when none of them needs escaping; otherwise returns
+/// false with the length unchanged (the spare capacity may have been written). Checked and
+/// copied in one pass, whole words, the last one overlapping the one before, so short values
+/// (`0`, `fd:01`, `1000`) cost one or two word checks.
+///
+/// # Safety
+/// `buf` has room for `bytes.len()` more bytes.
+#[inline(always)]
+unsafe fn put_if_clean(buf: &mut Vec<u8>, bytes: &[u8]) -> bool {
     let n = bytes.len();
-    let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-    let word4 = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-    if n >= 8 {
-        let mut i = 0;
-        while i + 8 < n {
-            if word_needs_escape(word(i)) {
-                return true;
+    let len = buf.len();
+    debug_assert!(buf.capacity() - len >= n);
+    let src = bytes.as_ptr();
+    // SAFETY: every read is within `bytes`; every write within the `n` bytes of spare
+    // capacity the caller made room for, and the length covers them only once all are
+    // written.
+    unsafe {
+        let dst = buf.as_mut_ptr().add(len);
+        if n >= 8 {
+            let mut i = 0;
+            while i + 8 < n {
+                let w = src.add(i).cast::<u64>().read_unaligned();
+                if word_needs_escape(w) {
+                    return false;
+                }
+                dst.add(i).cast::<u64>().write_unaligned(w);
+                i += 8;
             }
-            i += 8;
+            let w = src.add(n - 8).cast::<u64>().read_unaligned();
+            if word_needs_escape(w) {
+                return false;
+            }
+            dst.add(n - 8).cast::<u64>().write_unaligned(w);
+        } else if n >= 4 {
+            let a = src.cast::<u32>().read_unaligned();
+            let b = src.add(n - 4).cast::<u32>().read_unaligned();
+            if word4_needs_escape(a) || word4_needs_escape(b) {
+                return false;
+            }
+            dst.cast::<u32>().write_unaligned(a);
+            dst.add(n - 4).cast::<u32>().write_unaligned(b);
+        } else {
+            for i in 0..n {
+                let c = *src.add(i);
+                if needs_escape(c) {
+                    return false;
+                }
+                *dst.add(i) = c;
+            }
         }
-        word_needs_escape(word(n - 8))
-    } else if n >= 4 {
-        word4_needs_escape(word4(0)) || word4_needs_escape(word4(n - 4))
-    } else {
-        bytes.iter().any(|&c| needs_escape(c))
+        buf.set_len(len + n);
     }
+    true
 }
 
 /// JSON string with every control character escaped: argv and paths are attacker-controlled.
@@ -274,8 +306,7 @@ fn write_piece_and_str(buf: &mut Vec<u8>, piece: &[u8], s: &str) {
     unsafe {
         put_unchecked(buf, piece);
         push_unchecked(buf, b'"');
-        if !any_escape(bytes) {
-            put_unchecked(buf, bytes);
+        if put_if_clean(buf, bytes) {
             push_unchecked(buf, b'"');
             return;
         }
@@ -613,6 +644,30 @@ mod tests {
             let mut buf = Vec::new();
             write_str(&mut buf, s);
             assert_eq!(buf, serde_json::to_vec(s).expect("serialise"), "{s:?}");
+        }
+    }
+
+    /// `put_if_clean` copies exactly the clean strings, at every length around the word
+    /// sizes, with the byte that needs escaping at every position.
+    #[test]
+    fn put_if_clean_agrees_with_bytes() {
+        for n in 0..40 {
+            for bad in [None, Some(b'"'), Some(b'\\'), Some(0u8), Some(0x1f)] {
+                for at in 0..n.max(1) {
+                    let mut src: Vec<u8> = (0..n as u8).map(|i| b'a' + i % 26).collect();
+                    if let (Some(c), true) = (bad, at < n) {
+                        src[at] = c;
+                    }
+                    let mut buf = b"head".to_vec();
+                    buf.reserve(n);
+                    // SAFETY: reserved just above.
+                    let clean = unsafe { put_if_clean(&mut buf, &src) };
+                    assert_eq!(clean, !src.iter().any(|&c| needs_escape(c)), "{src:?}");
+                    let want: &[u8] = if clean { &src } else { b"" };
+                    assert_eq!(&buf[..4], b"head");
+                    assert_eq!(&buf[4..], want, "{src:?}");
+                }
+            }
         }
     }
 
