@@ -283,6 +283,52 @@ unsafe fn put_if_clean(buf: &mut Vec<u8>, bytes: &[u8]) -> bool {
     true
 }
 
+/// How many readable bytes a [`Piece`] has past its end.
+const PAD: usize = 32;
+static NO_PIECE: [u8; PAD] = [0; PAD];
+
+/// Literal bytes of a layout: the first `n` bytes of `padded`, which has at least `PAD` more
+/// after them, so a short piece is copied with two fixed 16-byte moves (no length switch).
+#[derive(Clone, Copy)]
+struct Piece<'a> {
+    padded: &'a [u8],
+    n: usize,
+}
+
+impl Piece<'_> {
+    const NONE: Piece<'static> = Piece {
+        padded: &NO_PIECE,
+        n: 0,
+    };
+}
+
+/// Appends the piece.
+///
+/// # Safety
+/// `buf` has room for `PAD.max(piece.n)` more bytes.
+#[inline(always)]
+unsafe fn put_piece(buf: &mut Vec<u8>, piece: Piece<'_>) {
+    let (n, len) = (piece.n, buf.len());
+    debug_assert!(piece.padded.len() >= n + PAD && buf.capacity() - len >= n.max(PAD));
+    let src = piece.padded.as_ptr();
+    // SAFETY: `padded` has `n + PAD` bytes, so the reads are within it; the caller made room
+    // for the writes; the length covers only the piece.
+    unsafe {
+        let dst = buf.as_mut_ptr().add(len);
+        if n <= PAD {
+            let (a, b) = (
+                src.cast::<u128>().read_unaligned(),
+                src.add(16).cast::<u128>().read_unaligned(),
+            );
+            dst.cast::<u128>().write_unaligned(a);
+            dst.add(16).cast::<u128>().write_unaligned(b);
+        } else {
+            std::ptr::copy_nonoverlapping(src, dst, n);
+        }
+        buf.set_len(len + n);
+    }
+}
+
 /// JSON string with every control character escaped: argv and paths are attacker-controlled.
 /// The same escapes as serde_json (`\n`-style where JSON has one, else `\u00xx`), written
 /// in runs: almost every string needs none, and those are checked a word at a time.
@@ -293,18 +339,19 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
 /// `write_str` inlined into the value writer: it runs for most values of every event.
 #[inline(always)]
 fn write_str_inline(buf: &mut Vec<u8>, s: &str) {
-    write_piece_and_str(buf, b"", s)
+    write_piece_and_str(buf, Piece::NONE, s)
 }
 
 /// A layout's literal `piece` then the string `s`, with one capacity check for both (what
 /// most fields of an event are).
 #[inline(always)]
-fn write_piece_and_str(buf: &mut Vec<u8>, piece: &[u8], s: &str) {
+fn write_piece_and_str(buf: &mut Vec<u8>, piece: Piece<'_>, s: &str) {
     let bytes = s.as_bytes();
-    buf.reserve(piece.len() + bytes.len() + 2);
-    // SAFETY: room for the piece, the string and its two quotes was reserved just above.
+    buf.reserve(piece.n + PAD + bytes.len() + 2);
+    // SAFETY: room for the piece (and its padding), the string and its two quotes was
+    // reserved just above.
     unsafe {
-        put_unchecked(buf, piece);
+        put_piece(buf, piece);
         push_unchecked(buf, b'"');
         if put_if_clean(buf, bytes) {
             push_unchecked(buf, b'"');
@@ -416,7 +463,10 @@ fn write_structure(ev: &Event, buf: &mut Vec<u8>, mut value: impl FnMut(&mut Vec
 struct Layout {
     /// The keys, to check that a hash hit really is this layout.
     keys: Vec<Key>,
+    /// The literal bytes, then `PAD` zeros (see [`Piece`]).
     skeleton: Vec<u8>,
+    /// The length of the literal bytes.
+    literal_len: usize,
     /// (field index, end of the literal bytes before its value), in output order.
     slots: Vec<(u32, u32)>,
     /// Used since the last eviction sweep.
@@ -430,9 +480,12 @@ impl Layout {
         write_structure(ev, &mut skeleton, |buf, i| {
             slots.push((i as u32, buf.len() as u32))
         });
+        let literal_len = skeleton.len();
+        skeleton.extend_from_slice(&[0; PAD]);
         Layout {
             keys: ev.fields.iter().map(|(k, _)| k.clone()).collect(),
             skeleton,
+            literal_len,
             slots,
             used: false,
         }
@@ -451,17 +504,25 @@ impl Layout {
         buf.reserve(self.skeleton.len() + 16 * self.slots.len());
         let mut at = 0;
         for &(i, end) in &self.slots {
-            let piece = &self.skeleton[at..end as usize];
+            let end = end as usize;
+            // The slots' ends are in order and within the literal bytes (`build`), which the
+            // padding follows.
+            let piece = Piece {
+                padded: &self.skeleton[at..],
+                n: end - at,
+            };
             match &ev.fields[i as usize].1 {
                 Value::Str(s) => write_piece_and_str(buf, piece, s),
                 v => {
-                    put(buf, piece);
+                    buf.reserve(piece.n + PAD);
+                    // SAFETY: reserved just above.
+                    unsafe { put_piece(buf, piece) };
                     write_scalar(buf, v);
                 }
             }
-            at = end as usize;
+            at = end;
         }
-        buf.extend_from_slice(&self.skeleton[at..]);
+        buf.extend_from_slice(&self.skeleton[at..self.literal_len]);
     }
 
     fn bytes(&self) -> usize {
