@@ -195,9 +195,26 @@ fn syscall_table(arch: u32) -> Option<&'static [(u32, &'static str)]> {
 /// Syscall number → name for an arch code (`syscall_name(0xc000003e, 59)` → `execve`).
 pub fn syscall_name(arch: u32, nr: u64) -> Option<&'static str> {
     let table = syscall_table(arch)?;
-    let nr = u32::try_from(nr).ok()?;
+    lookup_sorted(table, u32::try_from(nr).ok()?)
+}
+
+/// The value for `key` in a table sorted by key. The tables are mostly runs of consecutive
+/// numbers (syscalls from 0, errnos from 1): the entry at `key - first key` is tried before
+/// the binary search, and nearly always is the one.
+fn lookup_sorted<K, V>(table: &[(K, V)], key: K) -> Option<V>
+where
+    K: Copy + Ord + Into<u64>,
+    V: Copy,
+{
+    let first: u64 = table.first()?.0.into();
+    let guess = usize::try_from(key.into().checked_sub(first)?).ok();
+    if let Some(&(k, v)) = guess.and_then(|i| table.get(i)) {
+        if k == key {
+            return Some(v);
+        }
+    }
     table
-        .binary_search_by_key(&nr, |&(n, _)| n)
+        .binary_search_by_key(&key, |&(k, _)| k)
         .ok()
         .map(|i| table[i].1)
 }
@@ -217,10 +234,7 @@ pub fn syscall_number(arch: u32, name: &str) -> Option<u32> {
 /// `-2` → `ENOENT` (a positive number is looked up the same way). `0` has no name.
 pub fn errno_name(code: i64) -> Option<&'static str> {
     let e = u16::try_from(code.unsigned_abs()).ok()?;
-    ERRNOS
-        .binary_search_by_key(&e, |&(n, _)| n)
-        .ok()
-        .map(|i| ERRNOS[i].1)
+    lookup_sorted(ERRNOS, e)
 }
 
 /// `ENOENT` → `2` (positive; the kernel reports `-2` in `exit=`).
@@ -234,6 +248,37 @@ pub fn errno_number(name: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The guess-then-search look-up finds what a binary search finds, for every key of
+    /// every syscall table and the errno table, and the keys between and around them.
+    #[test]
+    fn lookup_sorted_is_binary_search() {
+        fn check<K: Copy + Ord + Into<u64> + TryFrom<u64> + std::fmt::Debug>(
+            table: &[(K, &'static str)],
+        ) {
+            let top: u64 = table.last().map_or(0, |e| e.0.into()) + 3;
+            for k in (0..top).filter_map(|k| K::try_from(k).ok()) {
+                let want = table
+                    .binary_search_by_key(&k, |&(n, _)| n)
+                    .ok()
+                    .map(|i| table[i].1);
+                assert_eq!(lookup_sorted(table, k), want, "{k:?}");
+            }
+        }
+        for t in [
+            SYSCALLS_X86_64,
+            SYSCALLS_I386,
+            SYSCALLS_AARCH64,
+            SYSCALLS_ARMEB,
+            SYSCALLS_PPC,
+            SYSCALLS_S390X,
+            SYSCALLS_S390,
+        ] {
+            check(t);
+        }
+        check(ERRNOS);
+        assert_eq!(lookup_sorted::<u16, &str>(&[], 1), None);
+    }
 
     #[test]
     fn msg_types_both_ways() {
