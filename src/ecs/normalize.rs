@@ -405,6 +405,8 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
     let mut w = Work {
         data: Vec::with_capacity(24),
         ids: Vec::with_capacity(12),
+        // `subj=` has up to five parts.
+        selinux: Vec::with_capacity(5),
         ..Work::default()
     };
     w.take_main(main, recs.len() > 1);
@@ -691,8 +693,9 @@ pub(crate) fn build(
 
     // event.*
     let result = w.result.unwrap_or("unknown");
-    let mut category: Vec<Value> = Vec::new();
-    let mut etype: Vec<Value> = Vec::new();
+    // One allocation each: the table entries have one or two of each.
+    let mut category: Vec<Value> = Vec::with_capacity(4);
+    let mut etype: Vec<Value> = Vec::with_capacity(4);
     let mut outcome = if result == "fail" { "failure" } else { result };
     if let Some(norm) = n.norm {
         category.extend(norm.category.iter().map(|c| Value::from(*c)));
