@@ -680,16 +680,29 @@ mod tests {
             }
             front.flush(&mut events);
         }
-        let views = events.iter().filter(|e| defend_overlay(e).is_some()).count();
-        assert!(events.len() > 100 && views > 20, "{} events, {views} views", events.len());
+        let views = events
+            .iter()
+            .filter(|e| defend_overlay(e).is_some())
+            .count();
+        assert!(
+            events.len() > 100 && views > 20,
+            "{} events, {views} views",
+            events.len()
+        );
         for (first, second) in [("renamed", "executed"), ("executed", "renamed")] {
             let mut ev = Event::new(1);
             ev.push("event.action", first);
             ev.push("event.outcome", "success");
             ev.push("event.action", second);
             ev.push("auditd.data.syscall", "rename");
-            ev.push("auditd.paths.name", Value::List(vec!["a".into(), "b".into()]));
-            ev.push("auditd.paths.nametype", Value::List(vec!["DELETE".into(), "CREATE".into()]));
+            ev.push(
+                "auditd.paths.name",
+                Value::List(vec!["a".into(), "b".into()]),
+            );
+            ev.push(
+                "auditd.paths.nametype",
+                Value::List(vec!["DELETE".into(), "CREATE".into()]),
+            );
             ev.push("auditd.paths.name", "c");
             events.push(ev);
         }
