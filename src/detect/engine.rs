@@ -22,7 +22,8 @@ use super::eql::{self, EventRef, FieldIndex, Filter, IndexedEvent, Limits, Runti
 use super::new_terms::{self, Store};
 use super::rule::{Rule, RuleKind};
 use super::threshold;
-use crate::event::Event;
+use crate::ecs::defend::DEFEND_READS;
+use crate::event::{Event, Value};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -181,8 +182,10 @@ pub struct Engine {
     need_defend: bool,
     dispatch: Dispatch,
     stats: Stats,
-    /// The Defend view of an event as an overlay (`crate::ecs::defend::defend_overlay`).
-    defend_overlay: fn(&Event) -> Option<Arc<Event>>,
+    /// The Defend view of an event as an overlay (`crate::ecs::defend::defend_overlay_from`),
+    /// decided on the fields at `defend_reads` (`DEFEND_READS`, read from the field index).
+    defend_overlay: DefendView,
+    defend_reads: [eql::Slot; DEFEND_READS.len()],
     // Scratch, reused per event.
     index: [FieldIndex; 2],
     stamp: [Vec<u64>; 2],
@@ -193,17 +196,20 @@ pub struct Engine {
     hits: Vec<threshold::Hit>,
 }
 
+/// A Defend view as an overlay, decided on the first values of `DEFEND_READS`.
+pub type DefendView = fn(&Event, [Option<&Value>; DEFEND_READS.len()]) -> Option<Arc<Event>>;
+
 impl Engine {
     /// Builds the engine; fails only when the state directory cannot be opened.
     pub fn new(rules: Vec<Rule>, config: EngineConfig) -> std::io::Result<Engine> {
-        Engine::with_overlay(rules, config, crate::ecs::defend::defend_overlay)
+        Engine::with_overlay(rules, config, crate::ecs::defend::defend_overlay_from)
     }
 
     /// As `new`, with another Defend view (as an overlay, see `Event::overlaid`).
     pub fn with_overlay(
         rules: Vec<Rule>,
         config: EngineConfig,
-        view: fn(&Event) -> Option<Arc<Event>>,
+        view: DefendView,
     ) -> std::io::Result<Engine> {
         let store = match &config.state_dir {
             Some(dir) => Some(Store::open(dir)?),
@@ -253,7 +259,7 @@ impl Engine {
     fn build(
         rules: Vec<Rule>,
         config: EngineConfig,
-        view: fn(&Event) -> Option<Arc<Event>>,
+        view: DefendView,
         store: Option<Store>,
         carry: &mut HashMap<Fingerprint, Slot>,
     ) -> std::io::Result<Engine> {
@@ -364,6 +370,7 @@ impl Engine {
             need_defend,
             dispatch,
             defend_overlay: view,
+            defend_reads: DEFEND_READS.map(eql::slot_of),
             index: [FieldIndex::new(), FieldIndex::new()],
             stamp: [vec![0; n], vec![0; n]],
             stages: [vec![u64::MAX; n], vec![u64::MAX; n]],
@@ -393,7 +400,7 @@ impl Engine {
         let ix_ab = fi_ab.index(ev);
         self.cands.clear();
         let overlay = if self.need_defend {
-            (self.defend_overlay)(ev)
+            (self.defend_overlay)(ev, self.defend_reads.map(|s| ix_ab.get(s)))
         } else {
             None
         };
@@ -647,6 +654,66 @@ fn rule_key(rule: &Rule) -> Option<Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ecs::defend::{defend_overlay, defend_overlay_from};
+
+    /// The engine decides the Defend view on values read from its field index; that must be
+    /// the view a scan of the event gives: every event of the bundled example log and the
+    /// reference auparse logs, and events that repeat a key (the first value counts).
+    #[test]
+    fn defend_view_from_the_index_is_the_scanned_one() {
+        let mut events = Vec::new();
+        let logs = std::fs::read_dir("../shared/fixtures/go-libaudit/auparse")
+            .expect("auparse fixtures")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .chain([std::path::PathBuf::from("examples/attack.log")]);
+        for log in logs {
+            let mut front = crate::pipeline::Front::new(
+                crate::ecs::Normalizer::new(crate::ecs::HostInfo::default()),
+                crate::assemble::Limits::default(),
+            );
+            let text = std::fs::read(&log).expect("log");
+            for line in text.split(|&b| b == b'\n') {
+                if let Ok(rec) = crate::record::Record::parse_log_line(line) {
+                    front.push(rec, &mut events);
+                }
+            }
+            front.flush(&mut events);
+        }
+        let views = events
+            .iter()
+            .filter(|e| defend_overlay(e).is_some())
+            .count();
+        assert!(
+            events.len() > 100 && views > 20,
+            "{} events, {views} views",
+            events.len()
+        );
+        for (first, second) in [("renamed", "executed"), ("executed", "renamed")] {
+            let mut ev = Event::new(1);
+            ev.push("event.action", first);
+            ev.push("event.outcome", "success");
+            ev.push("event.action", second);
+            ev.push("auditd.data.syscall", "rename");
+            ev.push(
+                "auditd.paths.name",
+                Value::List(vec!["a".into(), "b".into()]),
+            );
+            ev.push(
+                "auditd.paths.nametype",
+                Value::List(vec!["DELETE".into(), "CREATE".into()]),
+            );
+            ev.push("auditd.paths.name", "c");
+            events.push(ev);
+        }
+        let reads = DEFEND_READS.map(eql::slot_of);
+        let mut fi = FieldIndex::new();
+        for ev in &events {
+            let ix = fi.index(ev);
+            let got = defend_overlay_from(ev, reads.map(|s| ix.get(s)));
+            assert_eq!(got, defend_overlay(ev), "{ev:?}");
+        }
+    }
 
     #[test]
     fn index_patterns_select_sources() {

@@ -108,39 +108,44 @@ fn shared_overlay(mapping: &Mapping) -> Arc<Event> {
     })
 }
 
+/// The fields the Defend view is decided on, in the order [`defend_overlay_from`] takes them.
+pub const DEFEND_READS: [&str; 7] = [
+    "event.action",
+    "auditd.data.syscall",
+    "event.outcome",
+    "process.working_directory",
+    "auditd.paths.name",
+    "auditd.paths.nametype",
+    "auditd.paths.objtype",
+];
+
 /// What the Defend view changes in the event: the fields it replaces or adds, and `Null` for
 /// the ones it removes (see [`Event::overlaid`]). `None` when Defend has no such event. The
 /// engine indexes this over the event instead of copying it; views that change no file
 /// field share one overlay.
 pub fn defend_overlay(ev: &Event) -> Option<Arc<Event>> {
     // One pass over the fields for the few this reads (the first of each, like `get`).
-    let (mut action, mut syscall, mut outcome, mut cwd) = (None, None, None, None);
-    let (mut names, mut nametypes, mut objtypes) = (None, None, None);
+    let mut reads = [None; DEFEND_READS.len()];
     for (k, v) in &ev.fields {
-        let (slot, value) = match &**k {
-            "event.action" => (&mut action, v.as_str().unwrap_or("")),
-            "auditd.data.syscall" => (&mut syscall, v.as_str().unwrap_or("")),
-            "event.outcome" => (&mut outcome, v.as_str().unwrap_or("")),
-            "process.working_directory" => {
-                cwd = cwd.or(Some(v.as_str()));
-                continue;
-            }
-            "auditd.paths.name" => {
-                names = names.or(Some(v));
-                continue;
-            }
-            "auditd.paths.nametype" => {
-                nametypes = nametypes.or(Some(v));
-                continue;
-            }
-            "auditd.paths.objtype" => {
-                objtypes = objtypes.or(Some(v));
-                continue;
-            }
-            _ => continue,
-        };
-        *slot = slot.or(Some(value));
+        if let Some(i) = DEFEND_READS.iter().position(|r| *r == &**k) {
+            reads[i] = reads[i].or(Some(v));
+        }
     }
+    defend_overlay_from(ev, reads)
+}
+
+/// [`defend_overlay`] given the first value of each of [`DEFEND_READS`] (the engine reads
+/// them from its field index instead of scanning the event).
+pub fn defend_overlay_from(
+    ev: &Event,
+    reads: [Option<&Value>; DEFEND_READS.len()],
+) -> Option<Arc<Event>> {
+    let [action, syscall, outcome, cwd, names, nametypes, objtypes] = reads;
+    fn text(v: Option<&Value>) -> Option<&str> {
+        v.map(|v| v.as_str().unwrap_or(""))
+    }
+    let (action, syscall, outcome) = (text(action), text(syscall), text(outcome));
+    let cwd = cwd.map(Value::as_str);
     let (action, syscall) = (action.unwrap_or(""), syscall.unwrap_or(""));
     let cwd = cwd.flatten();
     let success = outcome == Some("success");

@@ -68,13 +68,47 @@ pub fn check_regex(pattern: &str, insensitive: bool) -> Result<(), String> {
     build_regex(pattern, insensitive).map(|_| ())
 }
 
-/// An anchored regex, as Lucene's regexp query is always anchored.
+/// An anchored regex, as Lucene's regexp query is always anchored; only `is_match` is asked
+/// of it. A pattern that begins (ends) with `.*` matches wherever the rest does, so it is
+/// searched unanchored at that end: the regex engine then looks for the rest's literals
+/// instead of running over the whole value (rules write `.*x.*` against long command lines).
 pub fn build_regex(pattern: &str, insensitive: bool) -> Result<regex::Regex, String> {
     let flags = if insensitive { "(?si)" } else { "(?s)" };
-    regex::RegexBuilder::new(&format!("{flags}^(?:{pattern})$"))
+    let text = regex_syntax::Parser::new()
+        .parse(&format!("{flags}(?:{pattern})"))
+        .ok()
+        .and_then(open_ended)
+        // Anything else, including a pattern the parser rejects (the builder says why).
+        .unwrap_or_else(|| format!("{flags}^(?:{pattern})$"));
+    regex::RegexBuilder::new(&text)
         .size_limit(1 << 22)
         .build()
         .map_err(|e| format!("invalid regular expression [{pattern}]: {e}"))
+}
+
+/// `.*P`, `P.*` or `.*P.*` (a top-level sequence; `.` matches any character) as `P`
+/// anchored only at the ends without `.*`; `None` for any other shape.
+fn open_ended(hir: regex_syntax::hir::Hir) -> Option<String> {
+    use regex_syntax::hir::{Dot, Hir, HirKind};
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let any = |h: &Hir| {
+        matches!(h.kind(), HirKind::Repetition(r)
+            if r.min == 0 && r.max.is_none() && *r.sub == Hir::dot(Dot::AnyChar))
+    };
+    let (head, tail) = (any(items.first()?), any(items.last()?));
+    let (lo, hi) = (usize::from(head), items.len() - usize::from(tail));
+    if lo == 0 && hi == items.len() || lo >= hi {
+        return None;
+    }
+    // The printed HIR is the same language (flags such as case folding are already applied).
+    let rest = Hir::concat(items[lo..hi].to_vec());
+    Some(format!(
+        "{}(?:{rest}){}",
+        if head { "" } else { "^" },
+        if tail { "" } else { "$" }
+    ))
 }
 
 pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
@@ -358,6 +392,82 @@ fn between(x: &str, l: &str, r: &str, greedy: bool, insensitive: bool) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Open-ended patterns searched unanchored accept exactly what the anchored regex does.
+    #[test]
+    fn open_ended_regexes_match_as_anchored() {
+        let patterns = [
+            r".*[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}.*",
+            r".*[0-9]{1,3}\.[0-9]{1,3}(:[0-9]{1,5})?\/[^ ]+.*",
+            ".*ab.*",
+            ".*ab",
+            "ab.*",
+            ".*?ab.*?",
+            ".*a|b.*",
+            "(.*a)|(b.*)",
+            ".*",
+            ".*.*",
+            ".*a.*b.*",
+            r"\.*a\.*",
+            ".+a.+",
+            "[^x]*a[^x]*",
+            "(?-s:.*)a(?-s:.*)",
+            ".*(a|b)c.*",
+            ".*ÄÖ.*",
+            "",
+        ];
+        let values = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "xaby",
+            "x\nab\ny",
+            "xab",
+            "abx",
+            "aXb",
+            "AB",
+            "xABy",
+            ".a.",
+            "a.b",
+            "äö",
+            "xÄöy",
+            "curl http://10.1.2.3:8080/path x",
+            "10.1.2.3",
+            "1.2.3.4/x",
+            "ac",
+            "zbcz",
+            "xxx",
+            "ab\n",
+            "\nab",
+        ];
+        for insensitive in [false, true] {
+            for p in patterns {
+                let flags = if insensitive { "(?si)" } else { "(?s)" };
+                let plain = regex::Regex::new(&format!("{flags}^(?:{p})$")).expect("pattern");
+                let built = build_regex(p, insensitive).expect("pattern");
+                for v in values {
+                    assert_eq!(
+                        built.is_match(v),
+                        plain.is_match(v),
+                        "{p:?} (insensitive: {insensitive}) on {v:?}"
+                    );
+                }
+            }
+        }
+        assert!(build_regex(".*(unclosed.*", false).is_err());
+        let shape = |p: &str| {
+            regex_syntax::Parser::new()
+                .parse(p)
+                .ok()
+                .and_then(open_ended)
+        };
+        assert_eq!(shape("(?s).*ab.*").as_deref(), Some("(?:(?:ab))"));
+        assert_eq!(shape("(?s).*ab").as_deref(), Some("(?:(?:ab))$"));
+        assert_eq!(shape("(?s).*a|b.*"), None);
+        assert_eq!(shape("(?-s).*ab.*"), None, "a dot that stops at newlines");
+    }
 
     fn v(s: &str) -> Value {
         Value::Str(s.into())
