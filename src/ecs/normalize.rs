@@ -840,9 +840,9 @@ impl<'r> PathColumns<'r> {
     fn put(&mut self, next: &mut usize, row: usize, key: &'r str, v: Value) {
         let cols = &mut self.cols;
         let found = match cols.get(*next) {
-            Some((k, _)) if *k == key => Some(*next),
+            Some((k, _)) if same_key(k, key) => Some(*next),
             _ if !self.keys.may_have(key) => None,
-            _ => cols.iter().position(|(k, _)| *k == key),
+            _ => cols.iter().position(|(k, _)| same_key(k, key)),
         };
         let col = match found {
             Some(c) => c,
@@ -867,6 +867,13 @@ impl<'r> PathColumns<'r> {
         }
         *next = col + 1;
     }
+}
+
+/// `a == b` for the short keys of a record, a byte at a time: a `bcmp` call costs more for
+/// a key of a few bytes, and this runs for most fields of every PATH record.
+#[inline(always)]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 fn push_paths(out: &mut Event, paths: &[&Record]) {
