@@ -501,17 +501,27 @@ impl Layout {
     }
 
     fn write(&self, ev: &Event, buf: &mut Vec<u8>) {
+        // What makes the unchecked reads below sound: `build` made one slot per field of an
+        // event with as many fields as `keys`, in increasing order of their ends, all within
+        // the literal bytes, which the padding follows.
+        assert_eq!(ev.fields.len(), self.keys.len(), "layout of another event");
         buf.reserve(self.skeleton.len() + 16 * self.slots.len());
         let mut at = 0;
         for &(i, end) in &self.slots {
             let end = end as usize;
-            // The slots' ends are in order and within the literal bytes (`build`), which the
-            // padding follows.
+            debug_assert!((i as usize) < ev.fields.len() && at <= end && end <= self.literal_len);
+            // SAFETY: see the assertion above the loop.
+            let (padded, field) = unsafe {
+                (
+                    self.skeleton.get_unchecked(at..),
+                    ev.fields.get_unchecked(i as usize),
+                )
+            };
             let piece = Piece {
-                padded: &self.skeleton[at..],
+                padded,
                 n: end - at,
             };
-            match &ev.fields[i as usize].1 {
+            match &field.1 {
                 Value::Str(s) => write_piece_and_str(buf, piece, s),
                 v => {
                     buf.reserve(piece.n + PAD);
