@@ -126,7 +126,7 @@ const FILE_SELINUX: [&str; 5] = [
 
 impl<'a> Work<'a> {
     fn has_data(&self, key: &str) -> bool {
-        self.data_keys.may_have(key) && self.data.iter().any(|(k, _)| *k == key)
+        self.data_keys.may_have(key) && self.data.iter().any(|(k, _)| same_key(k, key))
     }
 
     /// Adds a data key the caller knows is not there yet.
@@ -141,7 +141,7 @@ impl<'a> Work<'a> {
         }
         self.data
             .iter()
-            .find(|(k, _)| *k == key)
+            .find(|(k, _)| same_key(k, key))
             .map(|(_, v)| v.as_ref())
     }
 
@@ -151,7 +151,7 @@ impl<'a> Work<'a> {
         }
         self.ids
             .iter()
-            .find(|(k, _)| *k == key)
+            .find(|(k, _)| same_key(k, key))
             .map(|(_, v)| v.as_ref())
     }
 
@@ -169,7 +169,11 @@ impl<'a> Work<'a> {
         };
         let find = |list: &[(&'a str, Cow<'a, str>)], keys: KeyFilter| {
             keys.may_have(key)
-                .then(|| list.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
+                .then(|| {
+                    list.iter()
+                        .find(|(k, _)| same_key(k, key))
+                        .map(|(_, v)| v.clone())
+                })
                 .flatten()
         };
         process
@@ -248,7 +252,7 @@ impl<'a> Work<'a> {
                     };
                     // A repeated key keeps its last value (user records repeat ids in msg=).
                     let slot = match self.id_keys.may_have(k) {
-                        true => self.ids.iter_mut().find(|(ik, _)| *ik == k),
+                        true => self.ids.iter_mut().find(|(ik, _)| same_key(ik, k)),
                         false => None,
                     };
                     match slot {
@@ -272,7 +276,7 @@ impl<'a> Work<'a> {
     #[inline(always)]
     fn put_data(&mut self, key: &'a str, v: Cow<'a, str>) {
         let slot = match self.data_keys.may_have(key) {
-            true => self.data.iter_mut().find(|(k, _)| *k == key),
+            true => self.data.iter_mut().find(|(k, _)| same_key(k, key)),
             false => None,
         };
         match slot {
@@ -419,7 +423,7 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
     let id = |k: &str| {
         w.ids
             .iter()
-            .find(|(ik, _)| *ik == k)
+            .find(|(ik, _)| same_key(ik, k))
             .map(|(_, v)| v.clone())
     };
     let actor = (id("auid"), id("uid"));
@@ -869,8 +873,8 @@ impl<'r> PathColumns<'r> {
     }
 }
 
-/// `a == b` for the short keys of a record, a byte at a time: a `bcmp` call costs more for
-/// a key of a few bytes, and this runs for most fields of every PATH record.
+/// `a == b` for the short keys of records, a byte at a time: a `bcmp` call costs more for a
+/// key of a few bytes, and the look-ups by key run for most fields of every event.
 #[inline(always)]
 fn same_key(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
