@@ -21,66 +21,6 @@ fn cmp_paths(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// `buf.extend_from_slice(bytes)`, but runs of up to 32 bytes (nearly every key, value and
-/// literal piece of a layout) are copied with two overlapping moves instead of a `memcpy`
-/// call: this runs several times for every field of every event.
-#[inline(always)]
-fn put(buf: &mut Vec<u8>, bytes: &[u8]) {
-    buf.reserve(bytes.len());
-    // SAFETY: `reserve` made room for `bytes` after the length.
-    unsafe { put_unchecked(buf, bytes) }
-}
-
-/// `put` without the capacity check.
-///
-/// # Safety
-/// `buf` has room for `bytes.len()` more bytes.
-#[inline(always)]
-unsafe fn put_unchecked(buf: &mut Vec<u8>, bytes: &[u8]) {
-    let n = bytes.len();
-    let len = buf.len();
-    debug_assert!(buf.capacity() - len >= n);
-    let src = bytes.as_ptr();
-    // SAFETY: the caller made room for `n` bytes after `len`; every read below is within
-    // `bytes` and every write within `len..len + n`, and those bytes are then initialised.
-    unsafe {
-        let dst = buf.as_mut_ptr().add(len);
-        match n {
-            16..=32 => {
-                let (a, b) = (
-                    src.cast::<u128>().read_unaligned(),
-                    src.add(n - 16).cast::<u128>().read_unaligned(),
-                );
-                dst.cast::<u128>().write_unaligned(a);
-                dst.add(n - 16).cast::<u128>().write_unaligned(b);
-            }
-            8..=15 => {
-                let (a, b) = (
-                    src.cast::<u64>().read_unaligned(),
-                    src.add(n - 8).cast::<u64>().read_unaligned(),
-                );
-                dst.cast::<u64>().write_unaligned(a);
-                dst.add(n - 8).cast::<u64>().write_unaligned(b);
-            }
-            4..=7 => {
-                let (a, b) = (
-                    src.cast::<u32>().read_unaligned(),
-                    src.add(n - 4).cast::<u32>().read_unaligned(),
-                );
-                dst.cast::<u32>().write_unaligned(a);
-                dst.add(n - 4).cast::<u32>().write_unaligned(b);
-            }
-            0..=3 => {
-                for i in 0..n {
-                    *dst.add(i) = *src.add(i);
-                }
-            }
-            _ => std::ptr::copy_nonoverlapping(src, dst, n),
-        }
-        buf.set_len(len + n);
-    }
-}
-
 /// `buf.push(b)` without the capacity check.
 ///
 /// # Safety
@@ -739,17 +679,6 @@ mod tests {
                     assert_eq!(&buf[4..], want, "{src:?}");
                 }
             }
-        }
-    }
-
-    #[test]
-    fn put_copies_every_length() {
-        let src: Vec<u8> = (0..80u8).collect();
-        for n in 0..=src.len() {
-            let mut buf = b"head".to_vec();
-            put(&mut buf, &src[..n]);
-            assert_eq!(&buf[..4], b"head");
-            assert_eq!(&buf[4..], &src[..n], "{n}");
         }
     }
 
