@@ -57,6 +57,7 @@ pub struct Normalizer {
     processes: ProcessTable,
     stats: NormalizerStats,
     stamps: normalize::Timestamps,
+    spare: normalize::Spare,
 }
 
 impl Normalizer {
@@ -69,6 +70,7 @@ impl Normalizer {
             names: Box::new(NoNames),
             stats: NormalizerStats::default(),
             stamps: normalize::Timestamps::default(),
+            spare: normalize::Spare::default(),
         }
     }
 
@@ -108,15 +110,19 @@ impl Normalizer {
         if ev.incomplete {
             self.stats.incomplete += 1;
         }
-        match normalize::interpret(ev) {
-            Some(n) => normalize::build(
-                &n,
-                ev,
-                &self.host,
-                self.names.as_ref(),
-                &mut self.processes,
-                &mut self.stamps,
-            ),
+        match normalize::interpret(ev, &mut self.spare) {
+            Some(n) => {
+                let doc = normalize::build(
+                    &n,
+                    ev,
+                    &self.host,
+                    self.names.as_ref(),
+                    &mut self.processes,
+                    &mut self.stamps,
+                );
+                self.spare.keep(n.work);
+                doc
+            }
             None => {
                 self.stats.empty += 1;
                 let mut out = Event::new(0);

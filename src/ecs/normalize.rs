@@ -388,8 +388,33 @@ fn entity_index(to: To) -> usize {
     }
 }
 
+/// The work lists' allocations, kept empty from one event to the next (`interpret` takes
+/// them, `Spare::keep` gives them back).
+#[derive(Default)]
+pub(crate) struct Spare {
+    data: Vec<(&'static str, Cow<'static, str>)>,
+    ids: Vec<(&'static str, Cow<'static, str>)>,
+    paths: Vec<&'static Record>,
+}
+
+impl Spare {
+    /// Keeps the lists of an event that is done with.
+    pub fn keep(&mut self, w: Work<'_>) {
+        self.data = recycle(w.data);
+        self.ids = recycle(w.ids);
+        self.paths = recycle(w.paths);
+    }
+}
+
+/// `v` emptied, as a vector of another lifetime: collecting a vector's own iterator into a
+/// vector of a same-sized type reuses its allocation.
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("emptied")).collect()
+}
+
 /// Interprets the records and applies the normalisation table (no output yet).
-pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
+pub(crate) fn interpret<'a>(ev: &'a AuditEvent, spare: &mut Spare) -> Option<Normalized<'a>> {
     let recs = &ev.records;
     let first = recs.first()?;
     let syscall_at = recs.iter().position(|r| r.rtype() == SYSCALL);
@@ -407,12 +432,16 @@ pub(crate) fn interpret(ev: &AuditEvent) -> Option<Normalized<'_>> {
     };
 
     let mut w = Work {
-        data: Vec::with_capacity(24),
-        ids: Vec::with_capacity(12),
+        data: recycle(std::mem::take(&mut spare.data)),
+        ids: recycle(std::mem::take(&mut spare.ids)),
+        paths: recycle(std::mem::take(&mut spare.paths)),
         // `subj=` has up to five parts.
         selinux: Vec::with_capacity(5),
         ..Work::default()
     };
+    // Room for a SYSCALL record's fields; a kept allocation has it already.
+    w.data.reserve(24);
+    w.ids.reserve(12);
     w.take_main(main, recs.len() > 1);
     for (i, r) in recs.iter().enumerate() {
         if i != main_at {
