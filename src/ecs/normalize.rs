@@ -1382,6 +1382,21 @@ fn push_args(out: &mut Event, prefix: &'static str, args: &[String]) {
 mod timestamp_tests {
     use super::*;
 
+    /// A recycled list comes back empty, of the new lifetime, with its room (what the
+    /// Normalizer keeps between events).
+    #[test]
+    fn recycled_lists_are_empty_and_keep_their_room() {
+        let text = String::from("uid");
+        let mut v: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(24);
+        v.push((text.as_str(), Cow::Owned("1000".into())));
+        let kept: Vec<(&'static str, Cow<'static, str>)> = recycle(v);
+        assert!(kept.is_empty());
+        assert!(kept.capacity() >= 24, "room kept: {}", kept.capacity());
+        let mut again: Vec<(&str, Cow<'_, str>)> = recycle(kept);
+        again.push((text.as_str(), Cow::Borrowed("0")));
+        assert_eq!(again, [("uid", Cow::Borrowed("0"))]);
+    }
+
     #[test]
     fn decimal_like_to_string() {
         for n in [0u16, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535] {
