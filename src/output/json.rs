@@ -43,15 +43,20 @@ fn write_scalar(buf: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Str(s) => write_str_inline(buf, s),
         Value::List(items) => {
-            buf.push(b'[');
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
+            // The bracket and the commas are the pieces before the strings.
+            let mut before = Piece::OPEN;
+            for it in items {
                 match it {
-                    Value::Str(s) => write_str_inline(buf, s),
-                    other => write_other(buf, other),
+                    Value::Str(s) => write_piece_and_str(buf, before, s),
+                    other => {
+                        buf.extend_from_slice(&before.padded[..before.n]);
+                        write_other(buf, other);
+                    }
                 }
+                before = Piece::COMMA;
+            }
+            if items.is_empty() {
+                buf.push(b'[');
             }
             buf.push(b']');
         }
@@ -226,6 +231,14 @@ unsafe fn put_if_clean(buf: &mut Vec<u8>, bytes: &[u8]) -> bool {
 /// How many readable bytes a [`Piece`] has past its end.
 const PAD: usize = 32;
 static NO_PIECE: [u8; PAD] = [0; PAD];
+static OPEN: [u8; PAD + 1] = padded(b'[');
+static COMMA: [u8; PAD + 1] = padded(b',');
+
+const fn padded(b: u8) -> [u8; PAD + 1] {
+    let mut p = [0; PAD + 1];
+    p[0] = b;
+    p
+}
 
 /// Literal bytes of a layout: the first `n` bytes of `padded`, which has at least `PAD` more
 /// after them, so a short piece is copied with two fixed 16-byte moves (no length switch).
@@ -239,6 +252,15 @@ impl Piece<'_> {
     const NONE: Piece<'static> = Piece {
         padded: &NO_PIECE,
         n: 0,
+    };
+    /// A list's opening bracket, and the comma between its items.
+    const OPEN: Piece<'static> = Piece {
+        padded: &OPEN,
+        n: 1,
+    };
+    const COMMA: Piece<'static> = Piece {
+        padded: &COMMA,
+        n: 1,
     };
 }
 
@@ -643,6 +665,33 @@ mod tests {
         ev.push("process.parent.pid", 1i64);
         ev.push("event.kind", "event");
         assert_eq!(roundtrip(&ev), ev.to_json());
+    }
+
+    /// Lists: empty, of one, mixed (the non-string items take the bracket or comma before
+    /// them the other way), nested, with strings that need escapes.
+    #[test]
+    fn lists_like_serde_json() {
+        let lists = [
+            vec![],
+            vec![Value::from("a")],
+            vec![Value::Int(-3), Value::from("x\"y"), Value::Null],
+            vec![
+                Value::Bool(true),
+                Value::List(vec![]),
+                Value::List(vec![Value::from("\u{1}"), Value::Int(7)]),
+                Value::from(""),
+            ],
+        ];
+        for items in lists {
+            let v = Value::List(items);
+            let mut buf = Vec::new();
+            write_scalar(&mut buf, &v);
+            assert_eq!(
+                buf,
+                serde_json::to_vec(&v.to_json()).expect("serialise"),
+                "{v:?}"
+            );
+        }
     }
 
     #[test]
