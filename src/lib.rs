@@ -9,6 +9,7 @@ pub mod assemble;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod decimal;
 pub mod detect;
 pub mod ecs;
 pub mod event;

@@ -663,7 +663,7 @@ impl Dispatch {
             .iter()
             .filter(|(c, _)| seen[(c & 1) as usize])
             .for_each(|&(c, m)| mark(c, m));
-        let mut num = itoa_buf();
+        let mut num = [0u8; 20];
         // The fields the events have and some atom names: the event's own (both views have
         // them unless the second view removes them), then those only the second view sets.
         slots.clear();
@@ -699,7 +699,7 @@ impl Dispatch {
                     let owned;
                     let s: &str = match v {
                         Value::Str(s) => s,
-                        Value::Int(i) => num.format(*i),
+                        Value::Int(i) => crate::decimal::decimal(*i, &mut num),
                         Value::Bool(b) => {
                             if *b {
                                 "true"
@@ -727,33 +727,6 @@ impl Dispatch {
                 }
             }
         }
-    }
-}
-
-/// Decimal formatting of an `i64` into a reused buffer.
-struct ItoaBuf([u8; 20]);
-
-fn itoa_buf() -> ItoaBuf {
-    ItoaBuf([0; 20])
-}
-
-impl ItoaBuf {
-    fn format(&mut self, i: i64) -> &str {
-        let mut n = i.unsigned_abs();
-        let mut at = self.0.len();
-        loop {
-            at -= 1;
-            self.0[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if i < 0 {
-            at -= 1;
-            self.0[at] = b'-';
-        }
-        std::str::from_utf8(&self.0[at..]).unwrap_or("")
     }
 }
 

@@ -649,20 +649,9 @@ fn decode_sockaddr(rec: &Record) -> Option<Sock> {
     Some(s)
 }
 
-/// A port's decimal text without `fmt` (every connect event has one, twice).
+/// A port's decimal text (every connect event has one, twice).
 fn decimal(n: u16) -> String {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits[at..].iter().map(|&d| char::from(d)).collect()
+    crate::decimal::decimal(n.into(), &mut [0; 20]).to_owned()
 }
 
 /// `@timestamp` text, keeping the part up to the second from the previous event: most events

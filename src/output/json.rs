@@ -83,32 +83,7 @@ fn write_other(buf: &mut Vec<u8>, v: &Value) {
 /// Decimal digits of an integer, without going through `fmt` (pids, ports, sequence numbers
 /// are in every event).
 pub fn write_i64(buf: &mut Vec<u8>, i: i64) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = i.unsigned_abs();
-    while n >= 100 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    if n >= 10 {
-        let pair = n as usize * 2;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    } else {
-        at -= 1;
-        digits[at] = b'0' + n as u8;
-    }
-    if i < 0 {
-        buf.push(b'-');
-    }
-    buf.extend_from_slice(&digits[at..]);
+    buf.extend_from_slice(crate::decimal::digits(i, &mut [0; 20]));
 }
 
 /// True when some byte of the word is a control character, `"` or `\`: words without one are
