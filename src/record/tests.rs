@@ -322,3 +322,47 @@ fn non_ascii_text_and_synthesized_names_slice_right() {
     assert_eq!(r.get("seperms").unwrap().raw, "read,write");
     assert_eq!(pairs(&r).len(), 5);
 }
+
+/// A record parsed into the buffers of a dropped one holds only its own text and fields,
+/// hostile bytes included; huge records' buffers are not kept.
+#[test]
+fn reused_buffers_hold_only_the_new_record() {
+    let long = format!(
+        "type=EXECVE msg=audit(1700000000.001:9): argc=3 a0=\"{}\" a1=\"x\" a2=41420043",
+        "a".repeat(300)
+    );
+    let hostile: &[u8] =
+        b"type=PATH msg=audit(1.5:7): item=0 name=\"\\\x00\xff\xc3\" nametype=\"'\" x=(null)";
+    for _ in 0..3 {
+        let first = Record::parse_log_line(long.as_bytes()).unwrap();
+        assert_eq!(first.fields().count(), 4);
+        drop(first);
+        let r = Record::parse_log_line(hostile).unwrap();
+        let want: Vec<(&str, FieldKind)> = vec![
+            ("item", FieldKind::Plain),
+            ("name", FieldKind::Quoted),
+            ("nametype", FieldKind::Quoted),
+            ("x", FieldKind::Null),
+        ];
+        let got: Vec<(&str, FieldKind)> = r.fields().map(|f| (f.key, f.kind)).collect();
+        assert_eq!(got, want);
+        assert_eq!(r.get("name").unwrap().raw, "\\\u{0}\u{fffd}\u{fffd}");
+        assert_eq!(r.get("nametype").unwrap().raw, "'");
+        assert_eq!((r.seq(), r.timestamp_ms()), (7, 1500));
+        assert!(r.raw_msg().starts_with("item=0 name="));
+        assert!(!r.raw_msg().contains("aaaa"));
+    }
+    let before = super::spare::kept();
+    let huge = format!(
+        "type=USER msg=audit(1.000:1): msg='{}'",
+        "b".repeat(100_000)
+    );
+    drop(Record::parse_log_line(huge.as_bytes()).unwrap());
+    // It took one pair from the spares and gave nothing back.
+    assert!(before >= 1);
+    assert_eq!(
+        super::spare::kept(),
+        before - 1,
+        "a huge record's buffers are freed"
+    );
+}
