@@ -197,6 +197,29 @@ fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
     s.iter().position(|&b| !pred(b)).unwrap_or(s.len())
 }
 
+/// Length of the leading run of key characters: `run_len(s, is_key_char)`, four bytes a step
+/// (keys are about five bytes, and this runs for every field).
+#[inline(always)]
+fn key_len(s: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(&[a, b, c, d]) = s.get(n..n + 4) {
+        if !is_key_char(a) {
+            return n;
+        }
+        if !is_key_char(b) {
+            return n + 1;
+        }
+        if !is_key_char(c) {
+            return n + 2;
+        }
+        if !is_key_char(d) {
+            return n + 3;
+        }
+        n += 4;
+    }
+    n + run_len(&s[n..], is_key_char)
+}
+
 /// The end of a bare value starting at `i`: the first blank (or, inside `msg='...'`, quote).
 /// Eight bytes at a time: hex-encoded values (proctitle, argv) are long.
 fn value_end(s: &[u8], mut i: usize, in_msg: bool) -> usize {
@@ -277,7 +300,11 @@ impl Tokenizer<'_> {
         // `old auid=` (LOGIN records of old kernels) names the next key `old_auid`.
         let mut prefix: Option<&'static str> = None;
         loop {
-            i += run_len(&s[i.min(end)..], is_space);
+            // Fields are nearly always one blank apart: that needs no loop.
+            match s.get(i..i + 2) {
+                Some(&[b' ', next]) if !is_space(next) => i += 1,
+                _ => i += run_len(&s[i.min(end)..], is_space),
+            }
             if i >= end {
                 return end;
             }
@@ -285,7 +312,7 @@ impl Tokenizer<'_> {
                 return i + 1;
             }
             let k0 = i;
-            i += run_len(&s[i..], is_key_char);
+            i += key_len(&s[i..]);
             if i == k0 {
                 // Not a key: `(`, `{`, `:`... A stray quoted string is skipped whole so the
                 // `=` inside it are not taken for fields.
@@ -561,6 +588,25 @@ mod tests {
                         let want = memchr::memchr(b'"', &v[from..]).map_or(v.len(), |q| from + q);
                         assert_eq!(quote_at(&v, from), want, "{len} {fill} {at}");
                         v[at] = fill;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `key_len` is the run of key characters, for every byte after runs of every length
+    /// around the four-byte step, at the end of the text and before more text.
+    #[test]
+    fn key_len_is_the_simple_rule() {
+        for len in 0..12 {
+            for b in 0..=255u8 {
+                for tail in [&b""[..], b"=1", b"ab=cd"] {
+                    let mut v = b"ab_-[]9Zk0xy"[..len].to_vec();
+                    v.push(b);
+                    v.extend_from_slice(tail);
+                    for cut in [v.len(), len, len + 1] {
+                        let s = &v[..cut.min(v.len())];
+                        assert_eq!(key_len(s), run_len(s, is_key_char), "{s:?}");
                     }
                 }
             }
