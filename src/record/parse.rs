@@ -249,30 +249,6 @@ fn value_end(s: &[u8], mut i: usize, in_msg: bool) -> usize {
     i + run_len(&s[i..], |b| !ends(b))
 }
 
-/// The first `"` in `s` at or after `from`, or `s.len()`. Quoted values (names, paths,
-/// arguments) are mostly short: up to 32 bytes a word at a time inline, which costs less than
-/// the call and set-up of `memchr`, the rest with `memchr`.
-#[inline(always)]
-fn quote_at(s: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    for _ in 0..4 {
-        let Some(word) = s.get(i..i + 8) else { break };
-        let w = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ (ONES * b'"' as u64);
-        // The lowest flagged byte is exactly the first quote.
-        let hits = w.wrapping_sub(ONES) & !w & HIGH;
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    match s.get(i..) {
-        Some(rest) => memchr::memchr(b'"', rest).map_or(s.len(), |q| i + q),
-        None => s.len(),
-    }
-}
-
 /// One pass over `key=value` text producing spans.
 pub(super) struct Tokenizer<'s> {
     pub s: &'s [u8],
@@ -348,7 +324,7 @@ impl Tokenizer<'_> {
             i += 1;
             if i < end && s[i] == b'"' {
                 let v0 = i + 1;
-                let v1 = quote_at(s, v0);
+                let v1 = memchr::memchr(b'"', &s[v0..end]).map_or(end, |q| v0 + q);
                 out.push(Span {
                     key,
                     val: (v0 as u32, v1 as u32),
@@ -552,45 +528,6 @@ mod tests {
             assert_eq!(digits_at(&s, 0, 20), digits_simple(&s, 0, 20), "byte {b}");
             let w = u64::from_le_bytes(s[..8].try_into().unwrap());
             assert_eq!(digit_prefix_len(w), if b.is_ascii_digit() { 8 } else { 7 });
-        }
-    }
-
-    /// `quote_at` finds what `memchr` finds: a quote at every position of values of every
-    /// length around the word and hand-over sizes, among hostile bytes (NUL, backslash,
-    /// the bytes next to `"`, high bytes), and none at all.
-    #[test]
-    fn quote_at_is_memchr() {
-        let fills = [
-            b'a',
-            0,
-            b'\\',
-            b'#',
-            b'!',
-            0xa2,
-            0xff,
-            0x22 ^ 0x80,
-            b' ',
-            b'\'',
-        ];
-        for len in 0..48 {
-            for fill in fills {
-                for from in [0usize, 1, 5] {
-                    let mut v = vec![fill; len];
-                    let none = memchr::memchr(b'"', v.get(from..).unwrap_or(&[]))
-                        .map_or(v.len(), |q| from + q);
-                    assert_eq!(
-                        quote_at(&v, from),
-                        none.max(from.min(v.len())),
-                        "{len} {fill}"
-                    );
-                    for at in from..len {
-                        v[at] = b'"';
-                        let want = memchr::memchr(b'"', &v[from..]).map_or(v.len(), |q| from + q);
-                        assert_eq!(quote_at(&v, from), want, "{len} {fill} {at}");
-                        v[at] = fill;
-                    }
-                }
-            }
         }
     }
 
