@@ -155,18 +155,15 @@ impl Record {
         // Records are nearly always ASCII, which needs no UTF-8 decoding; the lossy path is
         // only for bad input.
         let ascii = all_ascii(bytes);
-        // Room for the spans: kernel fields take ten bytes or more on average (denser text
-        // grows the vector).
-        let (mut text, mut fields) = spare::take(bytes.len(), (bytes.len() / 8 + 2).min(512));
-        if ascii {
+        let mut text = if ascii {
             // SAFETY: every byte is below 0x80 (checked just above), and ASCII is UTF-8.
-            text.push_str(unsafe { std::str::from_utf8_unchecked(bytes) });
+            unsafe { std::str::from_utf8_unchecked(bytes) }.to_owned()
         } else {
             match std::str::from_utf8(bytes) {
-                Ok(s) => text.push_str(s),
-                Err(_) => text.push_str(&String::from_utf8_lossy(bytes)),
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
             }
-        }
+        };
         let b = text.as_bytes();
         let h = parse_header(b)?;
         let end = match log_format {
@@ -179,6 +176,9 @@ impl Record {
             extra: String::new(),
             avc_done: false,
         };
+        // One allocation in the common case without counting: kernel fields take ten bytes
+        // or more on average (denser text grows the vector).
+        let mut fields = Vec::with_capacity(((end - h.body.min(end)) / 8 + 2).min(512));
         t.scan(h.body.min(end), end, false, &mut fields);
         let mut enriched = Vec::new();
         if end < b.len() {
@@ -273,74 +273,6 @@ impl Record {
     pub fn enriched(&self, key: &str) -> Option<&str> {
         self.find(&self.enriched, key)
             .map(|s| self.field_ref(s).raw)
-    }
-}
-
-/// The record's two buffers go back to this thread's spares for the next record parsed:
-/// events are dropped on the thread that parsed their records (`pipeline::Front`), so most
-/// records then cost no allocation.
-impl Drop for Record {
-    fn drop(&mut self) {
-        spare::give(
-            std::mem::take(&mut self.text),
-            std::mem::take(&mut self.fields),
-        );
-    }
-}
-
-/// Buffers of dropped records, per thread. Bounded in number and in the size of each, so a
-/// burst of huge (hostile) records does not stay in memory.
-mod spare {
-    use super::Span;
-    use std::cell::RefCell;
-
-    /// How many records' buffers a thread keeps.
-    const KEPT: usize = 32;
-    /// Larger buffers are freed (a kernel record is at most 8 KiB, nearly all are below 1).
-    const MAX_TEXT: usize = 4096;
-    const MAX_SPANS: usize = 256;
-
-    thread_local! {
-        static SPARES: RefCell<Vec<(String, Vec<Span>)>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// Empty buffers with room for `text` bytes and `spans` spans: a kept pair when it has
-    /// room, else new ones.
-    #[inline]
-    pub(super) fn take(text: usize, spans: usize) -> (String, Vec<Span>) {
-        let kept = SPARES
-            .try_with(|s| s.try_borrow_mut().ok()?.pop())
-            .ok()
-            .flatten();
-        match kept {
-            Some((mut t, mut f)) if t.capacity() >= text => {
-                t.clear();
-                f.clear();
-                f.reserve(spans);
-                (t, f)
-            }
-            _ => (String::with_capacity(text), Vec::with_capacity(spans)),
-        }
-    }
-
-    #[inline]
-    pub(super) fn give(text: String, spans: Vec<Span>) {
-        if text.capacity() == 0 || text.capacity() > MAX_TEXT || spans.capacity() > MAX_SPANS {
-            return;
-        }
-        // During thread exit the spares may be gone already: then the buffers are just freed.
-        let _ = SPARES.try_with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut() {
-                if s.len() < KEPT {
-                    s.push((text, spans));
-                }
-            }
-        });
-    }
-
-    #[cfg(test)]
-    pub(super) fn kept() -> usize {
-        SPARES.with(|s| s.borrow().len())
     }
 }
 

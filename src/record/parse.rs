@@ -60,63 +60,11 @@ fn digits_at(s: &[u8], i: usize, max_len: usize) -> Option<(u64, usize)> {
     (n > 0).then_some((v, i + n))
 }
 
-/// How many of the word's bytes (in memory order) are ASCII digits before the first that
-/// is not. Exact per byte: neither test carries from one byte into the next.
-#[inline]
-fn digit_prefix_len(w: u64) -> usize {
-    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    const LOW_NIBBLES: u64 = 0x0F0F_0F0F_0F0F_0F0F;
-    const THREES: u64 = 0x3030_3030_3030_3030;
-    // High nibble not 3, or low nibble above 9 (+6 reaches 16): not a digit.
-    let not_digit = ((w & HIGH_NIBBLES) ^ THREES)
-        | (((w & LOW_NIBBLES) + 0x0606_0606_0606_0606) & HIGH_NIBBLES);
-    (not_digit.trailing_zeros() / 8) as usize
-}
-
-/// The value of the first `k` (1..=8) bytes of `w`, all ASCII digits, the first the most
-/// significant: shifted up so the missing ones read as leading zeros, then summed in pairs,
-/// quads and halves with three multiplications.
-#[inline]
-fn leading_digits_value(w: u64, k: usize) -> u64 {
-    debug_assert!((1..=8).contains(&k));
-    let d = (w & 0x0F0F_0F0F_0F0F_0F0F) << (8 * (8 - k));
-    let d = (d.wrapping_mul(10 * 256 + 1) >> 8) & 0x00FF_00FF_00FF_00FF;
-    let d = (d.wrapping_mul(100 * 65536 + 1) >> 16) & 0x0000_FFFF_0000_FFFF;
-    d.wrapping_mul(10_000 * (1 << 32) + 1) >> 32
-}
-
 /// Seconds whose milliseconds still fit an i64 (`Record::timestamp_ms`).
 const MAX_SECS: u64 = (i64::MAX / 1000) as u64 - 1;
 
 /// `audit(SECS.MS:SEQ):` at the start of `s` (the caller checked the `audit(` prefix).
 pub(super) fn parse_header(s: &[u8]) -> Result<Header, ParseError> {
-    match fixed_time(s) {
-        Some((secs, millis, j)) => header_after_time(s, secs, millis, j),
-        None => parse_header_any(s),
-    }
-}
-
-/// `audit(SSSSSSSSSS.mmm:`: ten-digit seconds (2001 to 2286) and the kernel's three-digit
-/// millis, the shape of every current header, read with two word tests and two digit
-/// checks instead of a loop per digit. (seconds, millis, offset of the `:`).
-#[inline]
-fn fixed_time(s: &[u8]) -> Option<(u64, u32, usize)> {
-    let t: &[u8; 15] = s.get(6..21)?.try_into().ok()?;
-    let w = u64::from_le_bytes(t[..8].try_into().expect("8 bytes"));
-    if t[10] != b'.' || t[14] != b':' || digit_prefix_len(w) != 8 {
-        return None;
-    }
-    let tail = u64::from_le_bytes([t[8], t[9], t[11], t[12], t[13], b'0', b'0', b'0']);
-    if digit_prefix_len(tail) != 8 {
-        return None;
-    }
-    let d = |k: usize| (tail >> (8 * k) & 0x0f) as u32;
-    let secs = leading_digits_value(w, 8) * 100 + (d(0) * 10 + d(1)) as u64;
-    Some((secs, d(2) * 100 + d(3) * 10 + d(4), 20))
-}
-
-/// Any header the kernel or a log may hold, a digit at a time.
-fn parse_header_any(s: &[u8]) -> Result<Header, ParseError> {
     let i = b"audit(".len();
     if i >= s.len() {
         return Err(err("truncated header: nothing after audit("));
@@ -148,12 +96,6 @@ fn parse_header_any(s: &[u8]) -> Result<Header, ParseError> {
         Some(b':') => {}
         Some(_) => return Err(err("bad audit( header: no ':' before the sequence number")),
     }
-    header_after_time(s, secs, millis, j)
-}
-
-/// The sequence number after the `:` at `j`, and the body's start.
-#[inline]
-fn header_after_time(s: &[u8], secs: u64, millis: u32, j: usize) -> Result<Header, ParseError> {
     let (seq, k) = digits_at(s, j + 1, 10).ok_or_else(|| err("bad sequence number"))?;
     let seq = u32::try_from(seq).map_err(|_| err("bad sequence number: larger than 32 bits"))?;
     match s.get(k) {
@@ -195,29 +137,6 @@ fn is_key_char(b: u8) -> bool {
 /// Length of the leading run of bytes that satisfy `pred`.
 fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
     s.iter().position(|&b| !pred(b)).unwrap_or(s.len())
-}
-
-/// Length of the leading run of key characters: `run_len(s, is_key_char)`, four bytes a step
-/// (keys are about five bytes, and this runs for every field).
-#[inline(always)]
-fn key_len(s: &[u8]) -> usize {
-    let mut n = 0;
-    while let Some(&[a, b, c, d]) = s.get(n..n + 4) {
-        if !is_key_char(a) {
-            return n;
-        }
-        if !is_key_char(b) {
-            return n + 1;
-        }
-        if !is_key_char(c) {
-            return n + 2;
-        }
-        if !is_key_char(d) {
-            return n + 3;
-        }
-        n += 4;
-    }
-    n + run_len(&s[n..], is_key_char)
 }
 
 /// The end of a bare value starting at `i`: the first blank (or, inside `msg='...'`, quote).
@@ -276,11 +195,7 @@ impl Tokenizer<'_> {
         // `old auid=` (LOGIN records of old kernels) names the next key `old_auid`.
         let mut prefix: Option<&'static str> = None;
         loop {
-            // Fields are nearly always one blank apart: that needs no loop.
-            match s.get(i..i + 2) {
-                Some(&[b' ', next]) if !is_space(next) => i += 1,
-                _ => i += run_len(&s[i.min(end)..], is_space),
-            }
+            i += run_len(&s[i.min(end)..], is_space);
             if i >= end {
                 return end;
             }
@@ -288,7 +203,7 @@ impl Tokenizer<'_> {
                 return i + 1;
             }
             let k0 = i;
-            i += key_len(&s[i..]);
+            i += run_len(&s[i..], is_key_char);
             if i == k0 {
                 // Not a key: `(`, `{`, `:`... A stray quoted string is skipped whole so the
                 // `=` inside it are not taken for fields.
@@ -445,150 +360,5 @@ impl Tokenizer<'_> {
             kind: FieldKind::Plain,
         });
         i
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The rule `digits_at` implements, a byte at a time.
-    fn digits_simple(s: &[u8], i: usize, max_len: usize) -> Option<(u64, usize)> {
-        let rest = s.get(i..)?;
-        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 || n > max_len {
-            return None;
-        }
-        let mut v = 0u64;
-        for &b in &rest[..n] {
-            v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
-        }
-        Some((v, i + n))
-    }
-
-    /// Every run length around the word size and the limits, followed by every kind of
-    /// hostile byte (NUL, quotes, backslash, the bytes next to the digits, high bytes).
-    #[test]
-    fn digits_at_is_the_simple_rule() {
-        let after: &[&[u8]] = &[
-            b"",
-            b".",
-            b":",
-            b")",
-            b"\0",
-            b"\"",
-            b"'",
-            b"\\",
-            b"/",
-            b":",
-            b"@",
-            b"\x7f",
-            b"\x80",
-            b"\xb0",
-            b"\xff",
-            b"\xf9",
-            b"\xc3\xa9",
-            b"a",
-            b"1)",
-            b" x",
-        ];
-        let digits = b"98765432109876543210123456789";
-        for len in 0..=24 {
-            for start in [0usize, 3] {
-                for tail in after {
-                    let mut s = b"abc".to_vec();
-                    s.truncate(start);
-                    s.extend_from_slice(&digits[..len]);
-                    s.extend_from_slice(tail);
-                    s.extend_from_slice(b"999999999");
-                    for cut in [s.len(), start + len + tail.len(), start + len] {
-                        let s = &s[..cut];
-                        for max_len in [1, 3, 8, 9, 10, 16, 19, 20] {
-                            assert_eq!(
-                                digits_at(s, start, max_len),
-                                digits_simple(s, start, max_len),
-                                "{:?} max {max_len}",
-                                String::from_utf8_lossy(s)
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        // Overflow at twenty digits, and past the end.
-        assert_eq!(
-            digits_at(b"18446744073709551615", 0, 20),
-            Some((u64::MAX, 20))
-        );
-        assert_eq!(digits_at(b"18446744073709551616", 0, 20), None);
-        assert_eq!(digits_at(b"99999999999999999999)", 0, 20), None);
-        assert_eq!(digits_at(b"12", 5, 20), None);
-        for b in 0..=255u8 {
-            let s = [b'1', b'2', b'3', b'4', b'5', b'6', b'7', b, b'9', b'9'];
-            assert_eq!(digits_at(&s, 0, 20), digits_simple(&s, 0, 20), "byte {b}");
-            let w = u64::from_le_bytes(s[..8].try_into().unwrap());
-            assert_eq!(digit_prefix_len(w), if b.is_ascii_digit() { 8 } else { 7 });
-        }
-    }
-
-    /// `key_len` is the run of key characters, for every byte after runs of every length
-    /// around the four-byte step, at the end of the text and before more text.
-    #[test]
-    fn key_len_is_the_simple_rule() {
-        for len in 0..12 {
-            for b in 0..=255u8 {
-                for tail in [&b""[..], b"=1", b"ab=cd"] {
-                    let mut v = b"ab_-[]9Zk0xy"[..len].to_vec();
-                    v.push(b);
-                    v.extend_from_slice(tail);
-                    for cut in [v.len(), len, len + 1] {
-                        let s = &v[..cut.min(v.len())];
-                        assert_eq!(key_len(s), run_len(s, is_key_char), "{s:?}");
-                    }
-                }
-            }
-        }
-    }
-
-    fn header_result(h: Result<Header, ParseError>) -> Result<(u64, u32, u32, usize), String> {
-        h.map(|h| (h.secs, h.millis, h.seq, h.body))
-            .map_err(|e| e.message)
-    }
-
-    /// The two-word fast path reads what the digit-at-a-time parser reads, on every byte
-    /// of a header replaced by hostile ones, and on every truncation.
-    #[test]
-    fn fixed_shape_header_is_the_general_rule() {
-        let good = b"audit(1700000000.123:4242): uid=0".to_vec();
-        let bytes = [
-            b'0', b'9', b'.', b':', b')', b' ', 0, b'"', b'\\', b'\'', b'/', b'a', 0x7f, 0x80,
-            0xb9, 0xff, 0x3a, 0x2f,
-        ];
-        let mut inputs = vec![good.clone(), b"audit(0000000000.000:0)".to_vec()];
-        for at in 0..good.len() {
-            for b in bytes {
-                let mut v = good.clone();
-                v[at] = b;
-                inputs.push(v);
-            }
-            inputs.push(good[..at].to_vec());
-        }
-        for s in &inputs {
-            let fast = header_result(parse_header(s));
-            assert_eq!(
-                fast,
-                header_result(parse_header_any(s)),
-                "{:?}",
-                String::from_utf8_lossy(s)
-            );
-        }
-        assert_eq!(
-            header_result(parse_header(&good)),
-            Ok((1_700_000_000, 123, 4242, 28))
-        );
-        assert!(
-            fixed_time(&good).is_some(),
-            "the usual shape takes the fast path"
-        );
     }
 }
