@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench pipeline` (set AUDITWATCH_BENCH_EVENTS to change the size,
 //! AUDITWATCH_BENCH_AUSEARCH=0 to leave out ausearch, AUDITWATCH_BENCH_DUMP=FILE to keep the
-//! NDJSON output).
+//! NDJSON output, AUDITWATCH_BENCH_LOG=FILE to keep a copy of the generated log).
 
 use auditwatch::assemble::Limits;
 use auditwatch::ecs::{host::HostInfo, Normalizer};
@@ -227,6 +227,9 @@ fn main() {
     generate(&small, n / 4);
     let records = generate(&big, n);
     let size = std::fs::metadata(&big).map(|m| m.len()).unwrap_or(0);
+    if let Ok(keep) = std::env::var("AUDITWATCH_BENCH_LOG") {
+        std::fs::copy(&big, &keep).expect("copy the generated log to AUDITWATCH_BENCH_LOG");
+    }
     println!(
         "log: {n} events, {records} records, {:.1} MiB",
         size as f64 / (1 << 20) as f64
