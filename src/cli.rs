@@ -249,7 +249,7 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
     summary.assemble = front.assemble_stats();
     let s = &summary;
     tracing::info!(
-        "replayed {} lines: {} records, {} events, {} alerts; {} unparsable lines, {} overlong lines, {} lost (sequence gaps), {} late records",
+        "replayed {} lines: {} records, {} events, {} alerts; {} unparsable lines, {} overlong lines, {} lost (sequence gaps), {} late records; rule state peaked at {} KiB of events held, {} states dropped by bounds",
         s.lines,
         s.assemble.records,
         s.assemble.events,
@@ -257,7 +257,9 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
         s.parse_errors,
         s.overlong_lines,
         s.assemble.lost,
-        s.assemble.late_records
+        s.assemble.late_records,
+        s.worker.rule_state.held_peak_bytes >> 10,
+        s.worker.rule_state.dropped
     );
     std::io::stdout().flush()?;
     Ok(ExitCode::SUCCESS)

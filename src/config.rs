@@ -24,6 +24,7 @@ pub struct Config {
     pub output: OutputConfig,
     pub host: HostConfig,
     pub reassembler: ReassemblerConfig,
+    pub detection: DetectionConfig,
     pub logging: LoggingConfig,
 }
 
@@ -154,6 +155,28 @@ impl ReassemblerConfig {
     }
 }
 
+/// `[detection]`: bounds on the state rules keep between events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectionConfig {
+    /// Partial sequences / sample keys per rule.
+    pub max_states: usize,
+    /// Events all rules together hold (sequences, samples, thresholds), in MiB.
+    pub max_held_mib: usize,
+}
+
+impl DetectionConfig {
+    /// The engine's settings (`state_dir`: where new_terms history lives).
+    pub fn engine(&self, state_dir: Option<PathBuf>) -> crate::detect::engine::EngineConfig {
+        let mut c = crate::detect::engine::EngineConfig {
+            state_dir,
+            max_held_bytes: self.max_held_mib << 20,
+            ..Default::default()
+        };
+        c.eql_limits.max_states = self.max_states;
+        c
+    }
+}
+
 /// `[logging]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggingConfig {
@@ -207,6 +230,10 @@ impl Default for Config {
                 timeout_ms: limits.timeout_ms.max(1) as u64,
                 max_in_flight: limits.max_in_flight,
                 max_gap_records: limits.max_gap_records,
+            },
+            detection: DetectionConfig {
+                max_states: crate::detect::eql::Limits::default().max_states,
+                max_held_mib: crate::detect::engine::DEFAULT_MAX_HELD_BYTES >> 20,
             },
             logging: LoggingConfig {
                 level: "info".into(),
@@ -312,6 +339,7 @@ const SECTIONS: &[&str] = &[
     "output",
     "host",
     "reassembler",
+    "detection",
     "logging",
 ];
 
@@ -374,6 +402,12 @@ impl Ctx<'_> {
             self.set_int(t, "timeout_ms", 1, 600_000, &mut r.timeout_ms);
             self.set_int(t, "max_in_flight", 1, 10_000_000, &mut r.max_in_flight);
             self.set_int(t, "max_gap_records", 1, 100_000_000, &mut r.max_gap_records);
+        }
+        if let Some(t) = self.section(root, "detection") {
+            self.unknown_keys(t, "[detection]", &["max_states", "max_held_mib"]);
+            let d = &mut cfg.detection;
+            self.set_int(t, "max_states", 1, 10_000_000, &mut d.max_states);
+            self.set_int(t, "max_held_mib", 1, 1 << 20, &mut d.max_held_mib);
         }
         if let Some(t) = self.section(root, "logging") {
             self.unknown_keys(t, "[logging]", &["level", "stats_interval_s"]);

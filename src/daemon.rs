@@ -221,12 +221,8 @@ fn apply_controls(settings: &mut KernelSettings, controls: &[krules::Control]) {
     }
 }
 
-fn build_engine(rules: &[PathBuf], state_dir: Option<&Path>) -> anyhow::Result<Engine> {
+fn build_engine(rules: &[PathBuf], config: EngineConfig) -> anyhow::Result<Engine> {
     let rules = load_rules(rules);
-    let config = EngineConfig {
-        state_dir: state_dir.map(Path::to_path_buf),
-        ..EngineConfig::default()
-    };
     Engine::new(rules, config).context("opening the detection state")
 }
 
@@ -240,7 +236,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating state directory {}", dir.display()))?;
     }
-    let engine = build_engine(&eff.rules, eff.state_dir.as_deref())?;
+    let engine = build_engine(&eff.rules, eff.cfg.detection.engine(eff.state_dir.clone()))?;
     let kernel = kernel_rules(&eff.audit_rules)?;
 
     let mut host = HostInfo::detect();
@@ -374,10 +370,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
                 Ok(e) => {
                     let rules = load_rules(&e.rules);
                     tracing::info!("SIGHUP: reloading {} rules", rules.len());
-                    let config = EngineConfig {
-                        state_dir: e.state_dir.clone(),
-                        ..EngineConfig::default()
-                    };
+                    let config = e.cfg.detection.engine(e.state_dir.clone());
                     let _ = job_tx.send(Job::Reload(rules, config));
                 }
                 Err(e) => {
@@ -422,14 +415,17 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
             let r = reader_stats.snapshot();
             let a = front.assemble_stats();
             tracing::info!(
-                "stats: received {} records, {} events, {} alerts; lost: kernel {}, sequence gaps {}, enobufs {}, dropped (queue full) {}",
+                "stats: received {} records, {} events, {} alerts; lost: kernel {}, sequence gaps {}, enobufs {}, dropped (queue full) {}; rule state: {} KiB of events held (peak {} KiB), {} states dropped by bounds",
                 r.received,
                 a.events,
                 ws.alerts,
                 r.kernel_lost,
                 a.lost,
                 r.enobufs,
-                r.dropped_channel_full
+                r.dropped_channel_full,
+                ws.rule_state.held_bytes >> 10,
+                ws.rule_state.held_peak_bytes >> 10,
+                ws.rule_state.dropped
             );
         }
     }

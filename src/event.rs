@@ -40,6 +40,18 @@ impl Value {
         }
     }
 
+    /// Heap bytes beyond the value itself.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) if s.is_heap_allocated() => s.capacity(),
+            Value::List(items) => {
+                items.capacity() * std::mem::size_of::<Value>()
+                    + items.iter().map(Value::heap_bytes).sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+
     pub fn from_json(v: &serde_json::Value) -> Value {
         match v {
             serde_json::Value::Null => Value::Null,
@@ -160,6 +172,20 @@ impl Event {
     pub fn remove(&mut self, path: &str) -> Option<Value> {
         let i = self.fields.iter().position(|(k, _)| k == path)?;
         Some(self.fields.remove(i).1)
+    }
+
+    /// The bytes this event takes on the heap (its field table, owned keys and values that
+    /// do not fit inline): what holding it in rule state costs.
+    pub fn heap_bytes(&self) -> usize {
+        let mut n = std::mem::size_of::<Event>()
+            + self.fields.capacity() * std::mem::size_of::<(Key, Value)>();
+        for (k, v) in &self.fields {
+            if let Cow::Owned(k) = k {
+                n += k.capacity();
+            }
+            n += v.heap_bytes();
+        }
+        n
     }
 
     /// This event with `overlay`'s fields in place of its own (a `Null` in the overlay removes

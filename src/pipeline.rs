@@ -102,6 +102,8 @@ pub struct WorkerStats {
     pub events: u64,
     pub alerts: u64,
     pub output_errors: u64,
+    /// The rules' state: events held, and states dropped by a bound.
+    pub rule_state: crate::detect::engine::StateCounters,
 }
 
 /// The rule engine and the outputs, on the worker thread.
@@ -112,6 +114,8 @@ pub struct Worker {
     alerts: Vec<Alert>,
     stats: WorkerStats,
     warn: RateLimited,
+    /// Rule states dropped by a bound, as last reported.
+    dropped_seen: u64,
 }
 
 impl Worker {
@@ -127,6 +131,7 @@ impl Worker {
             alerts: Vec::new(),
             stats: WorkerStats::default(),
             warn: RateLimited::new(Duration::from_secs(10)),
+            dropped_seen: 0,
         }
     }
 
@@ -178,8 +183,21 @@ impl Worker {
         self.flush();
     }
 
-    /// Flushes outputs (end of a batch, so alerts are not held in buffers while idle).
+    /// Flushes outputs (end of a batch, so alerts are not held in buffers while idle), and
+    /// says when rule state was dropped since the last batch.
     pub fn flush(&mut self) {
+        // The held-bytes budget warns for itself (the engine); this is for the per-rule bounds.
+        if let Some(engine) = &self.engine {
+            let c = engine.state_counters();
+            let by_rule_bounds = c.dropped - c.shed.min(c.dropped);
+            if by_rule_bounds > self.dropped_seen {
+                self.dropped_seen = by_rule_bounds;
+                self.warn.hit(
+                    "a rule's state bound (max_states, threshold groups) bit: its oldest partial matches / groups were dropped",
+                    by_rule_bounds,
+                );
+            }
+        }
         if let Some(w) = &mut self.events_out {
             let _ = w.flush();
         }
@@ -189,7 +207,14 @@ impl Worker {
     }
 
     pub fn stats(&self) -> WorkerStats {
-        self.stats
+        WorkerStats {
+            rule_state: self
+                .engine
+                .as_ref()
+                .map(Engine::state_counters)
+                .unwrap_or_default(),
+            ..self.stats
+        }
     }
 
     /// Swaps in new rules (SIGHUP); rules that did not change keep their state.

@@ -103,6 +103,13 @@ fn defaults() {
         (def.timeout_ms, def.max_in_flight, def.max_gap_records)
     );
     assert_eq!(d.logging.level, "info");
+    let e = d.detection.engine(None);
+    let def = auditwatch::detect::engine::EngineConfig::default();
+    assert_eq!(
+        (e.max_held_bytes, e.eql_limits.max_states),
+        (def.max_held_bytes, def.eql_limits.max_states)
+    );
+    assert_eq!(e.max_held_bytes, 64 << 20);
 }
 
 #[test]
@@ -127,6 +134,9 @@ path = "-"
 permissions = "0640"
 exclude_kinds = ["metric"]
 include_categories = "process"
+[detection]
+max_states = 5000
+max_held_mib = 16
 "#,
     )
     .unwrap();
@@ -156,6 +166,12 @@ include_categories = "process"
     assert_eq!(cfg.output.events.permissions, 0o640);
     assert_eq!(cfg.output.events.exclude_kinds, ["metric"]);
     assert_eq!(cfg.output.events.include_categories, ["process"]);
+    let e = cfg.detection.engine(Some(PathBuf::from("/s")));
+    assert_eq!(
+        (e.max_held_bytes, e.eql_limits.max_states),
+        (16 << 20, 5000)
+    );
+    assert_eq!(e.state_dir.as_deref(), Some(Path::new("/s")));
 }
 
 #[test]
@@ -196,7 +212,7 @@ fn unknown_keys_have_line_and_column_and_a_hint() {
 fn bad_values_have_line_and_column() {
     let text = "[kernel]\nbacklog_limit = \"big\"\nrate_limit = -1\nsocket_type = \"broadcast\"\nenabled = 1\n\
                 [output.alerts]\nsyslog_url = \"http://x:514\"\n[output.events]\nkeep_files = 5000\npermissions = 0o644\n\
-                permissions_x = 1\n[reassembler]\ntimeout_ms = 0\n";
+                permissions_x = 1\n[reassembler]\ntimeout_ms = 0\n[detection]\nmax_held_mib = 0\n";
     let e = errors(text);
     let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
     assert_eq!(
@@ -209,7 +225,8 @@ fn bad_values_have_line_and_column() {
             (7, 14),
             (9, 14),
             (11, 1),
-            (13, 14)
+            (13, 14),
+            (15, 16)
         ],
         "{e:#?}"
     );
@@ -234,6 +251,11 @@ fn bad_values_have_line_and_column() {
     );
     // 0o644 includes owner read/write: fine. The unknown key is reported.
     assert!(e[6].message.contains("permissions_x"), "{}", e[6]);
+    assert!(
+        e[8].message.contains("`max_held_mib` = 0 is out of range"),
+        "{}",
+        e[8]
+    );
 }
 
 #[test]

@@ -97,20 +97,24 @@ fn apt_backdoor_sequence_fires_on_the_defend_view() {
 }
 
 fn udp_events(a1: &str) -> Vec<Arc<Event>> {
-    let proc = json!({"pid": 300, "name": "python3", "executable": "/usr/bin/python3.11", "parent": {"pid": 299}});
+    udp_events_of(300, T0, a1)
+}
+
+fn udp_events_of(pid: i64, t: i64, a1: &str) -> Vec<Arc<Event>> {
+    let proc = json!({"pid": pid, "name": "python3", "executable": "/usr/bin/python3.11", "parent": {"pid": 299}});
     vec![
         ev(
-            T0,
+            t,
             json!({"host": host(), "event": {"category": ["process"], "type": ["start"], "action": "executed", "outcome": "success"},
                       "auditd": {"data": {"syscall": "execve"}}, "process": proc}),
         ),
         ev(
-            T0 + 10,
+            t + 10,
             json!({"host": host(), "event": {"category": ["process"], "type": ["info"], "action": "created-socket"},
                            "auditd": {"data": {"syscall": "socket", "a0": "2", "a1": a1}}, "process": proc}),
         ),
         ev(
-            T0 + 20,
+            t + 20,
             json!({"host": host(), "event": {"category": ["network"], "type": ["start", "connection"], "action": "connected-to", "outcome": "success"},
                            "auditd": {"data": {"syscall": "connect"}}, "network": {"direction": "egress"},
                            "destination": {"ip": "198.51.100.7", "port": 53}, "process": proc}),
@@ -133,6 +137,51 @@ fn udp_reverse_shell_sample_fires_on_the_auditbeat_event() {
     // SOCK_STREAM (TCP) is a near miss.
     let mut engine = Engine::new(only(bundled(), UDP), EngineConfig::default()).unwrap();
     assert!(run(&mut engine, &udp_events("1")).is_empty());
+}
+
+/// A flood of python3 processes that each connect (a sample key per pid, each holding its
+/// events for the 5-minute window) stays within the held-events budget: the oldest keys go,
+/// counted, and a reverse shell after the flood still alerts.
+#[test]
+fn held_events_stay_within_the_memory_budget() {
+    let budget = 256 << 10;
+    let config = EngineConfig {
+        max_held_bytes: budget,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(only(bundled(), UDP), config).unwrap();
+    let mut out = Vec::new();
+    let mut peak = 0;
+    for pid in 0..2_000 {
+        // exec and connect, no UDP socket: never completes a sample.
+        let evs = udp_events_of(10_000 + pid, T0 + pid * 30, "1");
+        for e in [&evs[0], &evs[2]] {
+            engine.on_event(Arc::clone(e), &mut out);
+            let held = engine.stats().held_bytes;
+            assert!(held <= budget as u64, "held {held} bytes");
+            peak = peak.max(held);
+        }
+    }
+    assert!(out.is_empty(), "{out:?}");
+    let s = engine.stats();
+    assert!(
+        peak > (budget as u64) / 2,
+        "the flood held only {peak} bytes"
+    );
+    assert_eq!(s.held_peak, peak);
+    assert!(s.shed_states > 0, "{s:?}");
+    assert!(s.eql_dropped >= s.shed_states, "{s:?}");
+    // Without the budget the same flood holds several times as much.
+    let mut unbounded = Engine::new(only(bundled(), UDP), EngineConfig::default()).unwrap();
+    for pid in 0..2_000 {
+        let evs = udp_events_of(10_000 + pid, T0 + pid * 30, "1");
+        run(&mut unbounded, &[evs[0].clone(), evs[2].clone()]);
+    }
+    assert!(unbounded.stats().held_bytes > 4 * budget as u64);
+    assert_eq!(unbounded.stats().shed_states, 0);
+    // The newest state survives: a reverse shell right after the flood is detected.
+    let alerts = run(&mut engine, &udp_events_of(99_999, T0 + 2_000 * 30, "2"));
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
 }
 
 fn so_event(ts: i64, name: &str, path: &str) -> Arc<Event> {

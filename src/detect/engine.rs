@@ -28,7 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Where persistent rule state lives (`new_terms.redb`); `None` keeps it in memory.
     pub state_dir: Option<PathBuf>,
@@ -37,9 +37,27 @@ pub struct EngineConfig {
     pub new_terms_warmup_ms: i64,
     /// Bounds on EQL sequence and sample state per rule.
     pub eql_limits: Limits,
+    /// Budget for the events all rules hold (sequence, sample and threshold state), in
+    /// `Event::heap_bytes`: beyond it the rule holding most drops its oldest state.
+    pub max_held_bytes: usize,
     /// Try every rule on every event instead of only those whose key the event meets (for
     /// checking the dispatcher; slow).
     pub no_dispatch: bool,
+}
+
+/// The default of `EngineConfig::max_held_bytes`.
+pub const DEFAULT_MAX_HELD_BYTES: usize = 64 << 20;
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            state_dir: None,
+            new_terms_warmup_ms: 0,
+            eql_limits: Limits::default(),
+            max_held_bytes: DEFAULT_MAX_HELD_BYTES,
+            no_dispatch: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,8 +86,15 @@ pub struct Stats {
     pub replaced_rules: usize,
     /// Rules tried per event on average ×1000 (how well dispatch works).
     pub rule_evals: u64,
-    /// Partial EQL matches dropped by `Limits`.
+    /// Partial EQL matches dropped by `Limits` or the held-bytes budget.
     pub eql_dropped: u64,
+    /// Bytes of the events rules hold now (`EngineConfig::max_held_bytes` bounds it), and
+    /// the most they held.
+    pub held_bytes: u64,
+    pub held_peak: u64,
+    /// Rule states (partial matches, sample keys, threshold groups) dropped to stay within
+    /// the budget; they count in `eql_dropped` / `threshold_groups_dropped` too.
+    pub shed_states: u64,
     /// new_terms state write failures (the state stays in memory).
     pub state_errors: u64,
     pub new_terms_learned: u64,
@@ -78,6 +103,17 @@ pub struct Stats {
     pub new_terms_truncated: u64,
     pub threshold_groups_dropped: u64,
     pub per_rule: Vec<RuleStats>,
+}
+
+/// See [`Engine::state_counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StateCounters {
+    pub held_bytes: u64,
+    pub held_peak_bytes: u64,
+    /// States dropped by any bound.
+    pub dropped: u64,
+    /// Of them, dropped to stay within the held-bytes budget.
+    pub shed: u64,
 }
 
 /// Which views of an event a rule runs on.
@@ -160,6 +196,40 @@ enum State {
     Threshold(Filter, threshold::Tracker),
 }
 
+impl State {
+    /// Bytes of the events this rule's state holds.
+    fn held_bytes(&self) -> usize {
+        match self {
+            State::Eql(rts) => rts.iter().flatten().map(Runtime::held_bytes).sum(),
+            State::Threshold(_, t) => t.held_bytes(),
+            State::Filter(_) | State::NewTerms(..) => 0,
+        }
+    }
+
+    /// Drops the oldest state until at most `target` bytes are held; returns how many
+    /// partial matches or groups went.
+    fn shed(&mut self, target: usize) -> u64 {
+        match self {
+            State::Eql(rts) => {
+                let [a, b] = &mut **rts;
+                let mut rts: Vec<&mut Runtime> =
+                    [a.as_mut(), b.as_mut()].into_iter().flatten().collect();
+                // The bigger one first, down to what leaves room for the other.
+                rts.sort_by_key(|rt| std::cmp::Reverse(rt.held_bytes()));
+                let mut n = 0;
+                for i in 0..rts.len() {
+                    let all: usize = rts.iter().map(|rt| rt.held_bytes()).sum();
+                    let others = all - rts[i].held_bytes();
+                    n += rts[i].shed(target.saturating_sub(others));
+                }
+                n
+            }
+            State::Threshold(_, t) => t.shed(target),
+            State::Filter(_) | State::NewTerms(..) => 0,
+        }
+    }
+}
+
 struct Slot {
     state: State,
     meta: Meta,
@@ -194,6 +264,10 @@ pub struct Engine {
     cands: Vec<u32>,
     matches: Vec<Vec<Arc<Event>>>,
     hits: Vec<threshold::Hit>,
+    /// Bytes of the events all rules hold (the sum of their `held_bytes`), and the budget.
+    held: usize,
+    max_held: usize,
+    shed_warn: crate::ratelimit::RateLimited,
 }
 
 /// A Defend view as an overlay, decided on the first values of `DEFEND_READS`.
@@ -358,6 +432,8 @@ impl Engine {
         dispatch.finish();
         let need_defend = slots.iter().any(|s| s.meta.sources.defend != 0);
         let n = slots.len();
+        // Carried rules (reload) bring their state.
+        let held = slots.iter().map(|s| s.state.held_bytes()).sum();
         Ok(Engine {
             stats: Stats {
                 rules: n,
@@ -377,6 +453,9 @@ impl Engine {
             cands: Vec::new(),
             matches: Vec::new(),
             hits: Vec::new(),
+            held,
+            max_held: config.max_held_bytes,
+            shed_warn: crate::ratelimit::RateLimited::new(std::time::Duration::from_secs(10)),
         })
     }
 
@@ -430,6 +509,10 @@ impl Engine {
                 ix_def.as_ref().zip(ref_def.as_ref()).map(|(ix, e)| (e, ix)),
             ];
             self.run_candidates(views, stream, gen, out);
+            if self.held > self.max_held {
+                self.shed();
+            }
+            self.stats.held_peak = self.stats.held_peak.max(self.held as u64);
         }
         self.index = fi;
         if gen % 65_536 == 0 {
@@ -486,7 +569,9 @@ impl Engine {
                     if let Some(e) = first_match(f) {
                         slot.meta.stats.matches += 1;
                         self.hits.clear();
+                        let before = tracker.held_bytes();
                         tracker.observe(&e, &mut self.hits);
+                        self.held = self.held + tracker.held_bytes() - before;
                         for hit in self.hits.drain(..) {
                             let threshold = ThresholdResult::from(&hit);
                             let mut alert = Alert::new(&slot.meta.rule, e.timestamp_ms, hit.events);
@@ -503,7 +588,9 @@ impl Engine {
                         };
                         self.matches.clear();
                         e.set_stages(self.stages[fam][i]);
+                        let before = rt.held_bytes();
                         rt.on_indexed(ix, e, &mut self.matches);
+                        self.held = self.held + rt.held_bytes() - before;
                         for events in self.matches.drain(..) {
                             if both && seen_before(&mut slot.meta.recent, &events) {
                                 continue;
@@ -529,7 +616,9 @@ impl Engine {
             let both = rts[AB].is_some() && rts[DEF].is_some();
             for rt in rts.iter_mut().flatten() {
                 matches.clear();
+                let before = rt.held_bytes();
                 rt.on_time(now_ms, &mut matches);
+                self.held = self.held + rt.held_bytes() - before;
                 for m in matches.drain(..) {
                     if both && seen_before(&mut slot.meta.recent, &m.events) {
                         continue;
@@ -540,6 +629,81 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Brings the events held under the budget: the rule holding most drops its oldest
+    /// state, down to what the next one holds or as far as the budget needs, until all
+    /// rules together hold at most 7/8 of it (room before the next shed).
+    fn shed(&mut self) {
+        let target = self.max_held - self.max_held / 8;
+        let mut shed = 0;
+        while self.held > target {
+            let Some((top, second)) = self.biggest_holders() else {
+                break;
+            };
+            let holds = self.slots[top].state.held_bytes();
+            let needed = holds.saturating_sub(self.held - target);
+            // Rules holding the same take turns, a quarter each.
+            let floor = if second < holds {
+                second
+            } else {
+                holds - holds / 4
+            };
+            let own_target = needed.max(floor);
+            let n = self.slots[top].state.shed(own_target);
+            let after = self.slots[top].state.held_bytes();
+            self.held -= holds - after;
+            shed += n;
+            if n == 0 && after == holds {
+                break;
+            }
+        }
+        self.stats.shed_states += shed;
+        if shed > 0 {
+            let what = format!(
+                "rule state over its budget of {} MiB of held events: dropped the oldest partial matches and groups",
+                self.max_held >> 20
+            );
+            self.shed_warn.hit(&what, self.stats.shed_states);
+        }
+    }
+
+    /// The state bounds at a glance, without `stats`' per-rule list: bytes of events held
+    /// now and at most, and rule states dropped by a bound (`Limits`, threshold groups, the
+    /// held-bytes budget).
+    pub fn state_counters(&self) -> StateCounters {
+        let dropped = self
+            .slots
+            .iter()
+            .map(|slot| match &slot.state {
+                State::Eql(rts) => rts.iter().flatten().map(Runtime::dropped).sum(),
+                State::Threshold(_, t) => t.dropped_groups,
+                State::Filter(_) | State::NewTerms(..) => 0,
+            })
+            .sum();
+        StateCounters {
+            held_bytes: self.held as u64,
+            held_peak_bytes: self.stats.held_peak,
+            dropped,
+            shed: self.stats.shed_states,
+        }
+    }
+
+    /// The rule holding the most bytes, and what the next one holds.
+    fn biggest_holders(&self) -> Option<(usize, usize)> {
+        let mut top: Option<(usize, usize)> = None;
+        let mut second = 0;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let b = slot.state.held_bytes();
+            match top {
+                Some((_, t)) if b <= t => second = second.max(b),
+                _ => {
+                    second = top.map_or(0, |(_, t)| t);
+                    top = Some((i, b));
+                }
+            }
+        }
+        top.filter(|(_, b)| *b > 0).map(|(i, _)| (i, second))
     }
 
     /// Writes batched rule state (refreshed new_terms sightings) to the state directory.
@@ -559,6 +723,7 @@ impl Engine {
             .iter()
             .map(|slot| slot.meta.stats.clone())
             .collect();
+        s.held_bytes = self.held as u64;
         for slot in &self.slots {
             match &slot.state {
                 State::Eql(rts) => {

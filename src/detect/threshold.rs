@@ -34,8 +34,15 @@ pub struct Hit {
 
 struct Group {
     terms: Vec<(String, Value)>,
-    events: VecDeque<Arc<Event>>,
+    /// The counted events, with what keeping each costs (`Event::heap_bytes`).
+    events: VecDeque<(Arc<Event>, usize)>,
     touched: u64,
+}
+
+impl Group {
+    fn bytes(&self) -> usize {
+        self.events.iter().map(|(_, b)| b).sum()
+    }
 }
 
 pub struct Tracker {
@@ -46,6 +53,8 @@ pub struct Tracker {
     groups: HashMap<Vec<u8>, Group>,
     tick: u64,
     pub dropped_groups: u64,
+    /// Bytes of the events of every group.
+    held: usize,
 }
 
 impl Tracker {
@@ -63,13 +72,50 @@ impl Tracker {
             groups: HashMap::new(),
             tick: 0,
             dropped_groups: 0,
+            held: 0,
         }
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Drops the least recently counted groups until their events take at most `target`
+    /// bytes; returns how many (they count in `dropped_groups`).
+    pub fn shed(&mut self, target: usize) -> u64 {
+        if self.held <= target {
+            return 0;
+        }
+        let mut by_age: Vec<(u64, Vec<u8>)> = self
+            .groups
+            .iter()
+            .map(|(k, g)| (g.touched, k.clone()))
+            .collect();
+        by_age.sort_unstable();
+        let mut n = 0;
+        for (_, key) in by_age {
+            if self.held <= target {
+                break;
+            }
+            if let Some(g) = self.groups.remove(&key) {
+                self.held -= g.bytes();
+                self.dropped_groups += 1;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[cfg(test)]
+    fn recount(&self) -> usize {
+        self.groups.values().map(Group::bytes).sum()
     }
 
     /// Counts a matching event; returns the groups that crossed the threshold.
     pub fn observe(&mut self, ev: &Arc<Event>, out: &mut Vec<Hit>) {
         self.tick += 1;
         let ts = ev.timestamp_ms;
+        let mut bytes = None;
         for terms in group_terms(ev, &self.fields) {
             let key =
                 serde_json::to_vec(&terms.iter().map(|(_, v)| v.to_json()).collect::<Vec<_>>())
@@ -87,14 +133,16 @@ impl Tracker {
             while group
                 .events
                 .front()
-                .is_some_and(|e| ts.saturating_sub(e.timestamp_ms) > self.window_ms)
+                .is_some_and(|(e, _)| ts.saturating_sub(e.timestamp_ms) > self.window_ms)
             {
-                group.events.pop_front();
+                self.held -= group.events.pop_front().map_or(0, |(_, b)| b);
             }
             if group.events.len() >= MAX_EVENTS_PER_GROUP {
-                group.events.pop_front();
+                self.held -= group.events.pop_front().map_or(0, |(_, b)| b);
             }
-            group.events.push_back(Arc::clone(ev));
+            let b = *bytes.get_or_insert_with(|| ev.heap_bytes());
+            group.events.push_back((Arc::clone(ev), b));
+            self.held += b;
             if (group.events.len() as u64) < self.value {
                 continue;
             }
@@ -110,7 +158,11 @@ impl Tracker {
             {
                 continue;
             }
-            let events: Vec<Arc<Event>> = std::mem::take(&mut group.events).into();
+            self.held -= group.bytes();
+            let events: Vec<Arc<Event>> = std::mem::take(&mut group.events)
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect();
             out.push(Hit {
                 terms: group.terms.clone(),
                 count: events.len() as u64,
@@ -134,7 +186,9 @@ impl Tracker {
             .min_by_key(|(_, g)| g.touched)
             .map(|(k, _)| k.clone())
         {
-            self.groups.remove(&oldest);
+            if let Some(g) = self.groups.remove(&oldest) {
+                self.held -= g.bytes();
+            }
             self.dropped_groups += 1;
         }
     }
@@ -175,10 +229,10 @@ fn group_terms(ev: &Event, fields: &[String]) -> Vec<Vec<(String, Value)>> {
     out
 }
 
-fn distinct(events: &VecDeque<Arc<Event>>, field: &str) -> u64 {
+fn distinct(events: &VecDeque<(Arc<Event>, usize)>, field: &str) -> u64 {
     let mut seen: Vec<Vec<u8>> = events
         .iter()
-        .flat_map(|e| scalar_values(e.get(field)))
+        .flat_map(|(e, _)| scalar_values(e.get(field)))
         .map(|v| serde_json::to_vec(&v.to_json()).unwrap_or_default())
         .collect();
     seen.sort_unstable();
@@ -195,6 +249,28 @@ mod tests {
         e.push("host.id", host);
         e.push("user.name", user);
         Arc::new(e)
+    }
+
+    /// The running count of held bytes follows window expiry, alerts (which consume a
+    /// group's events) and `shed`.
+    #[test]
+    fn held_bytes_follow_the_groups() {
+        let mut t = Tracker::new(&["host.id".to_owned()], 5, &[], 40);
+        let mut hits = Vec::new();
+        for i in 0..2000 {
+            let host = format!("h{}", (i * 7919) % 7);
+            let user = "u".repeat((i % 50) as usize);
+            t.observe(&ev(i, &host, &user), &mut hits);
+            assert_eq!(t.held_bytes(), t.recount(), "after event {i}");
+        }
+        assert!(!hits.is_empty());
+        let before = t.held_bytes();
+        assert!(before > 0);
+        let shed = t.shed(before / 3);
+        assert!(shed > 0 && t.held_bytes() <= before / 3);
+        assert_eq!(t.held_bytes(), t.recount());
+        t.shed(0);
+        assert_eq!((t.held_bytes(), t.groups.len()), (0, 0));
     }
 
     #[test]

@@ -117,11 +117,18 @@ fn with_index<R>(ev: &Event, f: impl FnOnce(&IndexedEvent) -> R) -> R {
 pub struct Held {
     base: Arc<Event>,
     view: Option<Arc<Event>>,
+    /// What keeping it costs (`Event::heap_bytes` of the event and the view's changes), for
+    /// the engine's budget of held events; set by [`EventRef::held`].
+    bytes: u32,
 }
 
 impl Held {
     pub fn timestamp_ms(&self) -> i64 {
         self.base.timestamp_ms
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes as usize
     }
 
     /// The same event seen the same way.
@@ -150,6 +157,8 @@ pub struct EventRef {
     /// event, as the engine's dispatcher found; the others are not evaluated.
     stages: std::cell::Cell<u64>,
     held: Held,
+    /// `held.bytes`, worked out when a rule first keeps the event (0: not yet).
+    bytes: std::cell::Cell<u32>,
 }
 
 impl EventRef {
@@ -160,7 +169,9 @@ impl EventRef {
             held: Held {
                 base: Arc::clone(ev),
                 view: None,
+                bytes: 0,
             },
+            bytes: std::cell::Cell::new(0),
         }
     }
 
@@ -172,7 +183,9 @@ impl EventRef {
             held: Held {
                 base: Arc::clone(base),
                 view: Some(Arc::clone(view)),
+                bytes: 0,
             },
+            bytes: std::cell::Cell::new(0),
         }
     }
 
@@ -192,9 +205,17 @@ impl EventRef {
         self.ordinal
     }
 
-    /// The event to keep in state.
+    /// The event to keep in state, with what keeping it costs.
     pub fn held(&self) -> Held {
-        self.held.clone()
+        if self.bytes.get() == 0 {
+            let h = &self.held;
+            let n = h.base.heap_bytes() + h.view.as_ref().map_or(0, |v| v.heap_bytes());
+            self.bytes.set(u32::try_from(n).unwrap_or(u32::MAX).max(1));
+        }
+        Held {
+            bytes: self.bytes.get(),
+            ..self.held.clone()
+        }
     }
 
     /// The full document, for an alert.
@@ -683,12 +704,41 @@ impl Runtime {
         self.cap(before, out);
     }
 
-    /// Partial matches dropped because a bound bit.
+    /// Partial matches dropped because a bound bit (`Limits`, or the engine's memory budget
+    /// through [`Runtime::shed`]).
     pub fn dropped(&self) -> u64 {
         match &self.engine {
             Engine::Event(_) => 0,
             Engine::Sequence(m) => m.dropped(),
             Engine::Sample(m) => m.dropped(),
+        }
+    }
+
+    /// Bytes of the events this runtime's state holds (`Held::bytes`).
+    pub fn held_bytes(&self) -> usize {
+        match &self.engine {
+            Engine::Event(_) => 0,
+            Engine::Sequence(m) => m.held_bytes(),
+            Engine::Sample(m) => m.held_bytes(),
+        }
+    }
+
+    #[cfg(test)]
+    fn recount_held(&self) -> usize {
+        match &self.engine {
+            Engine::Event(_) => 0,
+            Engine::Sequence(m) => m.recount(),
+            Engine::Sample(m) => m.recount(),
+        }
+    }
+
+    /// Drops the oldest partial matches until the events held take at most `target` bytes;
+    /// returns how many were dropped (they count in [`Runtime::dropped`]).
+    pub fn shed(&mut self, target: usize) -> u64 {
+        match &mut self.engine {
+            Engine::Event(_) => 0,
+            Engine::Sequence(m) => m.shed(target),
+            Engine::Sample(m) => m.shed(target),
         }
     }
 }
@@ -770,6 +820,69 @@ pub fn search_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The running count of held bytes equals the sum over the state after every event of a
+    /// random stream (partials replaced, completed, expired, killed by `until` and missing
+    /// stages, bounded; sample candidates rotated, cleared on alerts, expired), and `shed`
+    /// brings it under its target.
+    #[test]
+    fn held_bytes_follow_the_state() {
+        let queries = [
+            "sequence by k with maxspan=50ms [any where t == 1] [any where t == 2] [any where t == 3] until [any where t == 9]",
+            "sequence by k with maxspan=40ms [any where t == 1] ![any where t == 4] [any where t == 2]",
+            "sequence by k with maxspan=30ms [any where t == 1] [any where t == 2] ![any where t == 5]",
+            "sequence by k [any where t == 1] with runs=2 [any where t == 3]",
+            "sample by k [any where t == 1] [any where t == 2] [any where t == 3]",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for q in queries {
+            let query = Arc::new(parse(q).unwrap());
+            let limits = Limits {
+                max_states: 4,
+                window_ms: 60,
+            };
+            let mut rt = Runtime::new(query, limits);
+            let mut out = vec![];
+            let mut peak = 0;
+            for i in 0..3000i64 {
+                let mut ev = Event::new(i);
+                ev.arrival = i as u64;
+                ev.push("t", (next() % 10) as i64);
+                ev.push("k", format!("key-{}", next() % 8));
+                // Events of different sizes, so a wrong subtraction shows.
+                if next() % 3 == 0 {
+                    ev.push("pad", "x".repeat((next() % 200) as usize));
+                }
+                rt.on_event(&Arc::new(ev), &mut out);
+                if i % 97 == 0 {
+                    rt.on_time(i, &mut vec![]);
+                }
+                assert_eq!(rt.held_bytes(), rt.recount_held(), "{q} after event {i}");
+                peak = peak.max(rt.held_bytes());
+            }
+            assert!(peak > 0, "{q}: nothing was ever held");
+            assert!(!out.is_empty(), "{q}: no match");
+            let dropped = rt.dropped();
+            assert!(dropped > 0, "{q}: the state bound never bit");
+            let target = rt.held_bytes() / 2;
+            let shed = rt.shed(target);
+            assert!(
+                rt.held_bytes() <= target,
+                "{q}: shed left {}",
+                rt.held_bytes()
+            );
+            assert_eq!(rt.held_bytes(), rt.recount_held(), "{q} after shed");
+            assert_eq!(rt.dropped(), dropped + shed);
+            rt.shed(0);
+            assert_eq!((rt.held_bytes(), rt.recount_held()), (0, 0), "{q}");
+        }
+    }
 
     /// The encoded tuples are the general ones, in the same order, and decode to the values
     /// joined on: single values, lists, optional and missing keys, numbers and expressions.

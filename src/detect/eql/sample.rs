@@ -22,6 +22,12 @@ struct Bucket {
     last_seen: i64,
 }
 
+impl Bucket {
+    fn bytes(&self) -> usize {
+        self.cands.iter().map(|(_, e)| e.bytes()).sum()
+    }
+}
+
 pub(crate) struct Matcher {
     buckets: StrMap<Tuple, Bucket>,
     /// Keys in order of last activity, for expiry and the bound: (last_seen, key).
@@ -29,6 +35,8 @@ pub(crate) struct Matcher {
     window: i64,
     max_states: usize,
     dropped: u64,
+    /// Bytes of the candidates of every bucket (`Held::bytes`).
+    held: usize,
 }
 
 impl Matcher {
@@ -39,11 +47,38 @@ impl Matcher {
             window: limits.window_ms.max(0),
             max_states: limits.max_states.max(1),
             dropped: 0,
+            held: 0,
         }
     }
 
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Drops the least recently active keys until the candidates take at most `target` bytes.
+    pub fn shed(&mut self, target: usize) -> u64 {
+        let mut n = 0;
+        while self.held > target {
+            let Some((_, key)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = self.buckets.remove(&key) {
+                self.held -= b.bytes();
+                self.dropped += 1;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// `held` worked out afresh (tests check the running count against it).
+    #[cfg(test)]
+    pub(crate) fn recount(&self) -> usize {
+        self.buckets.values().map(Bucket::bytes).sum()
     }
 
     pub fn on_event(&mut self, q: &Query, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
@@ -67,6 +102,7 @@ impl Matcher {
                     }
                 };
                 b.last_seen = b.last_seen.max(now);
+                let before = b.bytes();
                 let window = self.window;
                 b.cands.retain(|(_, e)| now - e.timestamp_ms() <= window);
                 let this = ev.held();
@@ -80,6 +116,7 @@ impl Matcher {
                     }
                     b.cands.push((i, this));
                 }
+                self.held = self.held + b.bytes() - before;
                 // A sample needs a candidate for every filter; until then nothing to search.
                 if now < b.quiet_until || (0..n).any(|f| b.cands.iter().all(|(g, _)| *g != f)) {
                     continue;
@@ -97,6 +134,7 @@ impl Matcher {
                     let first = events.iter().map(Held::timestamp_ms).min().unwrap_or(now);
                     let events = events.iter().map(Held::materialize).collect();
                     b.quiet_until = first.saturating_add(window).saturating_add(1);
+                    self.held -= b.bytes();
                     b.cands.clear();
                     out.push(Match {
                         events,
@@ -128,7 +166,9 @@ impl Matcher {
                     }
                 }
                 _ => {
-                    self.buckets.remove(&key);
+                    if let Some(b) = self.buckets.remove(&key) {
+                        self.held -= b.bytes();
+                    }
                 }
             }
         }
@@ -139,7 +179,8 @@ impl Matcher {
             let Some((_, key)) = self.order.pop_front() else {
                 break;
             };
-            if self.buckets.remove(&key).is_some() {
+            if let Some(b) = self.buckets.remove(&key) {
+                self.held -= b.bytes();
                 self.dropped += 1;
             }
         }

@@ -25,6 +25,8 @@ struct Partial {
     last: Ord2,
     /// Events of the positive stages matched so far.
     events: Vec<Held>,
+    /// Their `Held::bytes`.
+    bytes: usize,
     /// When every leading missing stage had a matching event before `start`: the earliest of
     /// their latest timestamps.
     leading: Option<i64>,
@@ -40,6 +42,8 @@ struct Pending {
     /// Per trailing stage: the first matching event after `last` (timestamp).
     trailing: Vec<Option<i64>>,
     events: Vec<Arc<Event>>,
+    /// The bytes its events were held at.
+    bytes: usize,
 }
 
 pub(crate) struct Matcher {
@@ -65,6 +69,8 @@ pub(crate) struct Matcher {
     dropped: u64,
     maxspan: Option<i64>,
     max_states: usize,
+    /// Bytes of the events of every partial and pending match.
+    held: usize,
 }
 
 impl Matcher {
@@ -99,11 +105,49 @@ impl Matcher {
             dropped: 0,
             maxspan: q.maxspan_ms,
             max_states: limits.max_states.max(1),
+            held: 0,
         }
     }
 
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Drops the oldest partials (then pending matches) until the events held take at most
+    /// `target` bytes.
+    pub fn shed(&mut self, target: usize) -> u64 {
+        let before = self.dropped;
+        while self.held > target {
+            if let Some((id, _, key)) = self.order.pop_front() {
+                if self.remove_partial(id, &key) {
+                    self.dropped += 1;
+                }
+            } else if let Some(p) = self.pending.pop_front() {
+                self.live -= 1;
+                self.held -= p.bytes;
+                self.dropped += 1;
+            } else {
+                break;
+            }
+        }
+        self.dropped - before
+    }
+
+    /// `held` worked out afresh (tests check the running count against it).
+    #[cfg(test)]
+    pub(crate) fn recount(&self) -> usize {
+        let partials: usize = self
+            .states
+            .values()
+            .flatten()
+            .flatten()
+            .map(|p| p.bytes)
+            .sum();
+        partials + self.pending.iter().map(|p| p.bytes).sum::<usize>()
     }
 
     pub fn on_event(&mut self, q: &Query, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
@@ -151,7 +195,7 @@ impl Matcher {
                     };
                     for (i, slot) in stages.iter_mut().enumerate() {
                         if slot.as_ref().is_some_and(|p| p.start < o) {
-                            *slot = None;
+                            self.held -= slot.take().map_or(0, |p| p.bytes);
                             self.live -= 1;
                             self.waiting[i] -= 1;
                         }
@@ -187,7 +231,7 @@ impl Matcher {
                 for k in tuples(&s.keys, ix) {
                     if let Some(slot) = self.states.get_mut(&k).and_then(|st| st.get_mut(g)) {
                         if slot.as_ref().is_some_and(|p| p.last < o) {
-                            *slot = None;
+                            self.held -= slot.take().map_or(0, |p| p.bytes);
                             self.live -= 1;
                             self.waiting[g] -= 1;
                         }
@@ -213,8 +257,14 @@ impl Matcher {
             // Without leading stages a fully seen trailing set already decides the match.
             if self.leading.is_empty() {
                 let before = self.pending.len();
-                self.pending
-                    .retain(|p| p.trailing.iter().any(Option::is_none));
+                let held = &mut self.held;
+                self.pending.retain(|p| {
+                    let keep = p.trailing.iter().any(Option::is_none);
+                    if !keep {
+                        *held -= p.bytes;
+                    }
+                    keep
+                });
                 self.live -= before - self.pending.len();
             }
         }
@@ -238,11 +288,13 @@ impl Matcher {
                 _ => None,
             };
             self.next_id += 1;
+            let held = ev.held();
             Partial {
                 id: self.next_id,
                 start: o,
                 last: o,
-                events: vec![ev.held()],
+                bytes: held.bytes(),
+                events: vec![held],
                 leading,
             }
         } else {
@@ -259,8 +311,11 @@ impl Matcher {
                 .expect("checked above");
             self.live -= 1;
             self.waiting[j - 1] -= 1;
+            self.held -= p.bytes;
+            let held = ev.held();
             p.last = o;
-            p.events.push(ev.held());
+            p.bytes += held.bytes();
+            p.events.push(held);
             p
         };
         if j + 1 == n {
@@ -275,9 +330,13 @@ impl Matcher {
         let Some(stages) = self.states.get_mut(k) else {
             return;
         };
-        if stages[j].replace(partial).is_none() {
-            self.live += 1;
-            self.waiting[j] += 1;
+        self.held += partial.bytes;
+        match stages[j].replace(partial) {
+            Some(old) => self.held -= old.bytes,
+            None => {
+                self.live += 1;
+                self.waiting[j] += 1;
+            }
         }
         if j == 0 {
             self.order.push_back((id, start_ts, k.clone()));
@@ -332,7 +391,9 @@ impl Matcher {
         }
         let deadline = p.start.0.saturating_add(self.maxspan.unwrap_or(0));
         let events = self.with_placeholders(q, p.events);
+        self.held += p.bytes;
         self.pending.push_back(Pending {
+            bytes: p.bytes,
             key,
             start: p.start.0,
             last: p.last,
@@ -375,6 +436,7 @@ impl Matcher {
                 continue;
             }
             self.live -= 1;
+            self.held -= p.bytes;
             if !self.edges_seen(p.start, p.last.0, p.leading, &p.trailing) {
                 out.push(Match {
                     events: p.events,
@@ -409,7 +471,7 @@ impl Matcher {
         let mut found = false;
         for (i, slot) in stages.iter_mut().enumerate() {
             if slot.as_ref().is_some_and(|p| p.id == id) {
-                *slot = None;
+                self.held -= slot.take().map_or(0, |p| p.bytes);
                 self.waiting[i] -= 1;
                 found = true;
             }
@@ -429,8 +491,9 @@ impl Matcher {
                 if self.remove_partial(id, &key) {
                     self.dropped += 1;
                 }
-            } else if self.pending.pop_front().is_some() {
+            } else if let Some(p) = self.pending.pop_front() {
                 self.live -= 1;
+                self.held -= p.bytes;
                 self.dropped += 1;
             } else {
                 break;
