@@ -51,6 +51,9 @@ pub struct Tracker {
     cardinality: Vec<Cardinality>,
     window_ms: i64,
     groups: HashMap<Vec<u8>, Group>,
+    /// Groups in order of their last event: (its timestamp, `touched`, key). An entry is
+    /// live while its group's `touched` is still that tick; the others are skipped.
+    order: VecDeque<(i64, u64, Vec<u8>)>,
     tick: u64,
     pub dropped_groups: u64,
     /// Bytes of the events of every group.
@@ -70,6 +73,7 @@ impl Tracker {
             cardinality: cardinality.to_vec(),
             window_ms,
             groups: HashMap::new(),
+            order: VecDeque::new(),
             tick: 0,
             dropped_groups: 0,
             held: 0,
@@ -83,27 +87,45 @@ impl Tracker {
     /// Drops the least recently counted groups until their events take at most `target`
     /// bytes; returns how many (they count in `dropped_groups`).
     pub fn shed(&mut self, target: usize) -> u64 {
-        if self.held <= target {
-            return 0;
-        }
-        let mut by_age: Vec<(u64, Vec<u8>)> = self
-            .groups
-            .iter()
-            .map(|(k, g)| (g.touched, k.clone()))
-            .collect();
-        by_age.sort_unstable();
         let mut n = 0;
-        for (_, key) in by_age {
-            if self.held <= target {
-                break;
-            }
-            if let Some(g) = self.groups.remove(&key) {
-                self.held -= g.bytes();
-                self.dropped_groups += 1;
-                n += 1;
-            }
+        while self.held > target && self.pop_oldest().is_some() {
+            self.dropped_groups += 1;
+            n += 1;
         }
         n
+    }
+
+    /// Removes the least recently counted group.
+    fn pop_oldest(&mut self) -> Option<Group> {
+        while let Some((_, tick, key)) = self.order.pop_front() {
+            if self.groups.get(&key).is_some_and(|g| g.touched == tick) {
+                let g = self.groups.remove(&key)?;
+                self.held -= g.bytes();
+                return Some(g);
+            }
+        }
+        None
+    }
+
+    /// Drops the groups whose last event left the window: they hold nothing countable.
+    fn expire(&mut self, now: i64) {
+        while let Some((ts, tick, key)) = self.order.front() {
+            if now.saturating_sub(*ts) <= self.window_ms {
+                break;
+            }
+            if self.groups.get(key).is_some_and(|g| g.touched == *tick) {
+                if let Some(g) = self.groups.remove(key) {
+                    self.held -= g.bytes();
+                }
+            }
+            self.order.pop_front();
+        }
+        // Entries of groups touched again since: compact when they pile up.
+        if self.order.len() > 2 * self.groups.len() + 1024 {
+            let groups = &self.groups;
+            self.order
+                .retain(|(_, tick, key)| groups.get(key).is_some_and(|g| g.touched == *tick));
+        }
     }
 
     #[cfg(test)]
@@ -115,15 +137,20 @@ impl Tracker {
     pub fn observe(&mut self, ev: &Arc<Event>, out: &mut Vec<Hit>) {
         self.tick += 1;
         let ts = ev.timestamp_ms;
+        self.expire(ts);
         let mut bytes = None;
         for terms in group_terms(ev, &self.fields) {
             let key =
                 serde_json::to_vec(&terms.iter().map(|(_, v)| v.to_json()).collect::<Vec<_>>())
                     .unwrap_or_default();
-            if !self.groups.contains_key(&key) && self.groups.len() >= MAX_GROUPS {
-                self.evict();
+            if !self.groups.contains_key(&key)
+                && self.groups.len() >= MAX_GROUPS
+                && self.pop_oldest().is_some()
+            {
+                self.dropped_groups += 1;
             }
             let tick = self.tick;
+            self.order.push_back((ts, tick, key.clone()));
             let group = self.groups.entry(key).or_insert_with(|| Group {
                 terms,
                 events: VecDeque::new(),
@@ -176,20 +203,6 @@ impl Tracker {
                     .cloned()
                     .collect(),
             });
-        }
-    }
-
-    fn evict(&mut self) {
-        if let Some(oldest) = self
-            .groups
-            .iter()
-            .min_by_key(|(_, g)| g.touched)
-            .map(|(k, _)| k.clone())
-        {
-            if let Some(g) = self.groups.remove(&oldest) {
-                self.held -= g.bytes();
-            }
-            self.dropped_groups += 1;
         }
     }
 }
@@ -332,11 +345,32 @@ mod tests {
         t.observe(&ev(1, "b", "v"), &mut hits);
         assert_eq!(hits.len(), 1);
         assert!(hits[0].terms.is_empty());
-        let mut t = Tracker::new(&["host.id".to_owned()], 2, &[], 1000);
+        let mut t = Tracker::new(&["host.id".to_owned()], 2, &[], 1 << 40);
         for i in 0..(MAX_GROUPS + 10) {
             t.observe(&ev(i as i64, &format!("h{i}"), "u"), &mut hits);
         }
         assert_eq!(t.groups.len(), MAX_GROUPS);
         assert_eq!(t.dropped_groups, 10);
+        // The least recently counted went: h0..h9.
+        let key = |h: &str| serde_json::to_vec(&[serde_json::json!(h)]).unwrap();
+        assert!(!t.groups.contains_key(&key("h9")));
+        assert!(t.groups.contains_key(&key("h10")));
+    }
+
+    /// Groups whose last event left the window go (they could never count again), in time
+    /// order, and a group counted again stays.
+    #[test]
+    fn idle_groups_expire_with_the_window() {
+        let mut t = Tracker::new(&["host.id".to_owned()], 1_000, &[], 1000);
+        let mut hits = Vec::new();
+        for i in 0..5_000i64 {
+            t.observe(&ev(i, &format!("h{i}"), "u"), &mut hits);
+            t.observe(&ev(i, "busy", "u"), &mut hits);
+        }
+        // Those of the last second, and `busy`.
+        assert_eq!(t.groups.len(), 1_002, "{}", t.groups.len());
+        assert_eq!(t.held_bytes(), t.recount());
+        assert_eq!(t.dropped_groups, 0, "expiry is not a drop");
+        assert!(t.order.len() <= 2 * t.groups.len() + 1024);
     }
 }
