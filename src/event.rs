@@ -41,14 +41,20 @@ impl Value {
     }
 
     /// Heap bytes beyond the value itself.
+    #[inline]
     pub fn heap_bytes(&self) -> usize {
-        match self {
-            Value::Str(s) if s.is_heap_allocated() => s.capacity(),
-            Value::List(items) => {
-                items.capacity() * std::mem::size_of::<Value>()
-                    + items.iter().map(Value::heap_bytes).sum::<usize>()
+        #[inline(always)]
+        fn scalar(v: &Value) -> usize {
+            match v {
+                Value::Str(s) if s.is_heap_allocated() => s.capacity(),
+                Value::List(items) => items.capacity() * std::mem::size_of::<Value>(),
+                _ => 0,
             }
-            _ => 0,
+        }
+        match self {
+            // Lists in events hold scalars; a nested one counts its own table.
+            Value::List(items) => scalar(self) + items.iter().map(scalar).sum::<usize>(),
+            other => scalar(other),
         }
     }
 

@@ -502,7 +502,7 @@ impl Engine {
             let ref_ab = EventRef::ready(ev);
             // Rules keep the Defend view as the event plus its changes; the full document is
             // built only for an alert.
-            let ref_def = overlay.as_ref().map(|o| EventRef::view(ev, o));
+            let ref_def = overlay.as_ref().map(|o| ref_ab.view(o));
             // A rule sees a view only when that view's dispatch named it (its stamp).
             let views = [
                 Some((&ref_ab, &ix_ab)),

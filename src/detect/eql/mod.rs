@@ -157,8 +157,9 @@ pub struct EventRef {
     /// event, as the engine's dispatcher found; the others are not evaluated.
     stages: std::cell::Cell<u64>,
     held: Held,
-    /// `held.bytes`, worked out when a rule first keeps the event (0: not yet).
-    bytes: std::cell::Cell<u32>,
+    /// `Event::heap_bytes` of the event, worked out when a rule first keeps it (0: not
+    /// yet); shared by the views of one event.
+    base_bytes: std::rc::Rc<std::cell::Cell<u32>>,
 }
 
 impl EventRef {
@@ -171,21 +172,21 @@ impl EventRef {
                 view: None,
                 bytes: 0,
             },
-            bytes: std::cell::Cell::new(0),
+            base_bytes: Default::default(),
         }
     }
 
-    /// `base` as changed by `view` (see [`Event::overlaid`]).
-    pub fn view(base: &Arc<Event>, view: &Arc<Event>) -> EventRef {
+    /// This event as changed by `view` (see [`Event::overlaid`]).
+    pub fn view(&self, view: &Arc<Event>) -> EventRef {
         EventRef {
-            ordinal: (base.timestamp_ms, base.arrival),
+            ordinal: self.ordinal,
             stages: std::cell::Cell::new(u64::MAX),
             held: Held {
-                base: Arc::clone(base),
+                base: Arc::clone(&self.held.base),
                 view: Some(Arc::clone(view)),
                 bytes: 0,
             },
-            bytes: std::cell::Cell::new(0),
+            base_bytes: std::rc::Rc::clone(&self.base_bytes),
         }
     }
 
@@ -207,13 +208,17 @@ impl EventRef {
 
     /// The event to keep in state, with what keeping it costs.
     pub fn held(&self) -> Held {
-        if self.bytes.get() == 0 {
-            let h = &self.held;
-            let n = h.base.heap_bytes() + h.view.as_ref().map_or(0, |v| v.heap_bytes());
-            self.bytes.set(u32::try_from(n).unwrap_or(u32::MAX).max(1));
+        if self.base_bytes.get() == 0 {
+            let n = self.held.base.heap_bytes();
+            self.base_bytes
+                .set(u32::try_from(n).unwrap_or(u32::MAX).max(1));
         }
+        // A view's overlay is small, and most are shared by all events of their kind.
+        let view = self.held.view.as_ref().map_or(0, |v| {
+            v.fields.capacity() * std::mem::size_of::<(crate::event::Key, Value)>()
+        });
         Held {
-            bytes: self.bytes.get(),
+            bytes: self.base_bytes.get().saturating_add(view as u32),
             ..self.held.clone()
         }
     }
