@@ -36,6 +36,10 @@ struct Interner {
     names: Vec<Box<str>>,
 }
 
+/// `Interner::names.len()`, readable without the lock: every event's index asks it, and a
+/// lock's read-modify-write costs more than the rest of indexing a known shape.
+static KNOWN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 fn interner() -> &'static RwLock<Interner> {
     static I: OnceLock<RwLock<Interner>> = OnceLock::new();
     I.get_or_init(Default::default)
@@ -58,6 +62,8 @@ pub fn slot_of(path: &str) -> Slot {
     let s = w.names.len() as Slot;
     w.names.push(path.into());
     w.map.insert(path.into(), s);
+    // Published after the name: a reader that sees the count finds the name under the lock.
+    KNOWN.store(w.names.len() as u32, std::sync::atomic::Ordering::Release);
     s
 }
 
@@ -189,11 +195,7 @@ impl FieldIndex {
 
     /// The slot table of `ev`: its shape's when the shape is known, else built afresh.
     fn layer<'a>(&'a mut self, ev: &'a Event, overlay: bool) -> Layer<'a> {
-        let known = interner()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .names
-            .len() as u32;
+        let known = KNOWN.load(std::sync::atomic::Ordering::Acquire);
         if let Some(at) = self.shape(ev, overlay, known) {
             let sh = &self.shapes[at];
             return Layer {
