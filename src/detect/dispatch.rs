@@ -681,7 +681,11 @@ impl Dispatch {
         }
         for &slot in slots.iter() {
             let Field { maps, memo, .. } = &mut fields[by_slot[slot as usize] as usize];
-            let got = views.map(|ix| ix.and_then(|ix| ix.get(slot)));
+            // Spelled out: `array::map` is not always inlined, and this runs per field.
+            let got = [
+                views[0].and_then(|ix| ix.get(slot)),
+                views[1].and_then(|ix| ix.get(slot)),
+            ];
             // Which views each lookup serves (bit per view).
             let lookups: [(Option<&Value>, u32); 2] = match got {
                 [Some(a), Some(b)] if std::ptr::eq(a, b) => [(Some(a), 0b11), (None, 0)],

@@ -535,8 +535,8 @@ impl Engine {
                 slot.meta.sources.auditbeat,
                 slot.meta.sources.defend & stream != 0,
             ];
-            let v =
-                [AB, DEF].map(|fam| views[fam].filter(|_| sees[fam] && self.stamp[fam][i] == gen));
+            let sees = |fam: usize| views[fam].filter(|_| sees[fam] && self.stamp[fam][i] == gen);
+            let v = [sees(AB), sees(DEF)];
             let first_match = |f: &Filter| {
                 v.iter()
                     .flatten()
@@ -591,6 +591,9 @@ impl Engine {
                         let before = rt.held_bytes();
                         rt.on_indexed(ix, e, &mut self.matches);
                         self.held = self.held + rt.held_bytes() - before;
+                        if self.matches.is_empty() {
+                            continue;
+                        }
                         for events in self.matches.drain(..) {
                             if both && seen_before(&mut slot.meta.recent, &events) {
                                 continue;

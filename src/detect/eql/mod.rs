@@ -664,7 +664,10 @@ impl Runtime {
     pub fn on_indexed(&mut self, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Vec<Arc<Event>>>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         self.on_indexed_matches(ix, ev, &mut scratch);
-        out.extend(scratch.drain(..).map(|m| m.events));
+        // Most events match nothing: no drain to set up and drop then.
+        if !scratch.is_empty() {
+            out.extend(scratch.drain(..).map(|m| m.events));
+        }
         self.scratch = scratch;
     }
 
