@@ -271,13 +271,69 @@ fn tuples(ev: &Event, fields: &[String]) -> (Vec<Vec<Value>>, u64) {
     (out, truncated)
 }
 
+/// Encoded tuples longer than this are kept as their SHA-256: history must not cost what an
+/// attacker's command lines weigh (up to `MAX_ENTRIES` of them per rule, in memory and on
+/// disk).
+const MAX_KEY: usize = 64;
+/// First byte of a digest key; an encoded tuple is JSON and starts with `[`.
+const DIGEST: u8 = 0xff;
+
 fn encode(tuple: &[Value]) -> Vec<u8> {
-    serde_json::to_vec(&tuple.iter().map(Value::to_json).collect::<Vec<_>>()).unwrap_or_default()
+    let json = serde_json::to_vec(&tuple.iter().map(Value::to_json).collect::<Vec<_>>())
+        .unwrap_or_default();
+    if json.len() <= MAX_KEY {
+        return json;
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, &json);
+    let mut key = Vec::with_capacity(1 + digest.as_ref().len());
+    key.push(DIGEST);
+    key.extend_from_slice(digest.as_ref());
+    key
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tuple with a long value is remembered by its digest: a fixed-size key, the same for
+    /// the same value (known on the second sighting, also after a restart), different for a
+    /// value that differs in one byte.
+    #[test]
+    fn long_tuples_are_kept_as_digests() {
+        let dir = std::env::temp_dir().join(format!("aw-nt-digest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let fields = ["host.id".to_owned(), "process.command_line".to_owned()];
+        let cmd = |c: char| {
+            let mut e = Event::new(1000);
+            e.push("host.id", "h");
+            e.push(
+                "process.command_line",
+                format!("sh -c {}", "x".repeat(10_000)) + &c.to_string(),
+            );
+            e
+        };
+        let mut t = Tracker::new("r", &fields, 10 * DAY, 0, Some(&store)).unwrap();
+        assert_eq!(t.observe(&cmd('a'), Some(&store)).new.len(), 1);
+        assert_eq!(t.observe(&cmd('a'), Some(&store)).new.len(), 0);
+        let new = t.observe(&cmd('b'), Some(&store)).new;
+        assert_eq!(new.len(), 1, "one byte apart is another tuple");
+        // The alert still carries the value itself.
+        assert!(matches!(&new[0][1], Value::Str(s) if s.len() == 10_007));
+        assert!(t.seen.keys().all(|k| k.len() == 33 && k[0] == DIGEST));
+        // A short tuple stays readable JSON.
+        let mut short = Event::new(1000);
+        short.push("host.id", "h");
+        short.push("process.command_line", "id");
+        t.observe(&short, Some(&store));
+        assert!(t.seen.contains_key(br#"["h","id"]"#.as_slice()));
+        drop(t);
+        let mut again = Tracker::new("r", &fields, 10 * DAY, 0, Some(&store)).unwrap();
+        assert_eq!(again.len(), 3);
+        assert!(again.observe(&cmd('b'), Some(&store)).new.is_empty());
+        drop((again, store));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn ev(ts: i64, host: &str, path: &str, exe: Value) -> Event {
         let mut e = Event::new(ts);
