@@ -289,7 +289,11 @@ fn bundled_rules_report_what_the_detections_need() {
         tv_sec: 0,
         tv_usec: 200_000,
     };
-    // SAFETY: setting a receive timeout on a socket we own, with a valid timeval.
+    // The records are read after the actions, and the exec rules record every exec on the
+    // machine meanwhile: the default buffer can overflow on a busy machine (one run beside a
+    // parallel build missed two of the records).
+    let rcvbuf: libc::c_int = 16 << 20;
+    // SAFETY: setting a receive timeout and buffer size on a socket we own, with valid values.
     unsafe {
         libc::setsockopt(
             fd,
@@ -297,7 +301,14 @@ fn bundled_rules_report_what_the_detections_need() {
             libc::SO_RCVTIMEO,
             &tv as *const _ as *const libc::c_void,
             std::mem::size_of::<libc::timeval>() as u32,
-        )
+        );
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &rcvbuf as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
     };
 
     // The actions, each by a process whose pid we know.
