@@ -121,20 +121,25 @@ impl Matcher {
     /// `target` bytes.
     pub fn shed(&mut self, target: usize) -> u64 {
         let before = self.dropped;
-        while self.held > target {
-            if let Some((id, _, key)) = self.order.pop_front() {
-                if self.remove_partial(id, &key) {
-                    self.dropped += 1;
-                }
-            } else if let Some(p) = self.pending.pop_front() {
-                self.live -= 1;
-                self.held -= p.bytes;
-                self.dropped += 1;
-            } else {
-                break;
-            }
-        }
+        while self.held > target && self.drop_oldest() {}
         self.dropped - before
+    }
+
+    /// Drops the oldest partial, else the oldest pending match (a queue entry of a partial
+    /// already gone is only taken off); false when there is nothing left.
+    fn drop_oldest(&mut self) -> bool {
+        if let Some((id, _, key)) = self.order.pop_front() {
+            if self.remove_partial(id, &key) {
+                self.dropped += 1;
+            }
+        } else if let Some(p) = self.pending.pop_front() {
+            self.live -= 1;
+            self.held -= p.bytes;
+            self.dropped += 1;
+        } else {
+            return false;
+        }
+        true
     }
 
     /// `held` worked out afresh (tests check the running count against it).
@@ -486,19 +491,7 @@ impl Matcher {
     }
 
     fn enforce_bound(&mut self) {
-        while self.live > self.max_states {
-            if let Some((id, _, key)) = self.order.pop_front() {
-                if self.remove_partial(id, &key) {
-                    self.dropped += 1;
-                }
-            } else if let Some(p) = self.pending.pop_front() {
-                self.live -= 1;
-                self.held -= p.bytes;
-                self.dropped += 1;
-            } else {
-                break;
-            }
-        }
+        while self.live > self.max_states && self.drop_oldest() {}
         // Queue entries of partials already gone (replaced, completed): compact when they pile up.
         if self.order.len() > 2 * self.live + 1024 {
             let states = &self.states;
