@@ -664,8 +664,8 @@ impl Engine {
         self.stats.shed_states += shed;
         if shed > 0 {
             let what = format!(
-                "rule state over its budget of {} MiB of held events: dropped the oldest partial matches and groups",
-                self.max_held >> 20
+                "rule state over its budget of {} KiB of held events: dropped the oldest partial matches and groups",
+                self.max_held >> 10
             );
             self.shed_warn.hit(&what, self.stats.shed_states);
         }
