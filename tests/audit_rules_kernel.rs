@@ -289,11 +289,7 @@ fn bundled_rules_report_what_the_detections_need() {
         tv_sec: 0,
         tv_usec: 200_000,
     };
-    // The records are read after the actions, and the exec rules record every exec on the
-    // machine meanwhile: the default buffer can overflow on a busy machine (one run beside a
-    // parallel build missed two of the records).
-    let rcvbuf: libc::c_int = 16 << 20;
-    // SAFETY: setting a receive timeout and buffer size on a socket we own, with valid values.
+    // SAFETY: setting a receive timeout on a socket we own, with a valid timeval.
     unsafe {
         libc::setsockopt(
             fd,
@@ -301,15 +297,12 @@ fn bundled_rules_report_what_the_detections_need() {
             libc::SO_RCVTIMEO,
             &tv as *const _ as *const libc::c_void,
             std::mem::size_of::<libc::timeval>() as u32,
-        );
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &rcvbuf as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
+        )
     };
+    // The records are read after the actions, and the exec rules record every exec on the
+    // machine meanwhile: the default buffer can overflow on a busy machine (one run beside a
+    // parallel build missed two of the records).
+    auditwatch::source::netlink::set_receive_buffer(fd, 16 << 20).expect("receive buffer");
 
     // The actions, each by a process whose pid we know.
     let me = std::process::id();

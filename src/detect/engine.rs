@@ -206,6 +206,15 @@ impl State {
         }
     }
 
+    /// Partial matches, sample keys or threshold groups a bound dropped.
+    fn dropped(&self) -> u64 {
+        match self {
+            State::Eql(rts) => rts.iter().flatten().map(Runtime::dropped).sum(),
+            State::Threshold(_, t) => t.dropped_groups,
+            State::Filter(_) | State::NewTerms(..) => 0,
+        }
+    }
+
     /// Drops the oldest state until at most `target` bytes are held; returns how many
     /// partial matches or groups went.
     fn shed(&mut self, target: usize) -> u64 {
@@ -675,15 +684,7 @@ impl Engine {
     /// now and at most, and rule states dropped by a bound (`Limits`, threshold groups, the
     /// held-bytes budget).
     pub fn state_counters(&self) -> StateCounters {
-        let dropped = self
-            .slots
-            .iter()
-            .map(|slot| match &slot.state {
-                State::Eql(rts) => rts.iter().flatten().map(Runtime::dropped).sum(),
-                State::Threshold(_, t) => t.dropped_groups,
-                State::Filter(_) | State::NewTerms(..) => 0,
-            })
-            .sum();
+        let dropped = self.slots.iter().map(|slot| slot.state.dropped()).sum();
         StateCounters {
             held_bytes: self.held as u64,
             held_peak_bytes: self.stats.held_peak,
@@ -729,14 +730,12 @@ impl Engine {
         s.held_bytes = self.held as u64;
         for slot in &self.slots {
             match &slot.state {
-                State::Eql(rts) => {
-                    s.eql_dropped += rts.iter().flatten().map(Runtime::dropped).sum::<u64>()
-                }
+                State::Eql(_) => s.eql_dropped += slot.state.dropped(),
                 State::NewTerms(_, t) => {
                     s.state_errors += t.errors;
                     s.new_terms_entries += t.len() as u64;
                 }
-                State::Threshold(_, t) => s.threshold_groups_dropped += t.dropped_groups,
+                State::Threshold(..) => s.threshold_groups_dropped += slot.state.dropped(),
                 State::Filter(_) => {}
             }
         }
