@@ -595,6 +595,9 @@ impl Engine {
                         let (Some(rt), Some((e, ix))) = (rts[fam].as_mut(), v[fam]) else {
                             continue;
                         };
+                        if rt.idle_for(self.stages[fam][i]) {
+                            continue;
+                        }
                         self.matches.clear();
                         e.set_stages(self.stages[fam][i]);
                         let before = rt.held_bytes();

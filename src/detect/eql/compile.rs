@@ -632,6 +632,17 @@ impl StrTest {
     #[inline]
     pub(crate) fn test(&self, v: &Value) -> bool {
         match v {
+            // The most common test (`event.type == "start"`): one comparison, nothing else.
+            Value::Str(s) if self.single.is_some() && (!self.fold || s.is_ascii()) => {
+                let only = self.single.as_deref().unwrap_or_default();
+                // The pattern is stored folded: ASCII folding of the value is enough.
+                s.len() == only.len()
+                    && if self.fold {
+                        s.eq_ignore_ascii_case(only)
+                    } else {
+                        s.as_str() == only
+                    }
+            }
             Value::Str(s) => self.test_str(s),
             Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
                 self.numbers
@@ -1042,6 +1053,47 @@ impl Val {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-string fast path of `test` agrees with the general path, sensitive and not,
+    /// for ASCII and non-ASCII values and patterns (the Kelvin sign folds to `k`).
+    #[test]
+    fn single_string_fast_path_agrees() {
+        let pats = ["start", "Start", "kelvin", "café", "", "-e"];
+        let values = [
+            "start",
+            "START",
+            "Start",
+            "star",
+            "starts",
+            "kelvin",
+            "\u{212a}elvin",
+            "KELVIN",
+            "café",
+            "CAFÉ",
+            "cafe",
+            "",
+            "-e",
+            "-E",
+        ];
+        for fold in [false, true] {
+            for p in pats {
+                let mut t = StrTest {
+                    fold,
+                    ..StrTest::default()
+                };
+                t.add_wildcard(p);
+                t.finish().unwrap();
+                assert!(t.single.is_some(), "{p}");
+                for v in values {
+                    assert_eq!(
+                        t.test(&Value::Str(v.into())),
+                        t.test_uncached(v),
+                        "pattern {p:?} value {v:?} fold {fold}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The quick rejection on the raw value never rejects one the patterns accept: exact,
     /// prefix and suffix patterns, sensitive and not, against ASCII and non-ASCII values of

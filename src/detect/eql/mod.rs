@@ -671,6 +671,16 @@ impl Runtime {
         self.scratch = scratch;
     }
 
+    /// Whether an event the dispatcher found may match only the stages in `mask` (a
+    /// `dispatch::stage_bit` mask) would change nothing: a sequence with no partial waiting
+    /// and no stage to start in `mask`. The caller may then skip [`Runtime::on_indexed`].
+    pub fn idle_for(&mut self, mask: u64) -> bool {
+        match &mut self.engine {
+            Engine::Sequence(m) => m.idle_for(mask),
+            Engine::Event(_) | Engine::Sample(_) => false,
+        }
+    }
+
     /// Like [`Runtime::on_indexed`], keeping the join keys of each match.
     pub fn on_indexed_matches(&mut self, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
         if self.head.is_some_and(|h| self.emitted >= h) {
@@ -889,6 +899,78 @@ mod tests {
             assert_eq!(rt.dropped(), dropped + shed);
             rt.shed(0);
             assert_eq!((rt.held_bytes(), rt.recount_held()), (0, 0), "{q}");
+        }
+    }
+
+    /// Skipping the events `idle_for` calls idle changes nothing: a runtime fed only the
+    /// events whose stage mask (the stages they match, as the dispatcher's superset) finds
+    /// work gives the same matches and holds the same bytes as one fed every event.
+    #[test]
+    fn idle_events_change_nothing() {
+        let queries = [
+            "sequence by k with maxspan=50ms [any where t == 1] [any where t == 2] [any where t == 3] until [any where t == 9]",
+            "sequence by k with maxspan=40ms [any where t == 1] ![any where t == 4] [any where t == 2]",
+            "sequence by k with maxspan=30ms [any where t == 1] [any where t == 2] ![any where t == 5]",
+            "sequence by k with maxspan=30ms ![any where t == 6] [any where t == 1] [any where t == 2]",
+            "sequence by k with maxspan=20ms [any where t == 1] with runs=2 [any where t == 3]",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for q in queries {
+            let query = Arc::new(parse(q).unwrap());
+            let limits = Limits {
+                max_states: 4,
+                window_ms: 60,
+            };
+            let (mut all, mut some) = (
+                Runtime::new(Arc::clone(&query), limits),
+                Runtime::new(Arc::clone(&query), limits),
+            );
+            let (mut out_all, mut out_some) = (vec![], vec![]);
+            let mut skipped = 0;
+            for i in 0..3000i64 {
+                let mut ev = Event::new(i);
+                ev.arrival = i as u64;
+                // Mostly events of later stages, which find nothing waiting.
+                ev.push(
+                    "t",
+                    [1, 2, 2, 3, 3, 4, 5, 6, 9, 0][(next() % 10) as usize] as i64,
+                );
+                ev.push("k", format!("key-{}", next() % 8));
+                let ev = Arc::new(ev);
+                let mut fi = FieldIndex::new();
+                let ix = fi.index(&ev);
+                let mut mask = query
+                    .stages
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.filter.matches_indexed(&ix))
+                    .fold(0, |m, (i, _)| m | crate::detect::dispatch::stage_bit(i));
+                if query
+                    .until
+                    .as_ref()
+                    .is_some_and(|u| u.filter.matches_indexed(&ix))
+                {
+                    mask |= crate::detect::dispatch::UNTIL;
+                }
+                all.on_indexed(&ix, &EventRef::ready(&ev), &mut out_all);
+                if some.idle_for(mask) {
+                    skipped += 1;
+                } else {
+                    let e = EventRef::ready(&ev);
+                    e.set_stages(mask);
+                    some.on_indexed(&ix, &e, &mut out_some);
+                }
+                assert_eq!(some.held_bytes(), all.held_bytes(), "{q} after event {i}");
+                assert_eq!(out_some, out_all, "{q} after event {i}");
+            }
+            assert!(!out_all.is_empty(), "{q}: no match");
+            assert!(skipped > 100, "{q}: only {skipped} events skipped");
         }
     }
 

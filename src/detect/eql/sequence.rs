@@ -8,6 +8,7 @@
 
 use super::fields::{IndexedEvent, StrMap};
 use super::{missing_placeholder, tuples, EventRef, Held, Limits, Match, Query, Tuple};
+use crate::detect::dispatch::stage_bit;
 use crate::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -71,6 +72,9 @@ pub(crate) struct Matcher {
     max_states: usize,
     /// Bytes of the events of every partial and pending match.
     held: usize,
+    /// The stages that act on an empty state (the first positive one and leading missing
+    /// ones), as a `dispatch::stage_bit` mask.
+    starts: u64,
 }
 
 impl Matcher {
@@ -90,7 +94,14 @@ impl Matcher {
         }
         // The group after the last positive stage is the trailing one.
         let trailing = gaps.pop().unwrap_or_default();
+        let starts = positive
+            .first()
+            .iter()
+            .copied()
+            .chain(&leading)
+            .fold(0, |m, &i| m | stage_bit(i));
         Matcher {
+            starts,
             positive,
             leading,
             gaps,
@@ -111,6 +122,18 @@ impl Matcher {
 
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Whether an event that may match only the stages in `mask` would leave this matcher as
+    /// it is: nothing is waiting and the event can start nothing. Most events a later stage's
+    /// key admits find no partial to extend; they skip the matcher's bookkeeping.
+    pub fn idle_for(&mut self, mask: u64) -> bool {
+        if self.live > 0 || mask & self.starts != 0 {
+            return false;
+        }
+        // Left by partials an `until` or missing event ended.
+        self.order.clear();
+        true
     }
 
     pub fn held_bytes(&self) -> usize {
