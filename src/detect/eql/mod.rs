@@ -516,8 +516,36 @@ fn encode_str(s: &str, out: &mut Vec<u8>) {
 /// [`key_tuples`] for the streaming matchers, as encoded [`Tuple`]s in the same order. A key
 /// that is a plain field with one value (the common case) is encoded straight from the event,
 /// with no intermediate values.
+/// Looked up by its encoding, so a probe needs no `Tuple` (the derived hash is the bytes').
+impl std::borrow::Borrow<[u8]> for Tuple {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// What [`encode_single`] made of an event's join key.
+pub(crate) enum Single {
+    /// The one tuple, encoded into the buffer.
+    One,
+    /// A key field is missing: no tuple.
+    Missing,
+    /// Several values or an expression: [`tuples`] has the answer.
+    General,
+}
+
 pub(crate) fn tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Tuple> {
     let mut one = Vec::with_capacity(16 * keys.len());
+    match encode_single(keys, ix, &mut one) {
+        Single::One => vec![Tuple(one.into())],
+        Single::Missing => vec![],
+        Single::General => key_tuples(keys, ix).iter().map(|t| encode_all(t)).collect(),
+    }
+}
+
+/// The event's join tuple encoded into `one` (cleared first) when the key has one
+/// single-valued field per part, as most do.
+pub(crate) fn encode_single(keys: &[JoinKey], ix: &IndexedEvent, one: &mut Vec<u8>) -> Single {
+    one.clear();
     for k in keys {
         let single = match &k.val {
             compile::Val::Field(s) | compile::Val::OptionalField(s) => match ix.get(*s) {
@@ -535,14 +563,13 @@ pub(crate) fn tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Tuple> {
             _ => None,
         };
         match single {
-            Some(Some(v)) => encode(v, &mut one),
+            Some(Some(v)) => encode(v, one),
             Some(None) if k.optional => one.push(T_NULL),
-            Some(None) => return vec![],
-            // Several values, or an expression: the general path.
-            None => return key_tuples(keys, ix).iter().map(|t| encode_all(t)).collect(),
+            Some(None) => return Single::Missing,
+            None => return Single::General,
         }
     }
-    vec![Tuple(one.into())]
+    Single::One
 }
 
 fn encode_all(t: &[KeyVal]) -> Tuple {
@@ -972,6 +999,42 @@ mod tests {
             assert!(!out_all.is_empty(), "{q}: no match");
             assert!(skipped > 100, "{q}: only {skipped} events skipped");
         }
+    }
+
+    /// A later stage looks for a partial of its key before its filter: with one key value,
+    /// several (a list field: any shared value joins) or none.
+    #[test]
+    fn later_stages_join_on_every_key_value() {
+        let query = Arc::new(
+            parse("sequence by k with maxspan=1s [any where t == 1] [any where t == 2] [any where t == 3]").unwrap(),
+        );
+        let limits = Limits {
+            max_states: 100,
+            window_ms: 1000,
+        };
+        let mut rt = Runtime::new(query, limits);
+        let mut out = vec![];
+        let feed = |rt: &mut Runtime, out: &mut Vec<_>, i: i64, t: i64, k: Option<Value>| {
+            let mut ev = Event::new(i);
+            ev.arrival = i as u64;
+            ev.push("t", t);
+            if let Some(k) = k {
+                ev.push("k", k);
+            }
+            rt.on_event(&Arc::new(ev), out);
+        };
+        let list = |v: &[&str]| Value::List(v.iter().map(|s| Value::from(*s)).collect());
+        feed(&mut rt, &mut out, 1, 1, Some(list(&["a", "b"])));
+        // No key, another key, the wrong stage: nothing advances.
+        feed(&mut rt, &mut out, 2, 2, None);
+        feed(&mut rt, &mut out, 3, 2, Some("z".into()));
+        feed(&mut rt, &mut out, 4, 3, Some("b".into()));
+        assert!(out.is_empty());
+        feed(&mut rt, &mut out, 5, 2, Some(list(&["c", "b"])));
+        feed(&mut rt, &mut out, 6, 3, Some("b".into()));
+        assert_eq!(out.len(), 1);
+        let times: Vec<i64> = out[0].iter().map(|e| e.timestamp_ms).collect();
+        assert_eq!(times, vec![1, 5, 6]);
     }
 
     /// The encoded tuples are the general ones, in the same order, and decode to the values

@@ -7,9 +7,12 @@
 //! its first event has passed without such an event.
 
 use super::fields::{IndexedEvent, StrMap};
-use super::{missing_placeholder, tuples, EventRef, Held, Limits, Match, Query, Tuple};
+use super::{
+    encode_single, missing_placeholder, tuples, EventRef, Held, Limits, Match, Query, Single, Tuple,
+};
 use crate::detect::dispatch::stage_bit;
 use crate::event::Event;
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -72,6 +75,8 @@ pub(crate) struct Matcher {
     max_states: usize,
     /// Bytes of the events of every partial and pending match.
     held: usize,
+    /// Reused for encoding join keys.
+    scratch: Vec<u8>,
     /// The stages that act on an empty state (the first positive one and leading missing
     /// ones), as a `dispatch::stage_bit` mask.
     starts: u64,
@@ -102,6 +107,7 @@ impl Matcher {
             .fold(0, |m, &i| m | stage_bit(i));
         Matcher {
             starts,
+            scratch: vec![],
             positive,
             leading,
             gaps,
@@ -186,29 +192,44 @@ impl Matcher {
 
         // Later stages first, so an event can extend an older partial and also start a new one.
         let n = self.positive.len();
-        // Stages of one `runs=N` term share their evaluation.
-        let mut cached: Option<(usize, Vec<Key>)> = None;
+        // Stages of one `runs=N` term share their filter's verdict.
+        let mut cached: Option<(usize, bool)> = None;
         for j in (0..n).rev() {
             if j > 0 && self.waiting[j - 1] == 0 {
                 continue;
             }
             let stage = &q.stages[self.positive[j]];
-            let tuples = match &cached {
-                Some((term, tuples)) if *term == stage.term => tuples,
+            // A later stage can only extend a partial of the event's own key: look for one
+            // first (no allocation for a single tuple), as most events of a busy stage find
+            // none and then need no filter.
+            if j > 0 {
+                let mut buf = std::mem::take(&mut self.scratch);
+                let none = match encode_single(&stage.keys, ix, &mut buf) {
+                    Single::One => !self.extends(j, &buf[..], o),
+                    Single::Missing => true,
+                    Single::General => {
+                        let keys = tuples(&stage.keys, ix);
+                        !keys.iter().any(|k| self.extends(j, k.borrow(), o))
+                    }
+                };
+                self.scratch = buf;
+                if none {
+                    continue;
+                }
+            }
+            let matched = match cached {
+                Some((term, matched)) if term == stage.term => matched,
                 _ => {
                     let may = ev.may_match(Some(self.positive[j]));
-                    let tuples = if may && stage.filter.matches_indexed(ix) {
-                        tuples(&stage.keys, ix)
-                    } else {
-                        vec![]
-                    };
-                    &cached.insert((stage.term, tuples)).1
+                    let matched = may && stage.filter.matches_indexed(ix);
+                    cached = Some((stage.term, matched));
+                    matched
                 }
             };
-            if tuples.is_empty() {
+            if !matched {
                 continue;
             }
-            for k in tuples {
+            for k in &tuples(&stage.keys, ix) {
                 self.advance(q, j, k, o, ev, out);
             }
         }
@@ -298,6 +319,14 @@ impl Matcher {
         }
     }
 
+    /// Whether an event at `o` of key `k` matching positive stage `j > 0` extends a partial.
+    fn extends(&self, j: usize, k: &[u8], o: Ord2) -> bool {
+        self.states
+            .get(k)
+            .and_then(|st| st[j - 1].as_ref())
+            .is_some_and(|p| p.last < o && !self.maxspan.is_some_and(|span| o.0 - p.start.0 > span))
+    }
+
     fn advance(
         &mut self,
         q: &Query,
@@ -326,10 +355,7 @@ impl Matcher {
                 leading,
             }
         } else {
-            let Some(slot) = self.states.get_mut(k).and_then(|st| st[j - 1].as_mut()) else {
-                return;
-            };
-            if slot.last >= o || self.maxspan.is_some_and(|span| o.0 - slot.start.0 > span) {
+            if !self.extends(j, k.borrow(), o) {
                 return;
             }
             let mut p = self
