@@ -324,7 +324,7 @@ impl Matcher {
         self.states
             .get(k)
             .and_then(|st| st[j - 1].as_ref())
-            .is_some_and(|p| p.last < o && !self.maxspan.is_some_and(|span| o.0 - p.start.0 > span))
+            .is_some_and(|p| p.last < o && self.maxspan.is_none_or(|span| o.0 - p.start.0 <= span))
     }
 
     fn advance(
