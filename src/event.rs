@@ -203,8 +203,15 @@ impl Event {
             arrival: self.arrival,
             fields: Vec::with_capacity(self.fields.len() + overlay.fields.len()),
         };
+        // A bit per (length, last byte) of the overlay's keys: most of the event's fields
+        // have none of them and skip the scan of the overlay.
+        let bit = |k: &str| {
+            let last = k.as_bytes().last().copied().unwrap_or(0) as usize;
+            1u64 << ((k.len() * 31 + last) % 64)
+        };
+        let keys = overlay.fields.iter().fold(0, |m, (k, _)| m | bit(k));
         for (k, v) in &self.fields {
-            if overlay.get(k).is_none() {
+            if keys & bit(k) == 0 || overlay.get(k).is_none() {
                 out.fields.push((k.clone(), v.clone()));
             }
         }
@@ -390,6 +397,39 @@ const _: () = assert!(std::mem::size_of::<Str>() == std::mem::size_of::<String>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every field of the event is kept unless the overlay names it (whatever its length and
+    /// last byte share with the overlay's other keys); the overlay's non-null fields follow.
+    #[test]
+    fn overlaid_replaces_and_removes_exactly_the_overlay_keys() {
+        let mut base = Event::new(5);
+        let names: Vec<String> = (0..200)
+            .map(|i| format!("f.{}{}", "x".repeat(i % 7), i))
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            base.push(n.clone(), i as i64);
+        }
+        let mut over = Event::new(9);
+        over.push(names[3].clone(), "three");
+        over.push(names[77].clone(), Value::Null);
+        over.push("new.field", "n");
+        let full = base.overlaid(&over);
+        assert_eq!(full.timestamp_ms, 5);
+        let mut want: Vec<(String, Value)> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 3 && *i != 77)
+            .map(|(i, n)| (n.clone(), Value::Int(i as i64)))
+            .collect();
+        want.push((names[3].clone(), "three".into()));
+        want.push(("new.field".into(), "n".into()));
+        let got: Vec<(String, Value)> = full
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn time_roundtrip() {
