@@ -866,32 +866,43 @@ pub fn search_with(
 mod tests {
     use super::*;
 
+    /// Pseudo-random numbers for generated event streams (xorshift64).
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
+    /// Sequences with `until`, a missing stage in the middle and one at the end.
+    const SEQUENCE_SHAPES: [&str; 3] = [
+        "sequence by k with maxspan=50ms [any where t == 1] [any where t == 2] [any where t == 3] until [any where t == 9]",
+        "sequence by k with maxspan=40ms [any where t == 1] ![any where t == 4] [any where t == 2]",
+        "sequence by k with maxspan=30ms [any where t == 1] [any where t == 2] ![any where t == 5]",
+    ];
+
+    /// Bounds small enough for a few thousand events to hit them.
+    const SMALL_LIMITS: Limits = Limits {
+        max_states: 4,
+        window_ms: 60,
+    };
+
     /// The running count of held bytes equals the sum over the state after every event of a
     /// random stream (partials replaced, completed, expired, killed by `until` and missing
     /// stages, bounded; sample candidates rotated, cleared on alerts, expired), and `shed`
     /// brings it under its target.
     #[test]
     fn held_bytes_follow_the_state() {
-        let queries = [
-            "sequence by k with maxspan=50ms [any where t == 1] [any where t == 2] [any where t == 3] until [any where t == 9]",
-            "sequence by k with maxspan=40ms [any where t == 1] ![any where t == 4] [any where t == 2]",
-            "sequence by k with maxspan=30ms [any where t == 1] [any where t == 2] ![any where t == 5]",
+        let queries = SEQUENCE_SHAPES.into_iter().chain([
             "sequence by k [any where t == 1] with runs=2 [any where t == 3]",
             "sample by k [any where t == 1] [any where t == 2] [any where t == 3]",
-        ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        ]);
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for q in queries {
             let query = Arc::new(parse(q).unwrap());
-            let limits = Limits {
-                max_states: 4,
-                window_ms: 60,
-            };
+            let limits = SMALL_LIMITS;
             let mut rt = Runtime::new(query, limits);
             let mut out = vec![];
             let mut peak = 0;
@@ -934,26 +945,14 @@ mod tests {
     /// work gives the same matches and holds the same bytes as one fed every event.
     #[test]
     fn idle_events_change_nothing() {
-        let queries = [
-            "sequence by k with maxspan=50ms [any where t == 1] [any where t == 2] [any where t == 3] until [any where t == 9]",
-            "sequence by k with maxspan=40ms [any where t == 1] ![any where t == 4] [any where t == 2]",
-            "sequence by k with maxspan=30ms [any where t == 1] [any where t == 2] ![any where t == 5]",
+        let queries = SEQUENCE_SHAPES.into_iter().chain([
             "sequence by k with maxspan=30ms ![any where t == 6] [any where t == 1] [any where t == 2]",
             "sequence by k with maxspan=20ms [any where t == 1] with runs=2 [any where t == 3]",
-        ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        ]);
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for q in queries {
             let query = Arc::new(parse(q).unwrap());
-            let limits = Limits {
-                max_states: 4,
-                window_ms: 60,
-            };
+            let limits = SMALL_LIMITS;
             let (mut all, mut some) = (
                 Runtime::new(Arc::clone(&query), limits),
                 Runtime::new(Arc::clone(&query), limits),
