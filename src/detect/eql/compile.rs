@@ -631,18 +631,17 @@ impl StrTest {
 
     #[inline]
     pub(crate) fn test(&self, v: &Value) -> bool {
-        match v {
-            // The most common test (`event.type == "start"`): one comparison, nothing else.
-            Value::Str(s) if self.single.is_some() && (!self.fold || s.is_ascii()) => {
-                let only = self.single.as_deref().unwrap_or_default();
-                // The pattern is stored folded: ASCII folding of the value is enough.
-                s.len() == only.len()
-                    && if self.fold {
-                        s.eq_ignore_ascii_case(only)
-                    } else {
-                        s.as_str() == only
-                    }
+        // The most common test (`event.type == "start"`): one comparison, nothing else. The
+        // pattern is stored folded, so ASCII folding of an ASCII value is enough.
+        if let (Value::Str(s), Some(only)) = (v, &self.single) {
+            if !self.fold {
+                return s.as_str() == only.as_str();
             }
+            if s.is_ascii() {
+                return s.len() == only.len() && s.eq_ignore_ascii_case(only);
+            }
+        }
+        match v {
             Value::Str(s) => self.test_str(s),
             Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
                 self.numbers

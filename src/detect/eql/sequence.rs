@@ -99,11 +99,9 @@ impl Matcher {
         }
         // The group after the last positive stage is the trailing one.
         let trailing = gaps.pop().unwrap_or_default();
-        let starts = positive
-            .first()
+        let starts = leading
             .iter()
-            .copied()
-            .chain(&leading)
+            .chain(positive.first())
             .fold(0, |m, &i| m | stage_bit(i));
         Matcher {
             starts,
@@ -202,6 +200,8 @@ impl Matcher {
             // A later stage can only extend a partial of the event's own key: look for one
             // first (no allocation for a single tuple), as most events of a busy stage find
             // none and then need no filter.
+            // Several tuples, worked out here, are kept for the advance.
+            let mut known = None;
             if j > 0 {
                 let mut buf = std::mem::take(&mut self.scratch);
                 let none = match encode_single(&stage.keys, ix, &mut buf) {
@@ -209,7 +209,9 @@ impl Matcher {
                     Single::Missing => true,
                     Single::General => {
                         let keys = tuples(&stage.keys, ix);
-                        !keys.iter().any(|k| self.extends(j, k.borrow(), o))
+                        let none = !keys.iter().any(|k| self.extends(j, k.borrow(), o));
+                        known = Some(keys);
+                        none
                     }
                 };
                 self.scratch = buf;
@@ -229,7 +231,7 @@ impl Matcher {
             if !matched {
                 continue;
             }
-            for k in &tuples(&stage.keys, ix) {
+            for k in &known.unwrap_or_else(|| tuples(&stage.keys, ix)) {
                 self.advance(q, j, k, o, ev, out);
             }
         }
