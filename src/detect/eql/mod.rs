@@ -457,29 +457,38 @@ const T_FLOAT: u8 = 4;
 const T_STR: u8 = 5;
 
 impl Tuple {
+    /// The tuple whose encoding `bytes` is (as [`encode_single`] wrote it).
+    pub(crate) fn from_encoded(bytes: &[u8]) -> Tuple {
+        Tuple(bytes.into())
+    }
+
     /// The values joined on, for the alert.
     pub(crate) fn values(&self) -> Vec<Value> {
-        let mut out = vec![];
-        let mut b = &self.0[..];
-        let word = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
-        while let Some((&tag, rest)) = b.split_first() {
-            let (v, used) = match tag {
-                T_FALSE => (Value::Bool(false), 0),
-                T_TRUE => (Value::Bool(true), 0),
-                T_INT if rest.len() >= 8 => (Value::Int(word(rest) as i64), 8),
-                T_FLOAT if rest.len() >= 8 => (Value::Float(f64::from_bits(word(rest))), 8),
-                T_STR if rest.len() >= 4 => {
-                    let n = u32::from_le_bytes(rest[..4].try_into().unwrap_or_default()) as usize;
-                    let text = rest.get(4..4 + n).unwrap_or_default();
-                    (Value::Str(String::from_utf8_lossy(text).into()), 4 + n)
-                }
-                _ => (Value::Null, 0),
-            };
-            out.push(v);
-            b = rest.get(used..).unwrap_or_default();
-        }
-        out
+        decode_tuple(&self.0)
     }
+}
+
+/// The values of an encoded tuple ([`Tuple`]).
+pub(crate) fn decode_tuple(mut b: &[u8]) -> Vec<Value> {
+    let mut out = vec![];
+    let word = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+    while let Some((&tag, rest)) = b.split_first() {
+        let (v, used) = match tag {
+            T_FALSE => (Value::Bool(false), 0),
+            T_TRUE => (Value::Bool(true), 0),
+            T_INT if rest.len() >= 8 => (Value::Int(word(rest) as i64), 8),
+            T_FLOAT if rest.len() >= 8 => (Value::Float(f64::from_bits(word(rest))), 8),
+            T_STR if rest.len() >= 4 => {
+                let n = u32::from_le_bytes(rest[..4].try_into().unwrap_or_default()) as usize;
+                let text = rest.get(4..4 + n).unwrap_or_default();
+                (Value::Str(String::from_utf8_lossy(text).into()), 4 + n)
+            }
+            _ => (Value::Null, 0),
+        };
+        out.push(v);
+        b = rest.get(used..).unwrap_or_default();
+    }
+    out
 }
 
 /// Appends one key value's encoding (numbers as `KeyVal` normalises them; a string without
@@ -1034,6 +1043,45 @@ mod tests {
         assert_eq!(out.len(), 1);
         let times: Vec<i64> = out[0].iter().map(|e| e.timestamp_ms).collect();
         assert_eq!(times, vec![1, 5, 6]);
+    }
+
+    /// A sample joins on every value of its key (a list field puts the event under each)
+    /// and reports the values it joined on, for string and numeric keys alike.
+    #[test]
+    fn samples_join_on_every_key_value_and_report_it() {
+        let query = Arc::new(
+            parse("sample by k, n [any where t == 1] [any where t == 2] [any where t == 3]")
+                .unwrap(),
+        );
+        let limits = Limits {
+            max_states: 100,
+            window_ms: 1000,
+        };
+        let mut rt = Runtime::new(query, limits);
+        let mut out = vec![];
+        let feed = |rt: &mut Runtime, out: &mut Vec<Match>, i: i64, t: i64, k: Option<Value>| {
+            let mut ev = Event::new(i);
+            ev.arrival = i as u64;
+            ev.push("t", t);
+            ev.push("n", 7i64);
+            if let Some(k) = k {
+                ev.push("k", k);
+            }
+            let ev = Arc::new(ev);
+            let mut index = FieldIndex::new();
+            rt.on_indexed_matches(&index.index(&ev), &EventRef::ready(&ev), out);
+        };
+        let list = |v: &[&str]| Value::List(v.iter().map(|s| Value::from(*s)).collect());
+        feed(&mut rt, &mut out, 1, 3, Some(list(&["a", "b"])));
+        feed(&mut rt, &mut out, 2, 1, None);
+        feed(&mut rt, &mut out, 3, 1, Some("z".into()));
+        feed(&mut rt, &mut out, 4, 2, Some("b".into()));
+        assert!(out.is_empty(), "no key, another key: no sample");
+        feed(&mut rt, &mut out, 5, 1, Some(list(&["c", "b"])));
+        assert_eq!(out.len(), 1);
+        let times: Vec<i64> = out[0].events.iter().map(|e| e.timestamp_ms).collect();
+        assert_eq!(times, vec![5, 4, 1], "in filter order");
+        assert_eq!(out[0].join_keys, vec![Value::from("b"), Value::Int(7)]);
     }
 
     /// The encoded tuples are the general ones, in the same order, and decode to the values

@@ -4,9 +4,10 @@
 //! (keys in ascending order, up to `max_samples_per_key` samples each).
 
 use super::fields::{IndexedEvent, StrMap};
-use super::{key_tuples, tuples, EventRef, Held, KeyVal, Limits, Match, Query, Tuple};
+use super::{
+    encode_single, key_tuples, tuples, EventRef, Held, KeyVal, Limits, Match, Query, Single, Tuple,
+};
 use crate::event::Event;
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub(crate) struct Matcher {
     dropped: u64,
     /// Bytes of the candidates of every bucket (`Held::bytes`).
     held: usize,
+    /// The event's key, encoded (reused).
+    scratch: Vec<u8>,
 }
 
 impl Matcher {
@@ -48,6 +51,7 @@ impl Matcher {
             max_states: limits.max_states.max(1),
             dropped: 0,
             held: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -84,66 +88,87 @@ impl Matcher {
     pub fn on_event(&mut self, q: &Query, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
         let now = ev.ordinal().0;
         self.expire(now);
-        let n = q.stages.len();
+        let mut key = std::mem::take(&mut self.scratch);
         for (i, stage) in q.stages.iter().enumerate() {
             if !ev.may_match(Some(i)) || !stage.filter.matches_indexed(ix) {
                 continue;
             }
-            for k in tuples(&stage.keys, ix) {
-                let b = match self.buckets.entry(k.clone()) {
-                    Entry::Occupied(o) => o.into_mut(),
-                    Entry::Vacant(v) => {
-                        self.order.push_back((now, k.clone()));
-                        v.insert(Bucket {
-                            cands: Vec::with_capacity(2),
-                            quiet_until: i64::MIN,
-                            last_seen: now,
-                        })
+            // Most keys are one value per field: encoded into a reused buffer and looked
+            // up by their bytes, so a key already held costs no allocation.
+            match encode_single(&stage.keys, ix, &mut key) {
+                Single::One => self.add(q, i, &key, ev, out),
+                Single::Missing => {}
+                Single::General => {
+                    for k in tuples(&stage.keys, ix) {
+                        self.add(q, i, std::borrow::Borrow::borrow(&k), ev, out);
                     }
-                };
-                b.last_seen = b.last_seen.max(now);
-                let before = b.bytes();
-                let window = self.window;
-                b.cands.retain(|(_, e)| now - e.timestamp_ms() <= window);
-                let this = ev.held();
-                if !b.cands.iter().any(|(f, e)| *f == i && e.same(&this)) {
-                    let mut mine = b.cands.iter().filter(|(f, _)| *f == i);
-                    if mine.nth(CANDIDATES - 1).is_some() {
-                        // Full: the filter's oldest candidate makes room.
-                        if let Some(at) = b.cands.iter().position(|(f, _)| *f == i) {
-                            b.cands.remove(at);
-                        }
-                    }
-                    b.cands.push((i, this));
-                }
-                self.held = self.held + b.bytes() - before;
-                // A sample needs a candidate for every filter; until then nothing to search.
-                if now < b.quiet_until || (0..n).any(|f| b.cands.iter().all(|(g, _)| *g != f)) {
-                    continue;
-                }
-                let lists: Vec<Vec<Held>> = (0..n)
-                    .map(|f| {
-                        b.cands
-                            .iter()
-                            .filter(|(g, _)| *g == f)
-                            .map(|(_, e)| e.clone())
-                            .collect()
-                    })
-                    .collect();
-                if let Some(events) = first_distinct(&lists) {
-                    let first = events.iter().map(Held::timestamp_ms).min().unwrap_or(now);
-                    let events = events.iter().map(Held::materialize).collect();
-                    b.quiet_until = first.saturating_add(window).saturating_add(1);
-                    self.held -= b.bytes();
-                    b.cands.clear();
-                    out.push(Match {
-                        events,
-                        join_keys: k.values(),
-                    });
                 }
             }
         }
+        self.scratch = key;
         self.enforce_bound();
+    }
+
+    /// Adds the event as a candidate of filter `i` for `key`; a match once every filter has
+    /// a distinct candidate.
+    fn add(&mut self, q: &Query, i: usize, key: &[u8], ev: &EventRef, out: &mut Vec<Match>) {
+        let now = ev.ordinal().0;
+        let n = q.stages.len();
+        if !self.buckets.contains_key(key) {
+            let k = Tuple::from_encoded(key);
+            self.order.push_back((now, k.clone()));
+            self.buckets.insert(
+                k,
+                Bucket {
+                    cands: Vec::with_capacity(2),
+                    quiet_until: i64::MIN,
+                    last_seen: now,
+                },
+            );
+        }
+        let Some(b) = self.buckets.get_mut(key) else {
+            return;
+        };
+        b.last_seen = b.last_seen.max(now);
+        let before = b.bytes();
+        let window = self.window;
+        b.cands.retain(|(_, e)| now - e.timestamp_ms() <= window);
+        let this = ev.held();
+        if !b.cands.iter().any(|(f, e)| *f == i && e.same(&this)) {
+            let mut mine = b.cands.iter().filter(|(f, _)| *f == i);
+            if mine.nth(CANDIDATES - 1).is_some() {
+                // Full: the filter's oldest candidate makes room.
+                if let Some(at) = b.cands.iter().position(|(f, _)| *f == i) {
+                    b.cands.remove(at);
+                }
+            }
+            b.cands.push((i, this));
+        }
+        self.held = self.held + b.bytes() - before;
+        // A sample needs a candidate for every filter; until then nothing to search.
+        if now < b.quiet_until || (0..n).any(|f| b.cands.iter().all(|(g, _)| *g != f)) {
+            return;
+        }
+        let lists: Vec<Vec<Held>> = (0..n)
+            .map(|f| {
+                b.cands
+                    .iter()
+                    .filter(|(g, _)| *g == f)
+                    .map(|(_, e)| e.clone())
+                    .collect()
+            })
+            .collect();
+        if let Some(events) = first_distinct(&lists) {
+            let first = events.iter().map(Held::timestamp_ms).min().unwrap_or(now);
+            let events = events.iter().map(Held::materialize).collect();
+            b.quiet_until = first.saturating_add(window).saturating_add(1);
+            self.held -= b.bytes();
+            b.cands.clear();
+            out.push(Match {
+                events,
+                join_keys: super::decode_tuple(key),
+            });
+        }
     }
 
     fn expire(&mut self, now: i64) {
