@@ -4,6 +4,7 @@
 //! same file, in the same run. Also checks that memory does not grow with the log's length.
 //!
 //! `cargo bench --bench pipeline` (set AUDITWATCH_BENCH_EVENTS to change the size,
+//! AUDITWATCH_BENCH_PASSES the passes over the log (default 3, the best is reported),
 //! AUDITWATCH_BENCH_AUSEARCH=0 to leave out ausearch, AUDITWATCH_BENCH_DUMP=FILE to keep the
 //! NDJSON output, AUDITWATCH_BENCH_LOG=FILE to keep a copy of the generated log).
 
@@ -238,19 +239,38 @@ fn main() {
     // AUDITWATCH_BENCH_DUMP=FILE keeps the NDJSON of the whole log.
     let dump = std::env::var("AUDITWATCH_BENCH_DUMP").ok();
     let (_, _, _, _, rss_small) = run_pipeline(&small, None);
-    let (n_rec, n_ev, secs, cpu, rss_big) = run_pipeline(&big, dump.as_deref());
+    // Passes over the whole log (AUDITWATCH_BENCH_PASSES, default 3): a shared VM's speed
+    // moves between runs, so the best pass is the figure (as in the engine bench), with the
+    // median beside it.
+    let passes: usize = std::env::var("AUDITWATCH_BENCH_PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let mut runs = Vec::with_capacity(passes);
+    for pass in 0..passes {
+        let keep = if pass == 0 { dump.as_deref() } else { None };
+        runs.push(run_pipeline(&big, keep));
+    }
+    let rss_big = runs.iter().map(|r| r.4).max().unwrap_or(0);
+    let (n_rec, n_ev) = (runs[0].0, runs[0].1);
+    let secs = runs.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
+    let mut cpus: Vec<f64> = runs.iter().map(|r| r.3).collect();
+    cpus.sort_by(f64::total_cmp);
+    let (cpu, median_cpu) = (cpus[0], cpus[cpus.len() / 2]);
     let rps = n_rec as f64 / secs;
     let cpu_rps = n_rec as f64 / cpu;
     println!(
-        "auditwatch: {n_rec} records, {n_ev} events in {secs:.3} s = {:.0} records/s, {:.0} events/s (one core)",
+        "auditwatch: {n_rec} records, {n_ev} events in {secs:.3} s = {:.0} records/s, {:.0} events/s (one core, best of {passes} passes)",
         rps,
         n_ev as f64 / secs
     );
     println!(
-        "auditwatch CPU: {cpu:.3} s = {cpu_rps:.0} records/s, {:.0} events/s per CPU second",
-        n_ev as f64 / cpu
+        "auditwatch CPU: {cpu:.3} s = {cpu_rps:.0} records/s, {:.0} events/s per CPU second (best of {passes}; median {:.0} records/s)",
+        n_ev as f64 / cpu,
+        n_rec as f64 / median_cpu
     );
-    println!("memory: RSS {rss_small} KiB after 1/4 of the log, {rss_big} KiB after the whole log (x4 records)");
+    println!("memory: RSS {rss_small} KiB after 1/4 of the log, at most {rss_big} KiB after the whole log (x4 records)");
 
     // AUDITWATCH_BENCH_AUSEARCH=0 skips the (slow) comparison while iterating.
     let compare = std::env::var("AUDITWATCH_BENCH_AUSEARCH").map_or(true, |v| v != "0");
