@@ -1009,38 +1009,49 @@ mod tests {
         }
     }
 
-    /// A later stage looks for a partial of its key before its filter: with one key value,
-    /// several (a list field: any shared value joins) or none.
-    #[test]
-    fn later_stages_join_on_every_key_value() {
-        let query = Arc::new(
-            parse("sequence by k with maxspan=1s [any where t == 1] [any where t == 2] [any where t == 3]").unwrap(),
-        );
+    /// A runtime for `q` with room for 100 states within a second.
+    fn keyed_runtime(q: &str) -> Runtime {
         let limits = Limits {
             max_states: 100,
             window_ms: 1000,
         };
-        let mut rt = Runtime::new(query, limits);
+        Runtime::new(Arc::new(parse(q).unwrap()), limits)
+    }
+
+    /// Event `i` (its time and arrival) with `t` and, when given, the key `k`.
+    fn keyed_event(i: i64, t: i64, k: Option<Value>) -> Event {
+        let mut ev = Event::new(i);
+        ev.arrival = i as u64;
+        ev.push("t", t);
+        if let Some(k) = k {
+            ev.push("k", k);
+        }
+        ev
+    }
+
+    fn str_list(v: &[&str]) -> Value {
+        Value::List(v.iter().map(|s| Value::from(*s)).collect())
+    }
+
+    /// A later stage looks for a partial of its key before its filter: with one key value,
+    /// several (a list field: any shared value joins) or none.
+    #[test]
+    fn later_stages_join_on_every_key_value() {
+        let mut rt = keyed_runtime(
+            "sequence by k with maxspan=1s [any where t == 1] [any where t == 2] [any where t == 3]",
+        );
         let mut out = vec![];
-        let feed = |rt: &mut Runtime, out: &mut Vec<_>, i: i64, t: i64, k: Option<Value>| {
-            let mut ev = Event::new(i);
-            ev.arrival = i as u64;
-            ev.push("t", t);
-            if let Some(k) = k {
-                ev.push("k", k);
-            }
-            rt.on_event(&Arc::new(ev), out);
+        let mut feed = |i, t, k| {
+            rt.on_event(&Arc::new(keyed_event(i, t, k)), &mut out);
+            out.len()
         };
-        let list = |v: &[&str]| Value::List(v.iter().map(|s| Value::from(*s)).collect());
-        feed(&mut rt, &mut out, 1, 1, Some(list(&["a", "b"])));
+        feed(1, 1, Some(str_list(&["a", "b"])));
         // No key, another key, the wrong stage: nothing advances.
-        feed(&mut rt, &mut out, 2, 2, None);
-        feed(&mut rt, &mut out, 3, 2, Some("z".into()));
-        feed(&mut rt, &mut out, 4, 3, Some("b".into()));
-        assert!(out.is_empty());
-        feed(&mut rt, &mut out, 5, 2, Some(list(&["c", "b"])));
-        feed(&mut rt, &mut out, 6, 3, Some("b".into()));
-        assert_eq!(out.len(), 1);
+        feed(2, 2, None);
+        feed(3, 2, Some("z".into()));
+        assert_eq!(feed(4, 3, Some("b".into())), 0);
+        feed(5, 2, Some(str_list(&["c", "b"])));
+        assert_eq!(feed(6, 3, Some("b".into())), 1);
         let times: Vec<i64> = out[0].iter().map(|e| e.timestamp_ms).collect();
         assert_eq!(times, vec![1, 5, 6]);
     }
@@ -1049,36 +1060,27 @@ mod tests {
     /// and reports the values it joined on, for string and numeric keys alike.
     #[test]
     fn samples_join_on_every_key_value_and_report_it() {
-        let query = Arc::new(
-            parse("sample by k, n [any where t == 1] [any where t == 2] [any where t == 3]")
-                .unwrap(),
+        let mut rt = keyed_runtime(
+            "sample by k, n [any where t == 1] [any where t == 2] [any where t == 3]",
         );
-        let limits = Limits {
-            max_states: 100,
-            window_ms: 1000,
-        };
-        let mut rt = Runtime::new(query, limits);
         let mut out = vec![];
-        let feed = |rt: &mut Runtime, out: &mut Vec<Match>, i: i64, t: i64, k: Option<Value>| {
-            let mut ev = Event::new(i);
-            ev.arrival = i as u64;
-            ev.push("t", t);
+        let mut feed = |i, t, k| {
+            let mut ev = keyed_event(i, t, k);
             ev.push("n", 7i64);
-            if let Some(k) = k {
-                ev.push("k", k);
-            }
             let ev = Arc::new(ev);
             let mut index = FieldIndex::new();
-            rt.on_indexed_matches(&index.index(&ev), &EventRef::ready(&ev), out);
+            rt.on_indexed_matches(&index.index(&ev), &EventRef::ready(&ev), &mut out);
+            out.len()
         };
-        let list = |v: &[&str]| Value::List(v.iter().map(|s| Value::from(*s)).collect());
-        feed(&mut rt, &mut out, 1, 3, Some(list(&["a", "b"])));
-        feed(&mut rt, &mut out, 2, 1, None);
-        feed(&mut rt, &mut out, 3, 1, Some("z".into()));
-        feed(&mut rt, &mut out, 4, 2, Some("b".into()));
-        assert!(out.is_empty(), "no key, another key: no sample");
-        feed(&mut rt, &mut out, 5, 1, Some(list(&["c", "b"])));
-        assert_eq!(out.len(), 1);
+        feed(1, 3, Some(str_list(&["a", "b"])));
+        feed(2, 1, None);
+        feed(3, 1, Some("z".into()));
+        assert_eq!(
+            feed(4, 2, Some("b".into())),
+            0,
+            "no key, another key: no sample"
+        );
+        assert_eq!(feed(5, 1, Some(str_list(&["c", "b"]))), 1);
         let times: Vec<i64> = out[0].events.iter().map(|e| e.timestamp_ms).collect();
         assert_eq!(times, vec![5, 4, 1], "in filter order");
         assert_eq!(out[0].join_keys, vec![Value::from("b"), Value::Int(7)]);
