@@ -283,6 +283,11 @@ fn bundled_rules_report_what_the_detections_need() {
     }
     let (ok, _, err) = auditctl(&["-e", "1"]);
     assert!(ok, "{err}");
+    // The kernel's default backlog (64 records) can overflow while the exec rules record
+    // every exec on the machine; the guard puts the old limit back.
+    let (ok, _, err) = auditctl(&["-b", "8192"]);
+    assert!(ok, "{err}");
+    let lost_before = lost_count();
     let sock = auditwatch::kernel::netlink::open_multicast_socket().expect("multicast group");
     let fd = std::os::unix::io::AsRawFd::as_raw_fd(&sock);
     let tv = libc::timeval {
@@ -338,7 +343,7 @@ fn bundled_rules_report_what_the_detections_need() {
         "cron write",
     ];
     let mut seen = std::collections::BTreeSet::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let mut buf = vec![0u8; 16384];
     while seen.len() < wanted.len() && std::time::Instant::now() < deadline {
         // SAFETY: recv into our own buffer of the given length.
@@ -382,6 +387,15 @@ fn bundled_rules_report_what_the_detections_need() {
     let missing: Vec<_> = wanted.iter().filter(|w| !seen.contains(*w)).collect();
     assert!(
         missing.is_empty(),
-        "no event for {missing:?} (saw {seen:?})"
+        "no event for {missing:?} (saw {seen:?}; the kernel lost {} records meanwhile)",
+        lost_count().saturating_sub(lost_before)
     );
+}
+
+/// The kernel's count of records it lost (`auditctl -s`).
+fn lost_count() -> u64 {
+    let (_, out, _) = auditctl(&["-s"]);
+    out.lines()
+        .find_map(|l| l.strip_prefix("lost ")?.trim().parse().ok())
+        .unwrap_or(0)
 }
