@@ -347,6 +347,55 @@ pub(crate) fn necessary(e: &Expr) -> Option<Key> {
     (!k.0.iter().any(|a| a.field == "host.os.type")).then_some(k)
 }
 
+/// The bit a rule's second key marks (see [`second_key`]); single-stage rules use no other
+/// stage bit this high.
+pub const SECOND: u64 = 1 << 61;
+
+/// Selective enough to be worth a second key: the weakest atom exact or a long affix on a
+/// field that is not everywhere (`process.name`, `file.path`, `process.args`...).
+const SECOND_SCORE: u8 = 13;
+
+/// The necessary conditions of `e`'s conjuncts, `and`s flattened.
+fn conjunct_keys(e: &Expr, out: &mut Vec<Key>) {
+    match e {
+        Expr::And(items) => items.iter().for_each(|i| conjunct_keys(i, out)),
+        other => out.extend(necessary(other)),
+    }
+}
+
+/// A second necessary condition of `e`, from another conjunct than its best one (`first`,
+/// what [`necessary`] gives): a rule keyed on both is tried only when both hold, so a rule
+/// whose best key is common (`process.name == "bash"`) is not tried on every shell whose
+/// arguments its other conjunct rules out.
+pub(crate) fn second_key(e: &Expr, first: &Key) -> Option<Key> {
+    // Atoms as tests, whatever stages they were given.
+    fn tests(k: &Key) -> Vec<(&str, bool, &Test)> {
+        let mut t: Vec<_> = k.0.iter().map(|a| (&*a.field, a.fold, &a.test)).collect();
+        t.sort();
+        t.dedup();
+        t
+    }
+    let first = tests(first);
+    let mut all = Vec::new();
+    conjunct_keys(e, &mut all);
+    all.into_iter()
+        // Substrings are searched in every value (each argument of a command line): a
+        // second key of them costs more than the tries it saves.
+        .filter(|k| k.0.iter().all(|a| !matches!(a.test, Test::Contains(_))))
+        .filter(|k| tests(k) != first && score(k).0 >= SECOND_SCORE)
+        .max_by_key(score)
+        .map(|k| {
+            Key(k
+                .0
+                .into_iter()
+                .map(|a| Atom {
+                    stages: SECOND,
+                    ..a
+                })
+                .collect())
+        })
+}
+
 /// Union over an EQL query's stages (and `until`): some stage must see the event.
 pub(crate) fn query_key(q: &Query) -> Option<Key> {
     let mut all = Vec::new();
@@ -489,6 +538,9 @@ pub(crate) struct Dispatch {
     /// Reused buffers: a value's hits, the slots an event has.
     scratch: Rules,
     slots: Vec<Slot>,
+    /// Per rule: the stage bits its mask must hold before it is listed (`SECOND` and stage
+    /// 0 for a rule with a second key; 0: any mark lists it).
+    need: Vec<u64>,
 }
 
 const NO_FIELD: u32 = u32::MAX;
@@ -605,6 +657,22 @@ impl Dispatch {
         }
     }
 
+    /// Keys `rule` for `view` on its second key as well (see [`second_key`]): it is listed
+    /// only when both keys hold. Call after `add` gave it its first key.
+    pub(crate) fn add_second(&mut self, rule: u32, view: usize, key: &Key) {
+        self.add(rule, view, Some(key));
+        let i = rule as usize;
+        if self.need.len() <= i {
+            self.need.resize(i + 1, 0);
+        }
+        self.need[i] = SECOND | 1;
+    }
+
+    /// The stage bits a view's mask must hold for `rule` to be tried.
+    pub(crate) fn need(&self, rule: usize) -> u64 {
+        self.need.get(rule).copied().unwrap_or(0)
+    }
+
     /// Builds the search automata; call after the last `add`. A field whose automaton cannot
     /// be built sends its contains-rules to every event.
     pub(crate) fn finish(&mut self) {
@@ -642,22 +710,31 @@ impl Dispatch {
         stages: &mut [Vec<u64>; 2],
         out: &mut Vec<u32>,
     ) {
-        let mut mark = |code: u32, m: u64| {
-            let (i, view) = ((code >> 1) as usize, (code & 1) as usize);
-            if stamp[view][i] != gen {
-                stamp[view][i] = gen;
-                stages[view][i] = 0;
-                out.push(code >> 1);
-            }
-            stages[view][i] |= m;
-        };
         let Dispatch {
             always,
             fields,
             by_slot,
             scratch,
             slots,
+            need,
         } = self;
+        let mut mark = |code: u32, m: u64| {
+            let (i, view) = ((code >> 1) as usize, (code & 1) as usize);
+            let before = if stamp[view][i] != gen {
+                stamp[view][i] = gen;
+                0
+            } else {
+                stages[view][i]
+            };
+            stages[view][i] = before | m;
+            // Listed once its keys hold: at the first mark, or when the second key's (or
+            // the first's) mark completes what it needs.
+            let want = need.get(i).copied().unwrap_or(0);
+            let listed = |mask: u64| mask != 0 && mask & want == want;
+            if listed(before | m) && !listed(before) {
+                out.push(code >> 1);
+            }
+        };
         let seen = [views[0].is_some(), views[1].is_some()];
         always
             .iter()
@@ -754,6 +831,85 @@ mod tests {
 
     fn ex(f: &str, v: &str) -> (String, Test) {
         (f.into(), Test::Exact(v.into()))
+    }
+
+    fn second(q: &str) -> Option<Vec<(String, Test)>> {
+        let e = crate::detect::kql::parse_expr(q).unwrap();
+        let k = second_key(&e, &necessary(&e)?)?;
+        assert!(k.0.iter().all(|a| a.stages == SECOND));
+        Some(tests(&k))
+    }
+
+    /// The second key comes from another conjunct than the first, nested `and`s included;
+    /// common fields, substrings and the first key's own tests are not second keys.
+    #[test]
+    fn second_key_is_another_selective_conjunct() {
+        assert_eq!(
+            second(
+                "process.name:(curl or wget) and (event.type:start and process.parent.name:sshd)"
+            ),
+            Some(vec![ex("process.name", "curl"), ex("process.name", "wget")]),
+            "the first key is the one-value conjunct"
+        );
+        assert_eq!(
+            second("process.name:curl and event.action:exec and event.type:start"),
+            None,
+            "only common fields left"
+        );
+        assert_eq!(
+            second("process.name:curl and process.command_line:*--insecure*"),
+            None,
+            "a substring is searched in every value"
+        );
+        assert_eq!(second("process.name:curl and process.name:curl"), None);
+        assert_eq!(second("process.name:curl or process.name:wget"), None);
+    }
+
+    /// A rule with a second key is listed once both keys held, on either order of marks,
+    /// and not when only one did.
+    #[test]
+    fn a_rule_with_two_keys_is_listed_when_both_hold() {
+        let e = crate::detect::kql::parse_expr(
+            "process.name:curl and process.parent.name:sshd-session and event.action:exec",
+        )
+        .unwrap();
+        let mut first = necessary(&e).unwrap();
+        let second = second_key(&e, &first).unwrap();
+        first.0.iter_mut().for_each(|a| a.stages &= !SECOND);
+        let mut d = Dispatch::default();
+        d.add(0, 0, Some(&first));
+        d.add_second(0, 0, &second);
+        d.add(1, 0, Some(&first));
+        d.finish();
+        assert_eq!(d.need(0), SECOND | 1);
+        assert_eq!(d.need(1), 0);
+        let (mut stamp, mut stages) = ([vec![0; 2], vec![0; 2]], [vec![0; 2], vec![0; 2]]);
+        let mut fields = crate::detect::eql::FieldIndex::new();
+        for (gen, (name, parent, listed)) in [
+            // The first key is the longer literal (the parent), the second the name.
+            ("curl", "sshd-session", vec![0, 1]),
+            ("wget", "sshd-session", vec![1]),
+            ("curl", "bash", vec![]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut ev = crate::event::Event::new(0);
+            ev.push("process.parent.name", parent);
+            ev.push("process.name", name);
+            let ev = std::sync::Arc::new(ev);
+            let ix = fields.index(&ev);
+            let mut out = vec![];
+            d.collect(
+                [Some(&ix), None],
+                gen as u64 + 1,
+                &mut stamp,
+                &mut stages,
+                &mut out,
+            );
+            out.sort();
+            assert_eq!(out, listed, "{name} under {parent}");
+        }
     }
 
     #[test]

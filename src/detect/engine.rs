@@ -17,7 +17,7 @@
 //! - Time is event time (`Event::timestamp_ms`) throughout: windows, maxspan, history.
 
 use super::alert::{Alert, ThresholdResult};
-use super::dispatch::{necessary, query_key, Dispatch, Key};
+use super::dispatch::{necessary, query_key, second_key, Dispatch, Key, SECOND};
 use super::eql::{self, EventRef, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
 use super::new_terms::{self, Store};
 use super::rule::{Rule, RuleKind};
@@ -348,6 +348,7 @@ impl Engine {
     ) -> std::io::Result<Engine> {
         let mut slots = Vec::with_capacity(rules.len());
         let mut keys: Vec<[Option<Key>; 2]> = Vec::new();
+        let mut seconds: Vec<Option<Key>> = Vec::new();
         let mut inactive = 0;
         // A rule_id loaded twice (the bundled copy and an updated file in the rules
         // directory) runs once: the later one wins.
@@ -369,7 +370,8 @@ impl Engine {
                 inactive += 1;
                 continue;
             }
-            let key = rule_key(&rule);
+            let (key, second) = rule_keys(&rule);
+            seconds.push(second);
             keys.push([
                 key.clone().filter(|_| sources.auditbeat),
                 key.filter(|_| sources.defend != 0),
@@ -431,10 +433,14 @@ impl Engine {
         let mut dispatch = Dispatch::default();
         for (i, (slot, key)) in slots.iter().zip(&keys).enumerate() {
             let sees = [slot.meta.sources.auditbeat, slot.meta.sources.defend != 0];
+            let second = seconds[i].as_ref().filter(|_| !config.no_dispatch);
             for fam in [AB, DEF] {
                 if sees[fam] {
                     let key = key[fam].as_ref().filter(|_| !config.no_dispatch);
                     dispatch.add(i as u32, fam, key);
+                    if let (Some(_), Some(second)) = (key, second) {
+                        dispatch.add_second(i as u32, fam, second);
+                    }
                 }
             }
         }
@@ -507,7 +513,6 @@ impl Engine {
         if !self.cands.is_empty() {
             self.cands.sort_unstable();
             self.cands.dedup();
-            self.stats.rule_evals += self.cands.len() as u64;
             let ref_ab = EventRef::ready(ev);
             // Rules keep the Defend view as the event plus its changes; the full document is
             // built only for an alert.
@@ -539,13 +544,23 @@ impl Engine {
         for &ci in &self.cands {
             let i = ci as usize;
             let slot = &mut self.slots[i];
-            slot.meta.stats.evaluated += 1;
             let sees = [
                 slot.meta.sources.auditbeat,
                 slot.meta.sources.defend & stream != 0,
             ];
-            let sees = |fam: usize| views[fam].filter(|_| sees[fam] && self.stamp[fam][i] == gen);
+            let need = self.dispatch.need(i);
+            let sees = |fam: usize| {
+                views[fam].filter(|_| {
+                    sees[fam] && self.stamp[fam][i] == gen && self.stages[fam][i] & need == need
+                })
+            };
             let v = [sees(AB), sees(DEF)];
+            if v[AB].is_none() && v[DEF].is_none() {
+                // Only its second key held: the rule cannot match.
+                continue;
+            }
+            slot.meta.stats.evaluated += 1;
+            self.stats.rule_evals += 1;
             let first_match = |f: &Filter| {
                 v.iter()
                     .flatten()
@@ -812,13 +827,30 @@ fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) ->
 }
 
 /// The dispatch key of a rule (see `super::dispatch`).
-fn rule_key(rule: &Rule) -> Option<Key> {
-    match &rule.kind {
+/// A rule's dispatch key and, for a one-event rule, a second key from another of its
+/// conjuncts (`dispatch::second_key`): the rule is tried only when both hold.
+fn rule_keys(rule: &Rule) -> (Option<Key>, Option<Key>) {
+    let (key, expr) = match &rule.kind {
         RuleKind::Query { expr, .. }
         | RuleKind::NewTerms { expr, .. }
-        | RuleKind::Threshold { expr, .. } => necessary(expr),
-        RuleKind::Eql { query } => query_key(query),
+        | RuleKind::Threshold { expr, .. } => (necessary(expr), expr),
+        RuleKind::Eql { query } => {
+            let key = query_key(query);
+            match (query.kind(), query.stages()) {
+                (eql::QueryKind::Event, [stage]) => (key, &stage.expr),
+                _ => return (key, None),
+            }
+        }
+    };
+    let Some(mut key) = key else {
+        return (None, None);
+    };
+    let second = second_key(expr, &key);
+    if second.is_some() {
+        // The first key's atoms must not stand in for the second's.
+        key.0.iter_mut().for_each(|a| a.stages &= !SECOND);
     }
+    (Some(key), second)
 }
 
 #[cfg(test)]
