@@ -7,7 +7,8 @@
 //! sample takes the union over its stages (missing-event and `until` stages included, since
 //! they act on events too). The dispatcher indexes the atoms per field; per event it looks up
 //! the values of the fields some atom names and returns the rules with an atom that holds.
-//! Rules without a necessary condition are returned for every event.
+//! Rules without a necessary condition are returned for every event. A one-event rule may
+//! have a second key from another conjunct (`second_key`); it is returned only when both hold.
 //!
 //! A wrong key would lose alerts, so the reader is conservative: `not`, functions other than
 //! `startsWith`/`endsWith`, regexes, numbers, `*x*` patterns and non-ASCII case-insensitive
