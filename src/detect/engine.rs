@@ -826,8 +826,8 @@ fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) ->
     false
 }
 
-/// A rule's dispatch key (see `super::dispatch`) and, for a one-event rule, a second key from another of its
-/// conjuncts (`dispatch::second_key`): the rule is tried only when both hold.
+/// A rule's dispatch key (see `super::dispatch`) and, for a one-event rule, a second key
+/// from another of its conjuncts (`dispatch::second_key`): it is tried only when both hold.
 fn rule_keys(rule: &Rule) -> (Option<Key>, Option<Key>) {
     let (key, expr) = match &rule.kind {
         RuleKind::Query { expr, .. }
