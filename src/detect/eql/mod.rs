@@ -547,8 +547,13 @@ pub(crate) fn tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Tuple> {
     match encode_single(keys, ix, &mut one) {
         Single::One => vec![Tuple(one.into())],
         Single::Missing => vec![],
-        Single::General => key_tuples(keys, ix).iter().map(|t| encode_all(t)).collect(),
+        Single::General => general_tuples(keys, ix),
     }
+}
+
+/// The tuples when [`encode_single`] said `General`: every combination of the key values.
+pub(crate) fn general_tuples(keys: &[JoinKey], ix: &IndexedEvent) -> Vec<Tuple> {
+    key_tuples(keys, ix).iter().map(|t| encode_all(t)).collect()
 }
 
 /// The event's join tuple encoded into `one` (cleared first) when the key has one

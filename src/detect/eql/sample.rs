@@ -5,7 +5,8 @@
 
 use super::fields::{IndexedEvent, StrMap};
 use super::{
-    encode_single, key_tuples, tuples, EventRef, Held, KeyVal, Limits, Match, Query, Single, Tuple,
+    encode_single, general_tuples, key_tuples, EventRef, Held, KeyVal, Limits, Match, Query,
+    Single, Tuple,
 };
 use crate::event::Event;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -99,7 +100,7 @@ impl Matcher {
                 Single::One => self.add(q, i, &key, ev, out),
                 Single::Missing => {}
                 Single::General => {
-                    for k in tuples(&stage.keys, ix) {
+                    for k in general_tuples(&stage.keys, ix) {
                         self.add(q, i, std::borrow::Borrow::borrow(&k), ev, out);
                     }
                 }

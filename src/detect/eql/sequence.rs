@@ -8,7 +8,8 @@
 
 use super::fields::{IndexedEvent, StrMap};
 use super::{
-    encode_single, missing_placeholder, tuples, EventRef, Held, Limits, Match, Query, Single, Tuple,
+    encode_single, general_tuples, missing_placeholder, tuples, EventRef, Held, Limits, Match,
+    Query, Single, Tuple,
 };
 use crate::detect::dispatch::stage_bit;
 use crate::event::Event;
@@ -208,7 +209,7 @@ impl Matcher {
                     Single::One => !self.extends(j, &buf[..], o),
                     Single::Missing => true,
                     Single::General => {
-                        let keys = tuples(&stage.keys, ix);
+                        let keys = general_tuples(&stage.keys, ix);
                         let none = !keys.iter().any(|k| self.extends(j, k.borrow(), o));
                         known = Some(keys);
                         none
