@@ -542,6 +542,7 @@ pub(crate) struct Dispatch {
     /// Per rule: the stage bits its mask must hold before it is listed (`SECOND` and stage
     /// 0 for a rule with a second key; 0: any mark lists it).
     need: Vec<u64>,
+    plans: Plans,
 }
 
 const NO_FIELD: u32 = u32::MAX;
@@ -552,7 +553,105 @@ struct Field {
     slot: Slot,
     /// One per folding (case-sensitive, insensitive).
     maps: Vec<FieldMap>,
+    gate: Gate,
     memo: Memo,
+}
+
+/// What a value must look like to hit some atom of a field, judged on its length and edge
+/// bytes. Most values of a keyed field hit nothing (arguments, user names, working
+/// directories): they are turned away here instead of being hashed for the memo.
+#[derive(Default)]
+struct Gate {
+    /// A `field:*` or substring atom: every value may hit.
+    open: bool,
+    /// Lengths of exact values (bit `min(len, 63)`), and their first and last bytes.
+    exact_lens: u64,
+    exact_first: Bytes,
+    exact_last: Bytes,
+    /// First bytes of prefixes and the shortest prefix; the same for suffixes' last bytes.
+    prefix_first: Bytes,
+    shortest_prefix: usize,
+    suffix_last: Bytes,
+    shortest_suffix: usize,
+    /// Some atom is insensitive: its literals are ASCII lower case, and a non-ASCII value may
+    /// change its length when folded.
+    folds: bool,
+}
+
+/// A set of bytes.
+#[derive(Default, Clone, Copy)]
+struct Bytes([u64; 4]);
+
+impl Bytes {
+    /// Adds `b` (and, for an insensitive atom, its other case).
+    fn add(&mut self, b: u8, fold: bool) {
+        for b in [b, if fold { b.to_ascii_uppercase() } else { b }] {
+            self.0[(b >> 6) as usize] |= 1 << (b & 63);
+        }
+    }
+
+    #[inline]
+    fn has(&self, b: u8) -> bool {
+        self.0[(b >> 6) as usize] & (1 << (b & 63)) != 0
+    }
+}
+
+impl Gate {
+    fn of(maps: &[FieldMap]) -> Gate {
+        let mut g = Gate {
+            shortest_prefix: usize::MAX,
+            shortest_suffix: usize::MAX,
+            ..Gate::default()
+        };
+        for m in maps {
+            g.open |= !m.present.is_empty() || !m.needles.is_empty();
+            g.folds |= m.fold;
+            for v in m.exact.keys().map(|v| v.as_bytes()) {
+                g.exact_lens |= 1 << v.len().min(63);
+                if let (Some(&f), Some(&l)) = (v.first(), v.last()) {
+                    g.exact_first.add(f, m.fold);
+                    g.exact_last.add(l, m.fold);
+                }
+            }
+            for a in &m.prefixes {
+                g.shortest_prefix = g.shortest_prefix.min(a.len);
+                a.rules
+                    .keys()
+                    .filter_map(|p| p.as_bytes().first())
+                    .for_each(|&b| g.prefix_first.add(b, m.fold));
+            }
+            for a in &m.suffixes {
+                g.shortest_suffix = g.shortest_suffix.min(a.len);
+                a.rules
+                    .keys()
+                    .filter_map(|p| p.as_bytes().last())
+                    .for_each(|&b| g.suffix_last.add(b, m.fold));
+            }
+        }
+        // An empty affix holds for every value.
+        g.open |= g.shortest_prefix == 0 || g.shortest_suffix == 0;
+        g
+    }
+
+    /// Whether `s` may hit some atom (`false`: it hits none).
+    #[inline]
+    fn admits(&self, s: &str) -> bool {
+        if self.open {
+            return true;
+        }
+        let b = s.as_bytes();
+        let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+            return self.exact_lens & 1 != 0;
+        };
+        let n = b.len();
+        let may = (self.exact_lens & (1 << n.min(63)) != 0
+            && self.exact_first.has(first)
+            && self.exact_last.has(last))
+            || (n >= self.shortest_prefix && self.prefix_first.has(first))
+            || (n >= self.shortest_suffix && self.suffix_last.has(last));
+        // Folding an ASCII value keeps its length and changes only letters' case.
+        may || (self.folds && !s.is_ascii())
+    }
 }
 
 /// The rules recent values of a field admitted, so a repeated value costs one hash lookup
@@ -685,7 +784,7 @@ impl Dispatch {
             .max()
             .unwrap_or(0);
         self.by_slot = vec![NO_FIELD; top];
-        for (i, f) in self.fields.iter().enumerate() {
+        for (i, f) in self.fields.iter_mut().enumerate() {
             self.by_slot[f.slot as usize] = i as u32;
         }
         for f in &mut self.fields {
@@ -697,6 +796,9 @@ impl Dispatch {
             }
         }
         self.always.extend(fallback);
+        for f in &mut self.fields {
+            f.gate = Gate::of(&f.maps);
+        }
     }
 
     /// Marks (`stamp[view][rule] = gen`) and lists the rules an event may match in each of
@@ -718,6 +820,7 @@ impl Dispatch {
             scratch,
             slots,
             need,
+            plans,
         } = self;
         let mut mark = |code: u32, m: u64| {
             let (i, view) = ((code >> 1) as usize, (code & 1) as usize);
@@ -741,7 +844,20 @@ impl Dispatch {
             .iter()
             .filter(|(c, _)| seen[(c & 1) as usize])
             .for_each(|&(c, m)| mark(c, m));
-        let mut num = [0u8; 20];
+        if let Some(at) = plans.find(views, by_slot) {
+            let (ab, def) = (views[0].expect("planned"), views[1]);
+            for st in &plans.steps[at] {
+                let own = (st.own != NOWHERE).then(|| ab.own_at(st.own)).flatten();
+                let lookups = match (st.view, def) {
+                    (SAME, _) => [(own, 0b11), (None, 0)],
+                    (NOWHERE, _) | (_, None) => [(own, 0b01), (None, 0)],
+                    (p, Some(d)) => [(own, 0b01), (d.view_at(p), 0b10)],
+                };
+                let f = &mut fields[st.field as usize];
+                look_up(f, scratch, lookups, &mut mark);
+            }
+            return;
+        }
         // The fields the events have and some atom names: the event's own (both views have
         // them unless the second view removes them), then those only the second view sets.
         slots.clear();
@@ -758,7 +874,6 @@ impl Dispatch {
             );
         }
         for &slot in slots.iter() {
-            let Field { maps, memo, .. } = &mut fields[by_slot[slot as usize] as usize];
             // Spelled out: `array::map` is not always inlined, and this runs per field.
             let got = [
                 views[0].and_then(|ix| ix.get(slot)),
@@ -769,47 +884,152 @@ impl Dispatch {
                 [Some(a), Some(b)] if std::ptr::eq(a, b) => [(Some(a), 0b11), (None, 0)],
                 [a, b] => [(a, 0b01), (b, 0b10)],
             };
-            for (v, serves) in lookups {
-                let Some(v) = v else { continue };
-                let values: &[Value] = match v {
-                    Value::List(items) => items,
-                    other => std::slice::from_ref(other),
-                };
-                for v in values {
-                    // Numbers and booleans are tested through their string form, as the
-                    // matcher does (`user.id == "0"` on a numeric id).
-                    let owned;
-                    let s: &str = match v {
-                        Value::Str(s) => s,
-                        Value::Int(i) => crate::decimal::decimal(*i, &mut num),
-                        Value::Bool(b) => {
-                            if *b {
-                                "true"
-                            } else {
-                                "false"
-                            }
-                        }
-                        Value::Float(_) => {
-                            owned = crate::detect::eql::to_string(v).unwrap_or_default();
-                            &owned
-                        }
-                        Value::Null | Value::List(_) => continue,
-                    };
-                    let maps = &*maps;
-                    let hits = memo.get_or(s, scratch, |list| {
-                        for map in maps {
-                            // The same folding the matcher applies.
-                            with_folded(s, map.fold, |s| map.hits(s, |r, m| list.push((r, m))));
-                        }
-                    });
-                    hits.unwrap_or(scratch)
-                        .iter()
-                        .filter(|(c, _)| serves & (1 << (c & 1)) != 0)
-                        .for_each(|&(c, m)| mark(c, m));
-                }
-            }
+            let f = &mut fields[by_slot[slot as usize] as usize];
+            look_up(f, scratch, lookups, &mut mark);
         }
     }
+}
+
+/// Marks the rules the values of one field admit, each value for the views it serves (bit
+/// per view).
+#[inline]
+fn look_up(
+    field: &mut Field,
+    scratch: &mut Rules,
+    lookups: [(Option<&Value>, u32); 2],
+    mark: &mut impl FnMut(u32, u64),
+) {
+    let Field {
+        maps, memo, gate, ..
+    } = field;
+    let mut num = [0u8; 20];
+    for (v, serves) in lookups {
+        let Some(v) = v else { continue };
+        let values: &[Value] = match v {
+            Value::List(items) => items,
+            other => std::slice::from_ref(other),
+        };
+        for v in values {
+            // Numbers and booleans are tested through their string form, as the matcher
+            // does (`user.id == "0"` on a numeric id).
+            let owned;
+            let s: &str = match v {
+                Value::Str(s) => s,
+                Value::Int(i) => crate::decimal::decimal(*i, &mut num),
+                Value::Bool(b) => {
+                    if *b {
+                        "true"
+                    } else {
+                        "false"
+                    }
+                }
+                Value::Float(_) => {
+                    owned = crate::detect::eql::to_string(v).unwrap_or_default();
+                    &owned
+                }
+                Value::Null | Value::List(_) => continue,
+            };
+            if !gate.admits(s) {
+                continue;
+            }
+            let maps = &*maps;
+            let hits = memo.get_or(s, scratch, |list| {
+                for map in maps {
+                    // The same folding the matcher applies.
+                    with_folded(s, map.fold, |s| map.hits(s, |r, m| list.push((r, m))));
+                }
+            });
+            hits.unwrap_or(scratch)
+                .iter()
+                .filter(|(c, _)| serves & (1 << (c & 1)) != 0)
+                .for_each(|&(c, m)| mark(c, m));
+        }
+    }
+}
+
+/// One keyed field of a pair of event shapes: its entry in `Dispatch::fields`, where the
+/// event has it (`NOWHERE`: absent) and where the view has it (`SAME`: the event's value,
+/// `NOWHERE`: absent or no view).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Step {
+    field: u32,
+    own: u32,
+    view: u32,
+}
+
+const NOWHERE: u32 = u32::MAX;
+const SAME: u32 = u32::MAX - 1;
+
+/// The keyed fields of recent pairs of shapes (the event's, its view's), direct-mapped.
+/// Events of one kind share their shapes, so the fields to look up and where their values
+/// are is worked out once per kind, not per event.
+#[derive(Default)]
+struct Plans {
+    keys: Vec<(u64, u64)>,
+    steps: Vec<Vec<Step>>,
+}
+
+const PLANS: usize = 64;
+
+impl Plans {
+    /// The plan for the views' shapes, made on first sight; `None` for events indexed
+    /// without a shape, or with a view not over the first view's event.
+    fn find(&mut self, views: [Option<&IndexedEvent>; 2], by_slot: &[u32]) -> Option<usize> {
+        let ab = views[0]?;
+        let (own, _) = ab.shapes()?;
+        let view = match views[1] {
+            None => 0,
+            Some(d) if std::ptr::eq(d.event(), ab.event()) => d.shapes()?.1,
+            Some(_) => return None,
+        };
+        let key = (own, view);
+        let at = ((own ^ view.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize
+            % PLANS;
+        if self.keys.is_empty() {
+            self.keys = vec![(0, 0); PLANS];
+            self.steps = vec![Vec::new(); PLANS];
+        }
+        if self.keys[at] != key {
+            self.keys[at] = key;
+            self.steps[at] = plan(ab, views[1], by_slot);
+        }
+        Some(at)
+    }
+}
+
+/// The steps for an event and its view: the same fields, in the same order, as the general
+/// path of `collect` looks up.
+fn plan(ab: &IndexedEvent, def: Option<&IndexedEvent>, by_slot: &[u32]) -> Vec<Step> {
+    let field = |s: Slot| by_slot.get(s as usize).copied().filter(|&f| f != NO_FIELD);
+    let mut steps = Vec::new();
+    for &slot in ab.present() {
+        let (Some(f), Some(own)) = (field(slot), ab.own_position(slot)) else {
+            continue;
+        };
+        let view = match def.map(|d| d.view_position(slot)) {
+            None | Some(Some(None)) => NOWHERE,
+            Some(None) => SAME,
+            Some(Some(Some(p))) => p,
+        };
+        steps.push(Step {
+            field: f,
+            own,
+            view,
+        });
+    }
+    for &slot in def.map_or(&[][..], |d| d.view_present()) {
+        let Some(f) = field(slot).filter(|_| ab.own_position(slot).is_none()) else {
+            continue;
+        };
+        if let Some(Some(Some(p))) = def.map(|d| d.view_position(slot)) {
+            steps.push(Step {
+                field: f,
+                own: NOWHERE,
+                view: p,
+            });
+        }
+    }
+    steps
 }
 
 #[cfg(test)]
@@ -1186,5 +1406,172 @@ mod tests {
         let memo = &d.fields[0].memo;
         assert!(memo.policy.resting(), "a field of unique values rests");
         assert!(memo.index.len() <= memo::ENTRIES);
+    }
+
+    /// Rules keyed on every kind of atom, for both views.
+    fn mixed_dispatch() -> Dispatch {
+        let queries = [
+            "process.name:(curl or wget)",
+            "process.name:py* and event.action:exec",
+            "file.path:*.so",
+            "process.command_line:*base64*",
+            "process.parent.name:(sshd or cron) and user.id:0",
+            "event.action:(exec or executed)",
+            "file.name:*",
+            "destination.port:(22 or 4444)",
+            "process.args:(-c or --command)",
+        ];
+        let mut d = Dispatch::default();
+        for (i, q) in queries.iter().enumerate() {
+            let k = kql(q);
+            d.add(i as u32, i % 2, k.as_ref());
+            d.add(i as u32, (i + 1) % 2, k.as_ref());
+        }
+        let k = eql(r#"process where process.name : ("BASH", "K")"#);
+        d.add(queries.len() as u32, 0, k.as_ref());
+        d.finish();
+        d
+    }
+
+    /// Where the views' shapes give a plan, `collect` marks and lists exactly what its
+    /// general path does: fields the view keeps, changes, removes and adds, over events of
+    /// a few shapes with varying values.
+    #[test]
+    fn planned_lookups_mark_what_the_general_path_marks() {
+        use crate::event::Event;
+        let mut d = mixed_dispatch();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let names = [
+            "curl", "wget", "python3", "bash", "BASH", "ls", "sshd", "cron",
+        ];
+        let paths = ["/tmp/x.so", "/usr/lib/a.SO", "/etc/passwd", ""];
+        let (mut ab_index, mut def_index) = (
+            crate::detect::eql::FieldIndex::new(),
+            crate::detect::eql::FieldIndex::new(),
+        );
+        let n = 16;
+        let (mut stamp, mut stages) = ([vec![0; n], vec![0; n]], [vec![0; n], vec![0; n]]);
+        let (mut stamp2, mut stages2) = (stamp.clone(), stages.clone());
+        let mut planned = 0;
+        for gen in 1..=3000u64 {
+            let mut ev = Event::new(gen as i64);
+            let shape = next(4);
+            ev.push("process.name", names[next(8) as usize]);
+            if shape != 1 {
+                ev.push("process.parent.name", names[next(8) as usize]);
+                ev.push("user.id", ["0", "1000"][next(2) as usize]);
+            }
+            ev.push(
+                "event.action",
+                ["executed", "exec", "opened-file"][next(3) as usize],
+            );
+            if shape >= 2 {
+                ev.push("file.path", paths[next(4) as usize]);
+                ev.push("destination.port", [22i64, 80, 4444][next(3) as usize]);
+            }
+            let args: Vec<Value> = (0..next(4))
+                .map(|_| Value::from(["-c", "-C", "x", "--command"][next(4) as usize]))
+                .collect();
+            ev.push("process.args", Value::List(args));
+            ev.push(
+                "process.command_line",
+                ["echo aGk= | base64 -d", "ls"][next(2) as usize],
+            );
+            // The view: changes the action, removes the parent on some shapes, adds a file
+            // name on others.
+            let mut view = Event::new(gen as i64);
+            view.push("event.action", ["exec", "start"][next(2) as usize]);
+            if shape == 0 {
+                view.push("process.parent.name", Value::Null);
+            }
+            if shape == 3 {
+                view.push("file.name", "x.so");
+            }
+            let with_view = next(5) != 0;
+            let ix = ab_index.index(&ev);
+            let iv = with_view.then(|| def_index.index_over(&ix, &view));
+            planned += (ix.shapes().is_some() && iv.as_ref().is_none_or(|v| v.shapes().is_some()))
+                as usize;
+            let (mut out, mut out2) = (vec![], vec![]);
+            d.collect(
+                [Some(&ix), iv.as_ref()],
+                gen,
+                &mut stamp,
+                &mut stages,
+                &mut out,
+            );
+            let (gx, gv) = (ix.unshaped(), iv.map(|v| v.unshaped()));
+            d.collect(
+                [Some(&gx), gv.as_ref()],
+                gen,
+                &mut stamp2,
+                &mut stages2,
+                &mut out2,
+            );
+            out.sort();
+            out2.sort();
+            assert_eq!(out, out2, "event {gen}");
+            assert_eq!((&stamp, &stages), (&stamp2, &stages2), "event {gen}");
+        }
+        assert!(planned > 2500, "most events took a plan: {planned}");
+    }
+
+    /// The gate turns a value away only when no atom of its field can hit it: checked
+    /// against the field's maps for values of every length and edge, both cases, and
+    /// non-ASCII ones (the Kelvin sign folds to `k`).
+    #[test]
+    fn the_gate_admits_every_value_some_atom_hits() {
+        let d = mixed_dispatch();
+        let values = [
+            "",
+            "c",
+            "curl",
+            "CURL",
+            "wget",
+            "py",
+            "python3",
+            "PYTHON",
+            "bash",
+            "BASH",
+            "\u{212a}",
+            "-c",
+            "-C",
+            "--command",
+            "/tmp/x.so",
+            "/tmp/x.SO",
+            "x.so",
+            "so",
+            "0",
+            "00",
+            "1000",
+            "22",
+            "4444",
+            "sshd",
+            "cron",
+            "exec",
+            "executed",
+            "EXEC",
+            "\u{212a}url",
+        ];
+        let mut rejected = 0;
+        for f in &d.fields {
+            for v in values {
+                let mut hits = vec![];
+                for map in &f.maps {
+                    with_folded(v, map.fold, |s| map.hits(s, |r, m| hits.push((r, m))));
+                }
+                if !hits.is_empty() {
+                    assert!(f.gate.admits(v), "{v:?} on slot {}", f.slot);
+                }
+                rejected += !f.gate.admits(v) as usize;
+            }
+        }
+        assert!(rejected > 100, "the gate rejects most values: {rejected}");
     }
 }

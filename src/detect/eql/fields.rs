@@ -99,6 +99,10 @@ pub struct FieldIndex {
     shape_names: usize,
 }
 
+/// The last shape id given out: ids are unique across every `FieldIndex` (0 is no shape), so
+/// a pair of them names one pair of shapes wherever the events were indexed.
+static SHAPE_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A key as a shape holds it: a static key by its address, an owned one (a rarer
 /// `auditd.data.*` or `auditd.paths.*` name) as `OWNED` (its text is kept apart); and its
 /// length with whether an overlay's value is `Null` (which removes the field).
@@ -146,6 +150,8 @@ struct Shape {
     /// (`SHAPE_GEN`, position) per slot the shape has, up to its highest slot.
     table: Vec<(u32, u32)>,
     present: Vec<Slot>,
+    /// Tells this shape from every other one ever built (0: none yet).
+    id: u64,
 }
 
 const SHAPES: usize = 64;
@@ -175,6 +181,7 @@ impl FieldIndex {
             generation: l.generation,
             present: l.present,
             known: l.known,
+            shape: l.shape,
             over: None,
         }
     }
@@ -204,6 +211,7 @@ impl FieldIndex {
                 generation: SHAPE_GEN,
                 present: &sh.present,
                 known,
+                shape: sh.id,
             };
         }
         let generation = self.build(ev, overlay);
@@ -213,6 +221,7 @@ impl FieldIndex {
             generation,
             present: &self.present,
             known,
+            shape: 0,
         }
     }
 
@@ -269,6 +278,7 @@ impl FieldIndex {
         sh.text.clear();
         sh.table.clear();
         sh.present.clear();
+        sh.id = SHAPE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         for (pos, (k, v)) in ev.fields.iter().enumerate() {
             let key = key_id(k, v, overlay);
             sh.keys.push(key);
@@ -364,6 +374,8 @@ struct Layer<'a> {
     /// Slots below this were interned when the table was built: one beyond the table's end
     /// is absent.
     known: u32,
+    /// The id of the shape whose table this is (0: built for this event alone).
+    shape: u64,
 }
 
 /// One event with its fields resolved to slots; build with [`FieldIndex::index`] (or
@@ -376,6 +388,7 @@ pub struct IndexedEvent<'a> {
     /// The event's slots (those rules use), in field order.
     present: &'a [Slot],
     known: u32,
+    shape: u64,
     /// A view's changes (`FieldIndex::index_over`), read before the event's own fields.
     over: Option<Layer<'a>>,
 }
@@ -395,6 +408,51 @@ impl<'a> IndexedEvent<'a> {
     /// For a view: the slots it sets or removes, each once; empty otherwise.
     pub(crate) fn view_present(&self) -> &'a [Slot] {
         self.over.map_or(&[], |o| o.present)
+    }
+
+    /// Ids of the event's shape and of its view's (0 without a view); `None` when either was
+    /// indexed afresh. Events with the same shapes have every field at the same position.
+    pub(crate) fn shapes(&self) -> Option<(u64, u64)> {
+        let over = self
+            .over
+            .map_or(Some(0), |o| (o.shape != 0).then_some(o.shape));
+        over.filter(|_| self.shape != 0).map(|o| (self.shape, o))
+    }
+
+    /// The same event, as if indexed without a shape (tests of shape-based shortcuts).
+    #[cfg(test)]
+    pub(crate) fn unshaped(mut self) -> Self {
+        self.shape = 0;
+        self
+    }
+
+    /// Where the event's own field at `slot` is (`None`: absent).
+    pub(crate) fn own_position(&self, slot: Slot) -> Option<u32> {
+        match self.table.get(slot as usize) {
+            Some(&(g, pos)) if g == self.generation => Some(pos),
+            _ => None,
+        }
+    }
+
+    /// What the view does to `slot`: `None` leaves the event's field, `Some(None)` removes
+    /// it, `Some(Some(p))` sets it to the view's field at `p`.
+    pub(crate) fn view_position(&self, slot: Slot) -> Option<Option<u32>> {
+        let o = self.over.as_ref()?;
+        match o.table.get(slot as usize) {
+            Some(&(g, pos)) if g == o.generation => Some((pos != ABSENT).then_some(pos)),
+            _ => None,
+        }
+    }
+
+    /// The event's own field at `pos` (from [`own_position`](Self::own_position)).
+    pub(crate) fn own_at(&self, pos: u32) -> Option<&'a Value> {
+        self.ev.fields.get(pos as usize).map(|(_, v)| v)
+    }
+
+    /// The view's field at `pos` (from [`view_position`](Self::view_position)).
+    pub(crate) fn view_at(&self, pos: u32) -> Option<&'a Value> {
+        let o = self.over.as_ref()?;
+        o.ev.fields.get(pos as usize).map(|(_, v)| v)
     }
 
     /// The value at `slot`, if the event has that field. Slots interned after the index was
