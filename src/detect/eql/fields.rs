@@ -97,6 +97,8 @@ pub struct FieldIndex {
     shape_policy: Policy,
     /// Interner size the shapes were built against.
     shape_names: usize,
+    /// The key ids (as `Shape::keys`) of the event being indexed (reused).
+    ids: Vec<usize>,
 }
 
 /// The last shape id given out: ids are unique across every `FieldIndex` (0 is no shape), so
@@ -115,25 +117,24 @@ fn key_id(k: &Key, v: &Value, overlay: bool) -> (usize, usize) {
     }
 }
 
-/// Whether `ev` has `sh`'s shape (`owned`: it has owned keys, whose text is compared).
+/// Whether an event whose key ids are `ids` has `sh`'s shape (`owned`: it has owned keys,
+/// whose text is compared too).
 #[inline(always)]
-fn fits(sh: &Shape, ev: &Event, overlay: bool, owned: bool) -> bool {
-    if sh.keys.len() != ev.fields.len() {
+fn fits(sh: &Shape, ids: &[usize], ev: &Event, owned: bool) -> bool {
+    if sh.keys[..] != *ids {
         return false;
     }
-    let mut pairs = sh.keys.iter().zip(&ev.fields);
     if !owned {
-        return pairs.all(|(&want, (k, v))| key_id(k, v, overlay) == want);
+        return true;
     }
     let mut text = &sh.text[..];
-    pairs.all(|(&want, (k, v))| {
-        let got = key_id(k, v, overlay);
-        got == want
-            && (got.0 != OWNED || {
-                let (mine, rest) = text.split_at(k.len().min(text.len()));
-                text = rest;
-                mine == k.as_bytes()
-            })
+    ev.fields.iter().all(|(k, _)| match k {
+        std::borrow::Cow::Borrowed(_) => true,
+        std::borrow::Cow::Owned(o) => {
+            let (mine, rest) = text.split_at(o.len().min(text.len()));
+            text = rest;
+            mine == o.as_bytes()
+        }
     })
 }
 
@@ -143,8 +144,9 @@ fn fits(sh: &Shape, ev: &Event, overlay: bool, owned: bool) -> bool {
 /// with no per-field lookups or writes.
 #[derive(Default)]
 struct Shape {
-    /// Per field: (key address or `OWNED`, key length << 1 | value is `Null` in an overlay).
-    keys: Vec<(usize, usize)>,
+    /// Per field, two words: the key's address or `OWNED`, and its length << 1 | whether the
+    /// value is `Null` in an overlay.
+    keys: Vec<usize>,
     /// The owned keys' text, one after the other.
     text: Vec<u8>,
     /// (`SHAPE_GEN`, position) per slot the shape has, up to its highest slot.
@@ -243,19 +245,18 @@ impl FieldIndex {
         if n == 0 || n > MAX_SHAPE_FIELDS {
             return None;
         }
-        // The hash reads key addresses only (a static key's address fixes its length; owned
-        // keys all hash alike): the comparison tells apart what it mixes up.
+        // One pass over the keys: their ids, and a hash of the addresses (a static key's
+        // address fixes its length; owned keys all hash alike): the comparison of the ids tells
+        // apart what the hash mixes up.
         let mut h = n as u64;
         let mut owned = false;
-        for (k, _) in &ev.fields {
-            let a = match k {
-                std::borrow::Cow::Borrowed(b) => b.as_ptr() as u64,
-                std::borrow::Cow::Owned(_) => {
-                    owned = true;
-                    OWNED as u64
-                }
-            };
-            h = (h ^ a).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.ids.resize(2 * n, 0);
+        for (id, (k, v)) in self.ids.chunks_exact_mut(2).zip(&ev.fields) {
+            let (a, l) = key_id(k, v, overlay);
+            owned |= a == OWNED;
+            h = (h ^ a as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            id[0] = a;
+            id[1] = l;
         }
         if self.shapes.is_empty() {
             self.shapes.resize_with(SHAPES, Shape::default);
@@ -263,11 +264,11 @@ impl FieldIndex {
         // Two-way set associative, most recent first: two shapes that hash alike do not
         // evict each other.
         let set = ((h >> 58) as usize % SHAPES) & !1;
-        if fits(&self.shapes[set], ev, overlay, owned) {
+        if fits(&self.shapes[set], &self.ids, ev, owned) {
             return Some(set);
         }
         self.shapes.swap(set, set + 1);
-        if fits(&self.shapes[set], ev, overlay, owned) {
+        if fits(&self.shapes[set], &self.ids, ev, owned) {
             return Some(set);
         }
         let sh = &mut self.shapes[set];
@@ -279,10 +280,9 @@ impl FieldIndex {
         sh.table.clear();
         sh.present.clear();
         sh.id = SHAPE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        sh.keys.extend_from_slice(&self.ids);
         for (pos, (k, v)) in ev.fields.iter().enumerate() {
-            let key = key_id(k, v, overlay);
-            sh.keys.push(key);
-            if key.0 == OWNED {
+            if matches!(k, std::borrow::Cow::Owned(_)) {
                 sh.text.extend_from_slice(k.as_bytes());
             }
             let Some(&slot) = int.map.get(&**k) else {
