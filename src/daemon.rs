@@ -335,6 +335,15 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
 
     let normalizer = Normalizer::live(host);
     let mut front = Front::new(normalizer, eff.cfg.reassembler.limits());
+    if session.status_before().enabled == 0 && !audit_on_at_boot() {
+        // The kernel gives a task its audit context at fork, and only once audit has ever
+        // been enabled: what was already running may stay unaudited until it forks.
+        tracing::warn!(
+            "audit was off when auditwatch started: if it had never been on since boot, processes \
+             already running are not audited (their children are); boot with audit=1 to audit \
+             every process"
+        );
+    }
     tracing::info!(mode = %mode, "auditwatch running: {}", session.mode_note());
     sd_notify("READY=1");
 
@@ -458,4 +467,10 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         bail!("the netlink reader stopped unexpectedly");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the kernel was booted with `audit=1` (every task then has an audit context).
+fn audit_on_at_boot() -> bool {
+    std::fs::read_to_string("/proc/cmdline")
+        .is_ok_and(|c| c.split_whitespace().any(|w| w == "audit=1"))
 }

@@ -150,6 +150,12 @@ fn distinctive_kernel_state() {
 }
 
 /// How many rules the bundled kernel rule files hold (`audit-rules check` says "N rules, ...").
+/// Whether this kernel was booted with `audit=1` (auditwatch then has nothing to warn about).
+fn booted_with_audit() -> bool {
+    std::fs::read_to_string("/proc/cmdline")
+        .is_ok_and(|c| c.split_whitespace().any(|w| w == "audit=1"))
+}
+
 fn bundled_rule_count() -> usize {
     let out = Command::new(BIN)
         .args(["audit-rules", "check"])
@@ -166,6 +172,8 @@ fn bundled_rule_count() -> usize {
 fn unicast_sees_an_exec_and_counts_it() {
     let _guard = common::kernel::kernel_guard();
     assert_no_audit_daemon();
+    // Audit off at start: the log says what that means for processes already running.
+    auditctl(&["-e", "0"]);
     let dir = TempDir::new("run-unicast");
     let events = dir.path("events.ndjson");
     let mut run = start_run(
@@ -184,6 +192,12 @@ fn unicast_sees_an_exec_and_counts_it() {
         audit_pid(),
         run.pid(),
         "unicast: auditwatch holds the audit pid"
+    );
+    assert_eq!(
+        run.log().contains("audit was off when auditwatch started"),
+        !booted_with_audit(),
+        "the start warns about processes audit may not see:\n{}",
+        run.log()
     );
 
     let marker = marker();
@@ -310,6 +324,9 @@ fn auto_reads_multicast_beside_auditd_and_leaves_it_alone() {
     distinctive_kernel_state();
     let dir = TempDir::new("run-auto");
     let (mut auditd, _log) = live::start_auditd(&dir.0, "RAW");
+    // Audit on, as auditd leaves it where its rules say so: no warning about unaudited
+    // processes (the unicast test starts with it off).
+    auditctl(&["-e", "1"]);
     let (settings_before, rules_before) = (audit_settings(), audit_rules());
     assert_eq!(settings_before["pid"], auditd.pid().to_string());
 
@@ -338,6 +355,12 @@ fn auto_reads_multicast_beside_auditd_and_leaves_it_alone() {
         "the start message names auditd: {line}"
     );
     assert_eq!(audit_pid(), auditd.pid(), "auditd keeps the audit pid");
+    assert_eq!(
+        log.contains("audit was off when auditwatch started"),
+        settings_before["enabled"] == "0" && !booted_with_audit(),
+        "the warning follows the enabled flag auditwatch found ({}):\n{log}",
+        settings_before["enabled"]
+    );
     assert!(
         audit_rules().len() > rules_before.len(),
         "our rules are loaded"
