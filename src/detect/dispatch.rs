@@ -465,6 +465,48 @@ struct FieldMap {
     /// `Contains` texts and their rules; searched with one automaton (built by `finish`).
     needles: Vec<(Box<str>, Rules)>,
     automaton: Option<aho_corasick::AhoCorasick>,
+    /// A pair of adjacent bytes of each needle (`None`: a needle is shorter than two bytes).
+    pairs: Option<Pairs>,
+    /// Lengths of the exact values (bit `min(len, 63)`): a value of another length is not
+    /// hashed for them.
+    exact_lens: u64,
+}
+
+/// Values up to this long are checked for a needle's byte pair before the automaton runs;
+/// over longer ones the automaton's own vectorised prefilter is faster than a byte loop.
+const PAIR_SCAN_MAX: usize = 64;
+
+/// One chosen pair of adjacent bytes per needle, as a bit per possible pair: a value can hold
+/// a needle only if it holds the needle's pair. Short values (arguments, names) mostly hold
+/// none, and starting the automaton costs more than looking at their pairs.
+struct Pairs(Box<[u64; 1024]>);
+
+impl Pairs {
+    fn of<'a>(needles: impl Iterator<Item = &'a [u8]>) -> Option<Pairs> {
+        // Letters, digits and path punctuation are everywhere; other bytes are rarer, so a pair
+        // with them lets fewer values through.
+        let common = |b: u8| match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b' ' => 2,
+            b'A'..=b'Z' => 1,
+            _ => 0,
+        };
+        let mut bits = Box::new([0u64; 1024]);
+        for n in needles {
+            let pair = n.windows(2).min_by_key(|w| common(w[0]) + common(w[1]))?;
+            let i = (pair[0] as usize) << 8 | pair[1] as usize;
+            bits[i >> 6] |= 1 << (i & 63);
+        }
+        Some(Pairs(bits))
+    }
+
+    /// Whether `b` holds some needle's pair (`false`: it holds no needle).
+    #[inline]
+    fn any(&self, b: &[u8]) -> bool {
+        b.windows(2).any(|w| {
+            let i = (w[0] as usize) << 8 | w[1] as usize;
+            self.0[i >> 6] & (1 << (i & 63)) != 0
+        })
+    }
 }
 
 fn by_len(list: &mut ByLen, s: &str, rule: (u32, u64), front: bool) {
@@ -494,9 +536,14 @@ fn by_len(list: &mut ByLen, s: &str, rule: (u32, u64), front: bool) {
 impl FieldMap {
     fn hits(&self, s: &str, mut mark: impl FnMut(u32, u64)) {
         self.present.iter().for_each(|&(r, m)| mark(r, m));
-        // Most values hold no needle: the automaton's prefilter says so faster than an
-        // overlapping search finds nothing.
-        if let Some(ac) = self.automaton.as_ref().filter(|ac| ac.is_match(s)) {
+        // Most values hold no needle: their byte pairs (short values) or the automaton's
+        // prefilter say so faster than an overlapping search finds nothing.
+        let b = s.as_bytes();
+        let may_hold = |ac: &&aho_corasick::AhoCorasick| {
+            (b.len() > PAIR_SCAN_MAX || self.pairs.as_ref().is_none_or(|p| p.any(b)))
+                && ac.is_match(s)
+        };
+        if let Some(ac) = self.automaton.as_ref().filter(may_hold) {
             for m in ac.find_overlapping_iter(s) {
                 self.needles[m.pattern().as_usize()]
                     .1
@@ -504,10 +551,10 @@ impl FieldMap {
                     .for_each(|&(r, m)| mark(r, m));
             }
         }
-        if let Some(rules) = self.exact.get(s) {
+        let exact_len = self.exact_lens & (1 << b.len().min(63)) != 0;
+        if let Some(rules) = self.exact.get(s).filter(|_| exact_len) {
             rules.iter().for_each(|&(r, m)| mark(r, m));
         }
-        let b = s.as_bytes();
         for a in &self.prefixes {
             if a.len > b.len() || (a.len > 0 && !a.edge(b[a.len - 1])) {
                 continue;
@@ -790,7 +837,10 @@ impl Dispatch {
         for f in &mut self.fields {
             for m in f.maps.iter_mut().filter(|m| !m.needles.is_empty()) {
                 match aho_corasick::AhoCorasick::new(m.needles.iter().map(|(n, _)| &**n)) {
-                    Ok(ac) => m.automaton = Some(ac),
+                    Ok(ac) => {
+                        m.automaton = Some(ac);
+                        m.pairs = Pairs::of(m.needles.iter().map(|(n, _)| n.as_bytes()));
+                    }
                     Err(_) => fallback.extend(m.needles.drain(..).flat_map(|(_, r)| r)),
                 }
             }
@@ -798,6 +848,9 @@ impl Dispatch {
         self.always.extend(fallback);
         for f in &mut self.fields {
             f.gate = Gate::of(&f.maps);
+            for m in &mut f.maps {
+                m.exact_lens = m.exact.keys().fold(0, |l, v| l | 1 << v.len().min(63));
+            }
         }
     }
 
@@ -1573,5 +1626,50 @@ mod tests {
             }
         }
         assert!(rejected > 100, "the gate rejects most values: {rejected}");
+    }
+
+    /// The byte-pair check lets through every value that holds a needle (at its start, end,
+    /// middle, overlapping others) and turns most others away; a one-byte needle disables it.
+    #[test]
+    fn needle_pairs_let_every_holder_through() {
+        let needles = [
+            "/.aws/cli/cache/",
+            "containerd.sock",
+            ":10250/",
+            "base64",
+            "Zx",
+        ];
+        let pairs = Pairs::of(needles.iter().map(|n| n.as_bytes())).unwrap();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let filler = b"abcdefghijklmnopqrstuvwxyz/._-0123456789 :ABZx";
+        let (mut held, mut turned_away) = (0, 0);
+        for _ in 0..20_000 {
+            let mut v: Vec<u8> = (0..next(40))
+                .map(|_| filler[next(filler.len() as u64) as usize])
+                .collect();
+            if next(3) == 0 {
+                let n = needles[next(needles.len() as u64) as usize].as_bytes();
+                let at = next(v.len() as u64 + 1) as usize;
+                v.splice(at..at, n.iter().copied());
+            }
+            let s = String::from_utf8(v).unwrap();
+            if needles.iter().any(|n| s.contains(n)) {
+                held += 1;
+                assert!(pairs.any(s.as_bytes()), "{s:?} holds a needle");
+            } else if !pairs.any(s.as_bytes()) {
+                turned_away += 1;
+            }
+        }
+        assert!(
+            held > 5_000 && turned_away > 5_000,
+            "{held} held, {turned_away} turned away"
+        );
+        assert!(Pairs::of(["ab", "c"].iter().map(|n| n.as_bytes())).is_none());
     }
 }
