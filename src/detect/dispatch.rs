@@ -900,14 +900,20 @@ impl Dispatch {
         if let Some(at) = plans.find(views, by_slot) {
             let (ab, def) = (views[0].expect("planned"), views[1]);
             for st in &plans.steps[at] {
-                let own = (st.own != NOWHERE).then(|| ab.own_at(st.own)).flatten();
-                let lookups = match (st.view, def) {
-                    (SAME, _) => [(own, 0b11), (None, 0)],
-                    (NOWHERE, _) | (_, None) => [(own, 0b01), (None, 0)],
-                    (p, Some(d)) => [(own, 0b01), (d.view_at(p), 0b10)],
-                };
                 let f = &mut fields[st.field as usize];
-                look_up(f, scratch, lookups, &mut mark);
+                let own = (st.own != NOWHERE).then(|| ab.own_at(st.own)).flatten();
+                // Which views each value serves (bit per view).
+                let (serves, view) = match (st.view, def) {
+                    (SAME, _) => (0b11, None),
+                    (NOWHERE, _) | (_, None) => (0b01, None),
+                    (p, Some(d)) => (0b01, d.view_at(p)),
+                };
+                if let Some(v) = own {
+                    look_up(f, scratch, v, serves, &mut mark);
+                }
+                if let Some(v) = view {
+                    look_up(f, scratch, v, 0b10, &mut mark);
+                }
             }
             return;
         }
@@ -932,71 +938,74 @@ impl Dispatch {
                 views[0].and_then(|ix| ix.get(slot)),
                 views[1].and_then(|ix| ix.get(slot)),
             ];
-            // Which views each lookup serves (bit per view).
-            let lookups: [(Option<&Value>, u32); 2] = match got {
-                [Some(a), Some(b)] if std::ptr::eq(a, b) => [(Some(a), 0b11), (None, 0)],
-                [a, b] => [(a, 0b01), (b, 0b10)],
-            };
             let f = &mut fields[by_slot[slot as usize] as usize];
-            look_up(f, scratch, lookups, &mut mark);
+            match got {
+                [Some(a), Some(b)] if std::ptr::eq(a, b) => look_up(f, scratch, a, 0b11, &mut mark),
+                [a, b] => {
+                    if let Some(a) = a {
+                        look_up(f, scratch, a, 0b01, &mut mark);
+                    }
+                    if let Some(b) = b {
+                        look_up(f, scratch, b, 0b10, &mut mark);
+                    }
+                }
+            }
         }
     }
 }
 
-/// Marks the rules the values of one field admit, each value for the views it serves (bit
+/// Marks the rules a field's value (each of a list's) admits, for the views it serves (bit
 /// per view).
 #[inline]
 fn look_up(
     field: &mut Field,
     scratch: &mut Rules,
-    lookups: [(Option<&Value>, u32); 2],
+    v: &Value,
+    serves: u32,
     mark: &mut impl FnMut(u32, u64),
 ) {
     let Field {
         maps, memo, gate, ..
     } = field;
     let mut num = [0u8; 20];
-    for (v, serves) in lookups {
-        let Some(v) = v else { continue };
-        let values: &[Value] = match v {
-            Value::List(items) => items,
-            other => std::slice::from_ref(other),
-        };
-        for v in values {
-            // Numbers and booleans are tested through their string form, as the matcher
-            // does (`user.id == "0"` on a numeric id).
-            let owned;
-            let s: &str = match v {
-                Value::Str(s) => s,
-                Value::Int(i) => crate::decimal::decimal(*i, &mut num),
-                Value::Bool(b) => {
-                    if *b {
-                        "true"
-                    } else {
-                        "false"
-                    }
+    let values: &[Value] = match v {
+        Value::List(items) => items,
+        other => std::slice::from_ref(other),
+    };
+    for v in values {
+        // Numbers and booleans are tested through their string form, as the matcher
+        // does (`user.id == "0"` on a numeric id).
+        let owned;
+        let s: &str = match v {
+            Value::Str(s) => s,
+            Value::Int(i) => crate::decimal::decimal(*i, &mut num),
+            Value::Bool(b) => {
+                if *b {
+                    "true"
+                } else {
+                    "false"
                 }
-                Value::Float(_) => {
-                    owned = crate::detect::eql::to_string(v).unwrap_or_default();
-                    &owned
-                }
-                Value::Null | Value::List(_) => continue,
-            };
-            if !gate.admits(s) {
-                continue;
             }
-            let maps = &*maps;
-            let hits = memo.get_or(s, scratch, |list| {
-                for map in maps {
-                    // The same folding the matcher applies.
-                    with_folded(s, map.fold, |s| map.hits(s, |r, m| list.push((r, m))));
-                }
-            });
-            hits.unwrap_or(scratch)
-                .iter()
-                .filter(|(c, _)| serves & (1 << (c & 1)) != 0)
-                .for_each(|&(c, m)| mark(c, m));
+            Value::Float(_) => {
+                owned = crate::detect::eql::to_string(v).unwrap_or_default();
+                &owned
+            }
+            Value::Null | Value::List(_) => continue,
+        };
+        if !gate.admits(s) {
+            continue;
         }
+        let maps = &*maps;
+        let hits = memo.get_or(s, scratch, |list| {
+            for map in maps {
+                // The same folding the matcher applies.
+                with_folded(s, map.fold, |s| map.hits(s, |r, m| list.push((r, m))));
+            }
+        });
+        hits.unwrap_or(scratch)
+            .iter()
+            .filter(|(c, _)| serves & (1 << (c & 1)) != 0)
+            .for_each(|&(c, m)| mark(c, m));
     }
 }
 
