@@ -643,6 +643,22 @@ impl Bytes {
     }
 }
 
+/// Adds the shortest length of `list`'s affixes and the outer `edge` byte of each.
+fn affix_edges(
+    list: &ByLen,
+    fold: bool,
+    edge: impl Fn(&[u8]) -> Option<u8>,
+    (shortest, bytes): (&mut usize, &mut Bytes),
+) {
+    for a in list {
+        *shortest = (*shortest).min(a.len);
+        a.rules
+            .keys()
+            .filter_map(|p| edge(p.as_bytes()))
+            .for_each(|b| bytes.add(b, fold));
+    }
+}
+
 impl Gate {
     fn of(maps: &[FieldMap]) -> Gate {
         let mut g = Gate {
@@ -660,20 +676,15 @@ impl Gate {
                     g.exact_last.add(l, m.fold);
                 }
             }
-            for a in &m.prefixes {
-                g.shortest_prefix = g.shortest_prefix.min(a.len);
-                a.rules
-                    .keys()
-                    .filter_map(|p| p.as_bytes().first())
-                    .for_each(|&b| g.prefix_first.add(b, m.fold));
-            }
-            for a in &m.suffixes {
-                g.shortest_suffix = g.shortest_suffix.min(a.len);
-                a.rules
-                    .keys()
-                    .filter_map(|p| p.as_bytes().last())
-                    .for_each(|&b| g.suffix_last.add(b, m.fold));
-            }
+            let (first, last) = (|p: &[u8]| p.first().copied(), |p: &[u8]| p.last().copied());
+            let prefix = (&mut g.shortest_prefix, &mut g.prefix_first);
+            affix_edges(&m.prefixes, m.fold, first, prefix);
+            affix_edges(
+                &m.suffixes,
+                m.fold,
+                last,
+                (&mut g.shortest_suffix, &mut g.suffix_last),
+            );
         }
         // An empty affix holds for every value.
         g.open |= g.shortest_prefix == 0 || g.shortest_suffix == 0;
@@ -1470,6 +1481,16 @@ mod tests {
         assert!(memo.index.len() <= memo::ENTRIES);
     }
 
+    /// A xorshift generator of numbers below its argument.
+    fn below(mut rng: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        }
+    }
+
     /// Rules keyed on every kind of atom, for both views.
     fn mixed_dispatch() -> Dispatch {
         let queries = [
@@ -1502,13 +1523,7 @@ mod tests {
     fn planned_lookups_mark_what_the_general_path_marks() {
         use crate::event::Event;
         let mut d = mixed_dispatch();
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = below(0x2545_f491_4f6c_dd1du64);
         let names = [
             "curl", "wget", "python3", "bash", "BASH", "ls", "sshd", "cron",
         ];
@@ -1649,13 +1664,7 @@ mod tests {
             "Zx",
         ];
         let pairs = Pairs::of(needles.iter().map(|n| n.as_bytes())).unwrap();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = below(0x9e37_79b9_7f4a_7c15u64);
         let filler = b"abcdefghijklmnopqrstuvwxyz/._-0123456789 :ABZx";
         let (mut held, mut turned_away) = (0, 0);
         for _ in 0..20_000 {
