@@ -441,6 +441,8 @@ type Inline = compact_str::CompactString;
 struct Affixes {
     len: usize,
     edges: [u64; 4],
+    /// The same for the outer edge byte (a prefix's first, a suffix's last).
+    outer: [u64; 4],
     rules: StrMap<Inline, Rules>,
 }
 
@@ -448,6 +450,11 @@ impl Affixes {
     #[inline]
     fn edge(&self, b: u8) -> bool {
         self.edges[(b >> 6) as usize] & (1 << (b & 63)) != 0
+    }
+
+    #[inline]
+    fn outer_edge(&self, b: u8) -> bool {
+        self.outer[(b >> 6) as usize] & (1 << (b & 63)) != 0
     }
 }
 
@@ -530,6 +537,15 @@ fn by_len(list: &mut ByLen, s: &str, rule: (u32, u64), front: bool) {
         Some(&b) => a.edges[(b >> 6) as usize] |= 1 << (b & 63),
         None => a.edges = [u64::MAX; 4],
     }
+    let outer = if front {
+        s.as_bytes().first()
+    } else {
+        s.as_bytes().last()
+    };
+    match outer {
+        Some(&b) => a.outer[(b >> 6) as usize] |= 1 << (b & 63),
+        None => a.outer = [u64::MAX; 4],
+    }
     a.rules.entry(s.into()).or_default().push(rule);
 }
 
@@ -556,7 +572,7 @@ impl FieldMap {
             rules.iter().for_each(|&(r, m)| mark(r, m));
         }
         for a in &self.prefixes {
-            if a.len > b.len() || (a.len > 0 && !a.edge(b[a.len - 1])) {
+            if a.len > b.len() || (a.len > 0 && !(a.edge(b[a.len - 1]) && a.outer_edge(b[0]))) {
                 continue;
             }
             if let Some(rules) = s.get(..a.len).and_then(|p| a.rules.get(p)) {
@@ -564,7 +580,9 @@ impl FieldMap {
             }
         }
         for a in &self.suffixes {
-            if a.len > b.len() || (a.len > 0 && !a.edge(b[b.len() - a.len])) {
+            if a.len > b.len()
+                || (a.len > 0 && !(a.edge(b[b.len() - a.len]) && a.outer_edge(b[b.len() - 1])))
+            {
                 continue;
             }
             if let Some(rules) = s.get(b.len() - a.len..).and_then(|t| a.rules.get(t)) {
@@ -1689,5 +1707,40 @@ mod tests {
             "{held} held, {turned_away} turned away"
         );
         assert!(Pairs::of(["ab", "c"].iter().map(|n| n.as_bytes())).is_none());
+    }
+
+    /// Affixes of one length that share their inner edge byte but not their outer one: a
+    /// value is found by the affix it has, whichever edge tells them apart.
+    #[test]
+    fn affixes_are_found_by_both_edges() {
+        let mut d = Dispatch::default();
+        d.add(0, 0, kql("process.args:(/tmp/* or --xy/* or ab*)").as_ref());
+        d.add(1, 0, kql("process.args:(*.so or *-so or *.SH)").as_ref());
+        d.finish();
+        let f = &d.fields[0];
+        let hit = |v: &str| {
+            let mut rules = vec![];
+            f.maps
+                .iter()
+                .for_each(|m| m.hits(v, |r, _| rules.push(r >> 1)));
+            rules.sort();
+            rules.dedup();
+            rules
+        };
+        for (v, want) in [
+            ("/tmp/a", vec![0]),
+            ("--xy/q", vec![0]),
+            ("abc", vec![0]),
+            ("zbc", vec![]),
+            ("-tmp/a", vec![]),
+            ("/tmp", vec![]),
+            ("x.so", vec![1]),
+            ("x-so", vec![1]),
+            ("x.sh", vec![]),
+            ("x.SH", vec![1]),
+            ("/tmp/x.so", vec![0, 1]),
+        ] {
+            assert_eq!(hit(v), want, "{v}");
+        }
     }
 }
