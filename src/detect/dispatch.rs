@@ -528,23 +528,15 @@ fn by_len(list: &mut ByLen, s: &str, rule: (u32, u64), front: bool) {
         }
     };
     let a = &mut list[at];
-    let edge = if front {
-        s.as_bytes().last()
-    } else {
-        s.as_bytes().first()
-    };
-    match edge {
-        Some(&b) => a.edges[(b >> 6) as usize] |= 1 << (b & 63),
-        None => a.edges = [u64::MAX; 4],
-    }
-    let outer = if front {
-        s.as_bytes().first()
-    } else {
-        s.as_bytes().last()
-    };
-    match outer {
-        Some(&b) => a.outer[(b >> 6) as usize] |= 1 << (b & 63),
-        None => a.outer = [u64::MAX; 4],
+    // Inner and outer edge: a prefix's last and first byte, a suffix's first and last (an
+    // empty affix has neither and lets every byte through).
+    let (first, last) = (s.as_bytes().first(), s.as_bytes().last());
+    let (inner, outer) = if front { (last, first) } else { (first, last) };
+    for (bits, b) in [(&mut a.edges, inner), (&mut a.outer, outer)] {
+        match b {
+            Some(&b) => bits[(b >> 6) as usize] |= 1 << (b & 63),
+            None => *bits = [u64::MAX; 4],
+        }
     }
     a.rules.entry(s.into()).or_default().push(rule);
 }
