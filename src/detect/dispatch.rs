@@ -440,22 +440,10 @@ type Inline = compact_str::CompactString;
 #[derive(Default)]
 struct Affixes {
     len: usize,
-    edges: [u64; 4],
+    edges: Bytes,
     /// The same for the outer edge byte (a prefix's first, a suffix's last).
-    outer: [u64; 4],
+    outer: Bytes,
     rules: StrMap<Inline, Rules>,
-}
-
-impl Affixes {
-    #[inline]
-    fn edge(&self, b: u8) -> bool {
-        self.edges[(b >> 6) as usize] & (1 << (b & 63)) != 0
-    }
-
-    #[inline]
-    fn outer_edge(&self, b: u8) -> bool {
-        self.outer[(b >> 6) as usize] & (1 << (b & 63)) != 0
-    }
 }
 
 type ByLen = Vec<Affixes>;
@@ -534,8 +522,8 @@ fn by_len(list: &mut ByLen, s: &str, rule: (u32, u64), front: bool) {
     let (inner, outer) = if front { (last, first) } else { (first, last) };
     for (bits, b) in [(&mut a.edges, inner), (&mut a.outer, outer)] {
         match b {
-            Some(&b) => bits[(b >> 6) as usize] |= 1 << (b & 63),
-            None => *bits = [u64::MAX; 4],
+            Some(&b) => bits.add(b, false),
+            None => *bits = Bytes([u64::MAX; 4]),
         }
     }
     a.rules.entry(s.into()).or_default().push(rule);
@@ -559,12 +547,12 @@ impl FieldMap {
                     .for_each(|&(r, m)| mark(r, m));
             }
         }
-        let exact_len = self.exact_lens & (1 << b.len().min(63)) != 0;
+        let exact_len = self.exact_lens & len_bit(b.len()) != 0;
         if let Some(rules) = self.exact.get(s).filter(|_| exact_len) {
             rules.iter().for_each(|&(r, m)| mark(r, m));
         }
         for a in &self.prefixes {
-            if a.len > b.len() || (a.len > 0 && !(a.edge(b[a.len - 1]) && a.outer_edge(b[0]))) {
+            if a.len > b.len() || (a.len > 0 && !(a.edges.has(b[a.len - 1]) && a.outer.has(b[0]))) {
                 continue;
             }
             if let Some(rules) = s.get(..a.len).and_then(|p| a.rules.get(p)) {
@@ -573,7 +561,7 @@ impl FieldMap {
         }
         for a in &self.suffixes {
             if a.len > b.len()
-                || (a.len > 0 && !(a.edge(b[b.len() - a.len]) && a.outer_edge(b[b.len() - 1])))
+                || (a.len > 0 && !(a.edges.has(b[b.len() - a.len]) && a.outer.has(b[b.len() - 1])))
             {
                 continue;
             }
@@ -635,6 +623,12 @@ struct Gate {
     folds: bool,
 }
 
+/// The bit of a length in a set of lengths (`u64`; 63 and longer share the top bit).
+#[inline]
+fn len_bit(n: usize) -> u64 {
+    1 << n.min(63)
+}
+
 /// A set of bytes.
 #[derive(Default, Clone, Copy)]
 struct Bytes([u64; 4]);
@@ -679,8 +673,8 @@ impl Gate {
         for m in maps {
             g.open |= !m.present.is_empty() || !m.needles.is_empty();
             g.folds |= m.fold;
+            g.exact_lens |= m.exact_lens;
             for v in m.exact.keys().map(|v| v.as_bytes()) {
-                g.exact_lens |= 1 << v.len().min(63);
                 if let (Some(&f), Some(&l)) = (v.first(), v.last()) {
                     g.exact_first.add(f, m.fold);
                     g.exact_last.add(l, m.fold);
@@ -712,7 +706,7 @@ impl Gate {
             return self.exact_lens & 1 != 0;
         };
         let n = b.len();
-        let may = (self.exact_lens & (1 << n.min(63)) != 0
+        let may = (self.exact_lens & len_bit(n) != 0
             && self.exact_first.has(first)
             && self.exact_last.has(last))
             || (n >= self.shortest_prefix && self.prefix_first.has(first))
@@ -868,10 +862,10 @@ impl Dispatch {
         }
         self.always.extend(fallback);
         for f in &mut self.fields {
-            f.gate = Gate::of(&f.maps);
             for m in &mut f.maps {
-                m.exact_lens = m.exact.keys().fold(0, |l, v| l | 1 << v.len().min(63));
+                m.exact_lens = m.exact.keys().fold(0, |l, v| l | len_bit(v.len()));
             }
+            f.gate = Gate::of(&f.maps);
         }
     }
 
