@@ -115,6 +115,9 @@ fn with_index<R>(ev: &Event, f: impl FnOnce(&IndexedEvent) -> R) -> R {
 /// document is built only for an alert.
 #[derive(Clone, Debug)]
 pub struct Held {
+    /// The event's timestamp, kept beside it: expiry reads it for every held event, and the
+    /// event itself is then long out of the cache.
+    timestamp_ms: i64,
     base: Arc<Event>,
     view: Option<Arc<Event>>,
     /// What keeping it costs (`Event::heap_bytes` of the event and the view's changes), for
@@ -124,7 +127,7 @@ pub struct Held {
 
 impl Held {
     pub fn timestamp_ms(&self) -> i64 {
-        self.base.timestamp_ms
+        self.timestamp_ms
     }
 
     pub fn bytes(&self) -> usize {
@@ -168,6 +171,7 @@ impl EventRef {
             ordinal: (ev.timestamp_ms, ev.arrival),
             stages: std::cell::Cell::new(u64::MAX),
             held: Held {
+                timestamp_ms: ev.timestamp_ms,
                 base: Arc::clone(ev),
                 view: None,
                 bytes: 0,
@@ -182,6 +186,7 @@ impl EventRef {
             ordinal: self.ordinal,
             stages: std::cell::Cell::new(u64::MAX),
             held: Held {
+                timestamp_ms: self.held.timestamp_ms,
                 base: Arc::clone(&self.held.base),
                 view: Some(Arc::clone(view)),
                 bytes: 0,
@@ -457,11 +462,6 @@ const T_FLOAT: u8 = 4;
 const T_STR: u8 = 5;
 
 impl Tuple {
-    /// The tuple whose encoding `bytes` is (as [`encode_single`] wrote it).
-    pub(crate) fn from_encoded(bytes: &[u8]) -> Tuple {
-        Tuple(bytes.into())
-    }
-
     /// The values joined on, for the alert.
     pub(crate) fn values(&self) -> Vec<Value> {
         decode_tuple(&self.0)

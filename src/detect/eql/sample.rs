@@ -3,22 +3,23 @@
 //! window and emits one alert per key tuple per window; the batch search reproduces ES's result
 //! (keys in ascending order, up to `max_samples_per_key` samples each).
 
-use super::fields::{IndexedEvent, StrMap};
+use super::fields::{IndexedEvent, StrBuild};
 use super::{
     encode_single, general_tuples, key_tuples, EventRef, Held, KeyVal, Limits, Match, Query,
     Single, Tuple,
 };
 use crate::event::Event;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use hashbrown::hash_table::{Entry, HashTable, OccupiedEntry};
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Candidates kept per filter and key: enough to find distinct events for every filter.
 const CANDIDATES: usize = 6;
 
 struct Bucket {
-    /// Recent matching events with the filter each matched, oldest first; at most
-    /// `CANDIDATES` per filter. One vector for all filters: one allocation per key.
-    cands: Vec<(usize, Held)>,
+    key: Tuple,
+    cands: Cands,
     /// No new alert for this key before this time (ms).
     quiet_until: i64,
     last_seen: i64,
@@ -26,14 +27,75 @@ struct Bucket {
 
 impl Bucket {
     fn bytes(&self) -> usize {
-        self.cands.iter().map(|(_, e)| e.bytes()).sum()
+        self.cands.list().iter().map(|(_, e)| e.bytes()).sum()
     }
 }
 
+/// Recent matching events of one key with the filter each matched, oldest first; at most
+/// `CANDIDATES` per filter. Most keys only ever see one event (a connection of a process that
+/// does nothing else the rule asks for), and that one is kept in the bucket itself: no
+/// allocation of its own to make, touch and free again at expiry.
+enum Cands {
+    None,
+    One((usize, Held)),
+    Many(Vec<(usize, Held)>),
+}
+
+impl Cands {
+    fn list(&self) -> &[(usize, Held)] {
+        match self {
+            Cands::None => &[],
+            Cands::One(c) => std::slice::from_ref(c),
+            Cands::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, c: (usize, Held)) {
+        *self = match std::mem::replace(self, Cands::None) {
+            Cands::None => Cands::One(c),
+            Cands::One(first) => Cands::Many(vec![first, c]),
+            Cands::Many(mut v) => {
+                v.push(c);
+                Cands::Many(v)
+            }
+        };
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&(usize, Held)) -> bool) {
+        match self {
+            Cands::None => {}
+            Cands::One(c) => {
+                let mut keep = keep;
+                if !keep(c) {
+                    *self = Cands::None;
+                }
+            }
+            Cands::Many(v) => v.retain(keep),
+        }
+    }
+
+    fn remove(&mut self, at: usize) {
+        match self {
+            Cands::Many(v) if at < v.len() => {
+                v.remove(at);
+            }
+            Cands::One(_) if at == 0 => *self = Cands::None,
+            _ => {}
+        }
+    }
+}
+
+/// A key's place in the expiry queue: the hash of its bucket and the bucket's own key, found
+/// again by one probe that compares pointers, not bytes (each bucket has one entry).
+type Queued = (i64, u64, Tuple);
+
 pub(crate) struct Matcher {
-    buckets: StrMap<Tuple, Bucket>,
-    /// Keys in order of last activity, for expiry and the bound: (last_seen, key).
-    order: VecDeque<(i64, Tuple)>,
+    /// Buckets by the hash of their key's encoding, which an event's key is probed with
+    /// before it is ever made a `Tuple`: a key seen before costs one hash and no allocation.
+    buckets: HashTable<Bucket>,
+    hasher: StrBuild,
+    /// Keys in order of last activity, for expiry and the bound.
+    order: VecDeque<Queued>,
     window: i64,
     max_states: usize,
     dropped: u64,
@@ -46,7 +108,8 @@ pub(crate) struct Matcher {
 impl Matcher {
     pub fn new(_q: &Query, limits: Limits) -> Matcher {
         Matcher {
-            buckets: HashMap::default(),
+            buckets: HashTable::new(),
+            hasher: StrBuild::default(),
             order: VecDeque::new(),
             window: limits.window_ms.max(0),
             max_states: limits.max_states.max(1),
@@ -64,26 +127,37 @@ impl Matcher {
         self.held
     }
 
+    /// The bucket `queued` names, if it is still held.
+    fn queued_entry(&mut self, (_, h, key): &Queued) -> Option<OccupiedEntry<'_, Bucket>> {
+        self.buckets
+            .find_entry(*h, |b| Arc::ptr_eq(&b.key.0, &key.0))
+            .ok()
+    }
+
+    /// Drops the least recently active key; false when none is left.
+    fn drop_oldest(&mut self) -> bool {
+        let Some(q) = self.order.pop_front() else {
+            return false;
+        };
+        if let Some(e) = self.queued_entry(&q) {
+            let (b, _) = e.remove();
+            self.held -= b.bytes();
+            self.dropped += 1;
+        }
+        true
+    }
+
     /// Drops the least recently active keys until the candidates take at most `target` bytes.
     pub fn shed(&mut self, target: usize) -> u64 {
-        let mut n = 0;
-        while self.held > target {
-            let Some((_, key)) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(b) = self.buckets.remove(&key) {
-                self.held -= b.bytes();
-                self.dropped += 1;
-                n += 1;
-            }
-        }
-        n
+        let before = self.dropped;
+        while self.held > target && self.drop_oldest() {}
+        self.dropped - before
     }
 
     /// `held` worked out afresh (tests check the running count against it).
     #[cfg(test)]
     pub(crate) fn recount(&self) -> usize {
-        self.buckets.values().map(Bucket::bytes).sum()
+        self.buckets.iter().map(Bucket::bytes).sum()
     }
 
     pub fn on_event(&mut self, q: &Query, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
@@ -101,13 +175,13 @@ impl Matcher {
                 Single::Missing => {}
                 Single::General => {
                     for k in general_tuples(&stage.keys, ix) {
-                        self.add(q, i, std::borrow::Borrow::borrow(&k), ev, out);
+                        self.add(q, i, &k.0, ev, out);
                     }
                 }
             }
         }
         self.scratch = key;
-        self.enforce_bound();
+        while self.buckets.len() > self.max_states && self.drop_oldest() {}
     }
 
     /// Adds the event as a candidate of filter `i` for `key`; a match once every filter has
@@ -115,31 +189,35 @@ impl Matcher {
     fn add(&mut self, q: &Query, i: usize, key: &[u8], ev: &EventRef, out: &mut Vec<Match>) {
         let now = ev.ordinal().0;
         let n = q.stages.len();
-        if !self.buckets.contains_key(key) {
-            let k = Tuple::from_encoded(key);
-            self.order.push_back((now, k.clone()));
-            self.buckets.insert(
-                k,
-                Bucket {
-                    cands: Vec::with_capacity(2),
+        let h = self.hasher.hash_one(key);
+        let (hasher, order) = (&self.hasher, &mut self.order);
+        let b = match self
+            .buckets
+            .entry(h, |b| *b.key.0 == *key, |b| hasher.hash_one(&*b.key.0))
+        {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                let k = Tuple(key.into());
+                order.push_back((now, h, k.clone()));
+                v.insert(Bucket {
+                    key: k,
+                    cands: Cands::None,
                     quiet_until: i64::MIN,
                     last_seen: now,
-                },
-            );
-        }
-        let Some(b) = self.buckets.get_mut(key) else {
-            return;
+                })
+                .into_mut()
+            }
         };
         b.last_seen = b.last_seen.max(now);
         let before = b.bytes();
         let window = self.window;
         b.cands.retain(|(_, e)| now - e.timestamp_ms() <= window);
         let this = ev.held();
-        if !b.cands.iter().any(|(f, e)| *f == i && e.same(&this)) {
-            let mut mine = b.cands.iter().filter(|(f, _)| *f == i);
+        if !b.cands.list().iter().any(|(f, e)| *f == i && e.same(&this)) {
+            let mut mine = b.cands.list().iter().filter(|(f, _)| *f == i);
             if mine.nth(CANDIDATES - 1).is_some() {
                 // Full: the filter's oldest candidate makes room.
-                if let Some(at) = b.cands.iter().position(|(f, _)| *f == i) {
+                if let Some(at) = b.cands.list().iter().position(|(f, _)| *f == i) {
                     b.cands.remove(at);
                 }
             }
@@ -147,12 +225,13 @@ impl Matcher {
         }
         self.held = self.held + b.bytes() - before;
         // A sample needs a candidate for every filter; until then nothing to search.
-        if now < b.quiet_until || (0..n).any(|f| b.cands.iter().all(|(g, _)| *g != f)) {
+        let cands = b.cands.list();
+        if now < b.quiet_until || (0..n).any(|f| cands.iter().all(|(g, _)| *g != f)) {
             return;
         }
         let lists: Vec<Vec<Held>> = (0..n)
             .map(|f| {
-                b.cands
+                cands
                     .iter()
                     .filter(|(g, _)| *g == f)
                     .map(|(_, e)| e.clone())
@@ -164,7 +243,7 @@ impl Matcher {
             let events = events.iter().map(Held::materialize).collect();
             b.quiet_until = first.saturating_add(window).saturating_add(1);
             self.held -= b.bytes();
-            b.cands.clear();
+            b.cands = Cands::None;
             out.push(Match {
                 events,
                 join_keys: super::decode_tuple(key),
@@ -173,41 +252,30 @@ impl Matcher {
     }
 
     fn expire(&mut self, now: i64) {
-        while let Some((seen, _)) = self.order.front() {
+        while let Some((seen, _, _)) = self.order.front() {
             if now - *seen <= self.window {
                 break;
             }
-            let (_, key) = self.order.pop_front().expect("front exists");
-            match self.buckets.get(&key) {
-                // Still active: requeue at its real last activity.
-                Some(b) if now - b.last_seen <= self.window || now < b.quiet_until => {
-                    let t = b.last_seen;
-                    self.order.push_back((t, key));
-                    if self
-                        .order
-                        .front()
-                        .is_some_and(|(t2, _)| now - *t2 <= self.window)
-                    {
-                        break;
-                    }
-                }
-                _ => {
-                    if let Some(b) = self.buckets.remove(&key) {
-                        self.held -= b.bytes();
-                    }
-                }
-            }
-        }
-    }
-
-    fn enforce_bound(&mut self) {
-        while self.buckets.len() > self.max_states {
-            let Some((_, key)) = self.order.pop_front() else {
-                break;
+            let q = self.order.pop_front().expect("front exists");
+            let window = self.window;
+            let Some(e) = self.queued_entry(&q) else {
+                continue;
             };
-            if let Some(b) = self.buckets.remove(&key) {
+            let b = e.get();
+            if now - b.last_seen <= window || now < b.quiet_until {
+                // Still active: requeue at its real last activity.
+                let t = b.last_seen;
+                self.order.push_back((t, q.1, q.2));
+                if self
+                    .order
+                    .front()
+                    .is_some_and(|(t2, _, _)| now - *t2 <= window)
+                {
+                    break;
+                }
+            } else {
+                let (b, _) = e.remove();
                 self.held -= b.bytes();
-                self.dropped += 1;
             }
         }
     }
@@ -283,4 +351,65 @@ pub(crate) fn search(q: &Query, events: &[Arc<Event>], per_key: usize) -> Vec<Ma
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Cands` keeps the same list, in the same order, as a plain vector would.
+    #[test]
+    fn candidates_behave_as_a_vector() {
+        let events: Vec<Held> = (0..8)
+            .map(|t| EventRef::ready(&Arc::new(Event::new(t))).held())
+            .collect();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let (mut cands, mut model) = (Cands::None, Vec::<(usize, Held)>::new());
+        let same = |a: &[(usize, Held)], b: &[(usize, Held)]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.same(&y.1))
+        };
+        let mut shapes = [0; 3];
+        for _ in 0..5000 {
+            match next(6) {
+                0 | 1 => {
+                    let c = (next(3) as usize, events[next(8) as usize].clone());
+                    cands.push(c.clone());
+                    model.push(c);
+                }
+                2 => {
+                    let t = next(8) as i64;
+                    cands.retain(|(_, e)| e.timestamp_ms() >= t);
+                    model.retain(|(_, e)| e.timestamp_ms() >= t);
+                }
+                3 => {
+                    // As after an alert.
+                    cands = Cands::None;
+                    model.clear();
+                }
+                _ => {
+                    let at = next(model.len() as u64 + 1) as usize;
+                    cands.remove(at);
+                    if at < model.len() {
+                        model.remove(at);
+                    }
+                }
+            }
+            assert!(same(cands.list(), &model));
+            shapes[match cands {
+                Cands::None => 0,
+                Cands::One(_) => 1,
+                Cands::Many(_) => 2,
+            }] += 1;
+        }
+        assert!(
+            shapes.iter().all(|&n| n > 100),
+            "every form was used: {shapes:?}"
+        );
+    }
 }
