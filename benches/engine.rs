@@ -316,6 +316,7 @@ fn measure(label: &str, rules: &[Rule], events: &[Arc<Event>]) -> f64 {
     let mut evals = 0f64;
     let mut views = 0;
     let mut faults = 0;
+    let mut held = (0, 0, 0);
     // AW_PASSES=1 for profiling runs (instruction counts need no best-of).
     let passes = std::env::var("AW_PASSES")
         .ok()
@@ -349,15 +350,19 @@ fn measure(label: &str, rules: &[Rule], events: &[Arc<Event>]) -> f64 {
             }
         }
         views = stats.defend_views;
+        held = (stats.held_peak >> 20, stats.shed_states, stats.eql_dropped);
         best = best.max(rate);
     }
     println!(
-        "{label:<36} {:>4} rules  {:>9.0} events/s CPU ({:.0} wall)  ({:.2} µs/event, {:.1} rules tried/event, {views} Defend views, {alerts} alerts, {faults} page faults)",
+        "{label:<36} {:>4} rules  {:>9.0} events/s CPU ({:.0} wall)  ({:.2} µs/event, {:.1} rules tried/event, {views} Defend views, {alerts} alerts, {faults} page faults, held events peak {} MiB, {} states shed, {} dropped)",
         rules.len(),
         best,
         best_wall,
         1e6 / best,
-        evals
+        evals,
+        held.0,
+        held.1,
+        held.2
     );
     best
 }
