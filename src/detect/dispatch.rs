@@ -11,8 +11,9 @@
 //! have a second key from another conjunct (`second_key`); it is returned only when both hold.
 //!
 //! A wrong key would lose alerts, so the reader is conservative: `not`, functions other than
-//! `startsWith`/`endsWith`, regexes, numbers, `*x*` patterns and non-ASCII case-insensitive
-//! literals contribute nothing (the conjunct is then skipped, or the `or` is unkeyed).
+//! `startsWith`/`endsWith`/`stringContains`, numbers and non-ASCII case-insensitive literals
+//! contribute nothing (the conjunct is then skipped, or the `or` is unkeyed); a regex
+//! contributes the prefix or suffix literals every value it matches has, when they are few.
 
 use super::eql::{Query, QueryKind};
 use super::expr::{CmpOp, Expr, MatchKind};
@@ -128,6 +129,8 @@ fn atom_rank(a: &Atom) -> u8 {
         Test::Prefix(p) | Test::Suffix(p) if p.len() == 2 => r,
         // A leading `.` (hidden files, `like ".*"`) is rare; a leading `/` is not.
         Test::Prefix(p) if p.len() == 1 && p != "/" => r,
+        // Values seldom end in white space (a name padded to pass for another).
+        Test::Suffix(p) if p.chars().count() == 1 && p.chars().all(char::is_whitespace) => r,
         Test::Contains(c) if c.len() >= 6 => r + 1,
         Test::Contains(c) if c.len() >= 2 => r,
         Test::Present if !ubiquitous(&a.field) => 12,
@@ -220,6 +223,52 @@ fn atom(field: &str, fold: bool, lit: &str, wild: bool, base: Base) -> Option<At
         test,
         stages: u64::MAX,
     })
+}
+
+/// The atoms of an anchored regex on `field`: every value it matches begins with one of the
+/// pattern's prefix literals and ends with one of its suffix literals, as regex-syntax extracts
+/// them from the pattern the matcher compiles (`funcs::build_regex`: the same flags, so case
+/// variants and Unicode classes are already spelled out and the atoms are case-sensitive).
+/// The more selective of the two sets; `None` when neither is finite and non-empty.
+fn regex_atoms(field: &str, insensitive: bool, pattern: &str) -> Option<Key> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    if field == "@timestamp" {
+        return None;
+    }
+    let flags = if insensitive { "(?si)" } else { "(?s)" };
+    let hir = regex_syntax::Parser::new()
+        .parse(&format!("{flags}(?:{pattern})"))
+        .ok()?;
+    let key = |kind: ExtractKind| -> Option<Key> {
+        let prefix = matches!(kind, ExtractKind::Prefix);
+        let mut ex = Extractor::new();
+        // `\s` is 25 code points: enough room for it and a few case variants.
+        ex.kind(kind).limit_class(32).limit_total(64);
+        let seq = ex.extract(&hir);
+        let mut atoms = Vec::new();
+        for lit in seq.literals()? {
+            let text = std::str::from_utf8(lit.as_bytes()).ok()?;
+            if text.is_empty() {
+                return None;
+            }
+            let text = text.to_owned();
+            atoms.push(Atom {
+                field: field.to_owned(),
+                fold: false,
+                test: if prefix {
+                    Test::Prefix(text)
+                } else {
+                    Test::Suffix(text)
+                },
+                stages: u64::MAX,
+            });
+        }
+        (!atoms.is_empty()).then_some(Key(atoms))
+    };
+    [key(ExtractKind::Prefix), key(ExtractKind::Suffix)]
+        .into_iter()
+        .flatten()
+        .max_by_key(score)
 }
 
 /// Atoms of a literal list on one field; `None` when one literal cannot be keyed.
@@ -322,6 +371,19 @@ pub(crate) fn necessary(e: &Expr) -> Option<Key> {
             true,
             Base::Exact,
         )?,
+        Expr::Match {
+            kind: MatchKind::Regex,
+            insensitive,
+            expr,
+            patterns,
+        } => {
+            let field = field_path(expr)?;
+            let mut all = Vec::new();
+            for p in patterns {
+                all.extend(regex_atoms(field, *insensitive, str_lit(p)?)?.0);
+            }
+            Key(all)
+        }
         Expr::Call {
             name,
             insensitive,
@@ -1271,8 +1333,19 @@ mod tests {
         );
         assert!(k.0.iter().any(|a| a.field == "process.name" && a.fold));
         // One unkeyable branch unkeys the `or`; the category remains.
-        let k = eql(r#"process where process.name == "a" or process.args regex "b.*""#).unwrap();
+        let k = eql(r#"process where process.name == "a" or process.args regex ".*b.*""#).unwrap();
         assert_eq!(tests(&k), vec![ex("event.category", "process")]);
+        // A regex with a literal start keys on it.
+        let k = eql(r#"process where process.name == "a" or process.args regex "b.*""#).unwrap();
+        let mut got = tests(&k);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("process.args".into(), Test::Prefix("b".into())),
+                ex("process.name", "a")
+            ]
+        );
     }
 
     #[test]
@@ -1304,6 +1377,78 @@ mod tests {
             eql(r#"sequence [any where true] [process where process.name == "a"]"#),
             None
         );
+    }
+
+    /// Every value a regex matches has one of its atoms (prefix or suffix, case-sensitive),
+    /// over values built from pieces the patterns name, white space of several kinds and
+    /// case variants (the Kelvin sign folds to `k`).
+    #[test]
+    fn regex_atoms_hold_for_every_match() {
+        let patterns = [
+            r"/[a-z0-9\s_\-\\./]+\s",
+            r"(bin|usr)/.*[0-9]",
+            r"k.*",
+            r"[^a]+\s",
+            r".*x y.*",
+            r"(/usr/bin/)?a.*",
+            r"/tmp/.*\.sh",
+        ];
+        let pieces = [
+            "/", "usr", "bin", "tmp", " ", "\t", "\u{a0}", "\u{2003}", "a", "Z", "K", "k",
+            "\u{212a}", "-", ".", ".sh", "1", "x y", "\n", "bin/", "/tmp/",
+        ];
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let holds = |k: &Key, v: &str| {
+            k.0.iter().any(|a| match &a.test {
+                Test::Prefix(p) => v.starts_with(p.as_str()),
+                Test::Suffix(p) => v.ends_with(p.as_str()),
+                _ => false,
+            })
+        };
+        let mut keyed = 0;
+        for p in patterns {
+            for insensitive in [false, true] {
+                let Some(k) = regex_atoms("f", insensitive, p) else {
+                    continue;
+                };
+                keyed += 1;
+                assert!(k.0.iter().all(|a| !a.fold));
+                let re = crate::detect::eql::build_regex(p, insensitive).unwrap();
+                let mut matched = 0;
+                for _ in 0..50_000 {
+                    let v: String = (0..1 + next(6))
+                        .map(|_| pieces[next(pieces.len() as u64) as usize])
+                        .collect();
+                    if re.is_match(&v) {
+                        matched += 1;
+                        assert!(
+                            holds(&k, &v),
+                            "{p} (insensitive {insensitive}) matches {v:?}: {k:?}"
+                        );
+                    }
+                }
+                assert!(
+                    matched > 20,
+                    "{p}: only {matched} matches, the test says little"
+                );
+            }
+        }
+        assert!(keyed >= 10, "most patterns give atoms: {keyed}");
+        // White space at the end is a selective key: it beats `event.type == "start"`.
+        let e = crate::detect::eql::parse(
+            r#"process where event.type == "start" and process.executable regex~ """/[a-z0-9\s_\-\\./]+\s""""#,
+        )
+        .unwrap();
+        let k = necessary(&e.stages()[0].expr).unwrap();
+        assert!(k.0.iter().all(|a| a.field == "process.executable"), "{k:?}");
+        // Open at both ends: no prefix, no suffix, no key.
+        assert!(regex_atoms("f", false, ".*[0-9]+:[0-9]+.*").is_none());
     }
 
     #[test]

@@ -31,6 +31,8 @@ mod sequence;
 
 pub(crate) use compile::with_folded;
 pub use fields::{slot_of, FieldIndex, IndexedEvent, Slot, StrBuild, StrMap};
+#[cfg(test)]
+pub(crate) use funcs::build_regex;
 pub use funcs::{parse_number, to_string};
 pub use parser::Pipe;
 pub use prefilter::RuleIndex;
