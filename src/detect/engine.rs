@@ -266,7 +266,8 @@ pub struct Engine {
     defend_overlay: DefendView,
     defend_reads: [eql::Slot; DEFEND_READS.len()],
     // Scratch, reused per event.
-    index: [FieldIndex; 2],
+    /// Boxed: taken out for each event and put back, which moves a pointer, not the tables.
+    index: Option<Box<[FieldIndex; 2]>>,
     stamp: [Vec<u64>; 2],
     /// Per rule: the stages its dispatch keys say may match this event (`dispatch::stage_bit`).
     stages: [Vec<u64>; 2],
@@ -462,7 +463,7 @@ impl Engine {
             dispatch,
             defend_overlay: view,
             defend_reads: DEFEND_READS.map(eql::slot_of),
-            index: [FieldIndex::new(), FieldIndex::new()],
+            index: Some(Box::new([FieldIndex::new(), FieldIndex::new()])),
             stamp: [vec![0; n], vec![0; n]],
             stages: [vec![u64::MAX; n], vec![u64::MAX; n]],
             cands: Vec::new(),
@@ -489,8 +490,9 @@ impl Engine {
         let gen = self.stats.events;
         // One field index per view, shared by the dispatcher and every rule. Taken out of
         // `self` for the duration so the rules can borrow the engine.
-        let mut fi = std::mem::take(&mut self.index);
-        let [fi_ab, fi_def] = &mut fi;
+        let mut fi =
+            (self.index.take()).unwrap_or_else(|| Box::new([FieldIndex::new(), FieldIndex::new()]));
+        let [fi_ab, fi_def] = &mut *fi;
         let ix_ab = fi_ab.index(ev);
         self.cands.clear();
         let overlay = if self.need_defend {
@@ -528,7 +530,7 @@ impl Engine {
             }
             self.stats.held_peak = self.stats.held_peak.max(self.held as u64);
         }
-        self.index = fi;
+        self.index = Some(fi);
         if gen % 65_536 == 0 {
             self.flush();
         }
