@@ -294,7 +294,9 @@ fn absolute<'a>(path: &'a str, cwd: Option<&str>) -> Cow<'a, str> {
 }
 
 /// Sets `{prefix}.path`, `.name`, `.extension` (and `.directory` when asked) in the
-/// overlay; a part the path lacks is set to `Null` (removed from the view).
+/// overlay; a part the path lacks is set to `Null` (removed from the view). The overlay has
+/// none of these yet (its mapping fields are `event.*` and `data_stream.*`, and the two
+/// prefixes differ), so they are appended without looking for an earlier value.
 fn set_file(ev: &mut Event, prefix: &'static str, path: &str, with_directory: bool) {
     let parts = crate::ecs::split_path(path);
     let keys: [&'static str; 4] = if prefix == "file" {
@@ -308,11 +310,12 @@ fn set_file(ev: &mut Event, prefix: &'static str, path: &str, with_directory: bo
         ]
     };
     let or_null = |p: Option<&str>| p.map_or(Value::Null, Value::from);
-    ev.set(keys[0], path);
-    ev.set(keys[1], or_null(parts.name));
-    ev.set(keys[2], or_null(parts.extension));
+    debug_assert!(ev.fields.iter().all(|(k, _)| !k.starts_with(prefix)));
+    ev.push(keys[0], path);
+    ev.push(keys[1], or_null(parts.name));
+    ev.push(keys[2], or_null(parts.extension));
     if with_directory {
-        ev.set(keys[3], or_null(parts.directory));
+        ev.push(keys[3], or_null(parts.directory));
     }
 }
 
