@@ -6,8 +6,9 @@
 //! and creations, in a realistic mix. Each pass builds a fresh engine (new_terms in memory) and
 //! feeds the events in time order: first as the daemon does (a front thread allocates them and
 //! sends them in batches over a bounded channel, the engine's thread is timed), then from an
-//! array built beforehand (every event cold in main memory: the engine's first read of each is a
-//! miss the sensor does not have). `AW_FEED=front|prebuilt` runs one of them.
+//! array built beforehand (every event read from main memory, in allocation order). With every
+//! corpus rule the first is the slower on the development VM. `AW_FEED=front|prebuilt` runs one
+//! of them.
 //!
 //! `cargo bench --bench engine [-- EVENTS]`
 
@@ -313,7 +314,7 @@ fn thread_faults() -> i64 {
 }
 
 /// How the events reach the engine.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Feed {
     /// As the daemon feeds its worker: a front thread allocates each event just before it is
     /// sent (a deep copy of the prepared one, as the normaliser builds its events), in batches
@@ -328,8 +329,20 @@ enum Feed {
 /// Events per batch, as the daemon's front thread sends them (one record batch's events).
 const BATCH: usize = 64;
 
-/// The engine's thread CPU seconds, wall seconds and page faults for `events` sent by a front
-/// thread (`Feed::Front`).
+/// This thread's CPU seconds, wall seconds and page faults while `run` runs.
+fn timed(run: impl FnOnce()) -> (f64, f64, i64) {
+    let start = Instant::now();
+    let cpu0 = thread_cpu_s();
+    let faults0 = thread_faults();
+    run();
+    (
+        thread_cpu_s() - cpu0,
+        start.elapsed().as_secs_f64(),
+        thread_faults() - faults0,
+    )
+}
+
+/// The engine's thread's [`timed`] figures for `events` sent by a front thread (`Feed::Front`).
 fn from_front(engine: &mut Engine, events: &[Arc<Event>]) -> (f64, f64, i64) {
     let (tx, rx) = crossbeam_channel::bounded::<Vec<Arc<Event>>>(64);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Vec<Arc<Event>>>(16);
@@ -348,40 +361,28 @@ fn from_front(engine: &mut Engine, events: &[Arc<Event>]) -> (f64, f64, i64) {
             }
         });
         let mut out = Vec::new();
-        let start = Instant::now();
-        let cpu0 = thread_cpu_s();
-        let faults0 = thread_faults();
-        for batch in rx {
-            for ev in &batch {
-                engine.on_event(Arc::clone(ev), &mut out);
-                out.clear();
+        timed(|| {
+            for batch in rx {
+                for ev in &batch {
+                    engine.on_event(Arc::clone(ev), &mut out);
+                    out.clear();
+                }
+                // When the front is behind on freeing, the batch is freed here (as in the daemon).
+                let _ = done_tx.try_send(batch);
             }
-            // When the front is behind on freeing, the batch is freed here (as in the daemon).
-            let _ = done_tx.try_send(batch);
-        }
-        (
-            thread_cpu_s() - cpu0,
-            start.elapsed().as_secs_f64(),
-            thread_faults() - faults0,
-        )
+        })
     })
 }
 
 /// The same for events read from the prepared array (`Feed::Prebuilt`).
 fn from_array(engine: &mut Engine, events: &[Arc<Event>]) -> (f64, f64, i64) {
     let mut out = Vec::new();
-    let start = Instant::now();
-    let cpu0 = thread_cpu_s();
-    let faults0 = thread_faults();
-    for ev in events {
-        engine.on_event(Arc::clone(ev), &mut out);
-        out.clear();
-    }
-    (
-        thread_cpu_s() - cpu0,
-        start.elapsed().as_secs_f64(),
-        thread_faults() - faults0,
-    )
+    timed(|| {
+        for ev in events {
+            engine.on_event(Arc::clone(ev), &mut out);
+            out.clear();
+        }
+    })
 }
 
 fn measure(label: &str, rules: &[Rule], events: &[Arc<Event>], feed: Feed) -> f64 {
