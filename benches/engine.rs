@@ -363,10 +363,8 @@ fn from_front(engine: &mut Engine, events: &[Arc<Event>]) -> (f64, f64, i64) {
         let mut out = Vec::new();
         timed(|| {
             for batch in rx {
-                for ev in &batch {
-                    engine.on_event(Arc::clone(ev), &mut out);
-                    out.clear();
-                }
+                engine.on_batch(&batch, &mut out);
+                out.clear();
                 // When the front is behind on freeing, the batch is freed here (as in the daemon).
                 let _ = done_tx.try_send(batch);
             }
@@ -378,8 +376,9 @@ fn from_front(engine: &mut Engine, events: &[Arc<Event>]) -> (f64, f64, i64) {
 fn from_array(engine: &mut Engine, events: &[Arc<Event>]) -> (f64, f64, i64) {
     let mut out = Vec::new();
     timed(|| {
-        for ev in events {
-            engine.on_event(Arc::clone(ev), &mut out);
+        // In batches, as the daemon's worker gets them.
+        for batch in events.chunks(BATCH) {
+            engine.on_batch(batch, &mut out);
             out.clear();
         }
     })

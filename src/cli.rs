@@ -182,9 +182,7 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
             for batch in rx {
                 // Stream time is the newest event's time.
                 let newest = batch.iter().map(|e| e.timestamp_ms).max();
-                for ev in batch {
-                    worker.handle(ev);
-                }
+                worker.handle(batch);
                 if let Some(t) = newest {
                     worker.tick(t);
                 }

@@ -319,8 +319,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
                 };
                 match job {
                     Job::Events(batch) => {
-                        let done: Vec<_> = batch.into_iter().map(|ev| worker.handle(ev)).collect();
-                        let _ = done_tx.try_send(done);
+                        let _ = done_tx.try_send(worker.handle(batch));
                         worker.flush();
                     }
                     Job::Reload(rules, config) => worker.reload_rules(rules, config),

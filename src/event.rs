@@ -134,6 +134,19 @@ impl From<Vec<String>> for Value {
     }
 }
 
+/// Starts loading the cache line at `p` (a hint: the address is not dereferenced, any value
+/// is safe).
+#[inline(always)]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing into the program; any address will do.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(p.cast::<i8>(), core::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// One ECS document. `timestamp_ms` mirrors `@timestamp` as Unix milliseconds for ordering,
 /// `maxspan` and look-back windows; `arrival` breaks ties between equal timestamps.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -192,6 +205,31 @@ impl Event {
             n += v.heap_bytes();
         }
         n
+    }
+
+    /// Asks the CPU to start loading this event's field table, which whoever handles the
+    /// event next reads first. A hint: it changes no result.
+    #[inline]
+    pub fn prefetch_fields(&self) {
+        let table = self.fields.as_ptr().cast::<u8>();
+        let bytes = std::mem::size_of_val(&self.fields[..]);
+        for off in (0..bytes).step_by(64) {
+            // `wrapping_add`: the address is only a hint, never dereferenced.
+            prefetch(table.wrapping_add(off));
+        }
+    }
+
+    /// The same for the buffers the fields point to (lists, long strings). Reads the field
+    /// table, so call it once that is loaded (`prefetch_fields` well before).
+    #[inline]
+    pub fn prefetch_values(&self) {
+        for (_, v) in &self.fields {
+            match v {
+                Value::List(items) => prefetch(items.as_ptr().cast()),
+                Value::Str(s) if s.is_heap_allocated() => prefetch(s.as_ptr()),
+                _ => {}
+            }
+        }
     }
 
     /// This event with `overlay`'s fields in place of its own (a `Null` in the overlay removes

@@ -135,22 +135,25 @@ impl Worker {
         }
     }
 
-    /// Writes and checks one event; gives it back shared, so the thread that built it can
-    /// drop it (allocators free fastest on the allocating thread).
-    pub fn handle(&mut self, ev: Event) -> Arc<Event> {
-        self.stats.events += 1;
+    /// Writes and checks a batch of events, in order; gives them back shared, so the thread
+    /// that built them can drop them (allocators free fastest on the allocating thread).
+    pub fn handle(&mut self, batch: Vec<Event>) -> Vec<Arc<Event>> {
+        let batch: Vec<Arc<Event>> = batch.into_iter().map(Arc::new).collect();
+        self.stats.events += batch.len() as u64;
         if let Some(w) = &mut self.events_out {
-            if let Err(e) = w.write_event(&ev) {
-                self.stats.output_errors += 1;
-                self.warn.warn(|| format!("writing events: {e}"));
+            for ev in &batch {
+                if let Err(e) = w.write_event(ev) {
+                    self.stats.output_errors += 1;
+                    self.warn.warn(|| format!("writing events: {e}"));
+                }
             }
         }
-        let ev = Arc::new(ev);
         if let Some(engine) = &mut self.engine {
-            engine.on_shared(&ev, &mut self.alerts);
+            // A batch at once: the engine loads the next events' memory while it checks one.
+            engine.on_batch(&batch, &mut self.alerts);
         }
         self.deliver();
-        ev
+        batch
     }
 
     /// Lets stream time pass without events, so sequences whose trailing missing-event stage

