@@ -109,7 +109,7 @@ fn shared_overlay(mapping: &Mapping) -> Arc<Event> {
 }
 
 /// The fields the Defend view is decided on, in the order [`defend_overlay_from`] takes them.
-pub const DEFEND_READS: [&str; 7] = [
+pub const DEFEND_READS: [&str; 9] = [
     "event.action",
     "auditd.data.syscall",
     "event.outcome",
@@ -117,6 +117,8 @@ pub const DEFEND_READS: [&str; 7] = [
     "auditd.paths.name",
     "auditd.paths.nametype",
     "auditd.paths.objtype",
+    "auditd.data.a1",
+    "auditd.data.a2",
 ];
 
 /// What the Defend view changes in the event: the fields it replaces or adds, and `Null` for
@@ -140,7 +142,7 @@ pub fn defend_overlay_from(
     ev: &Event,
     reads: [Option<&Value>; DEFEND_READS.len()],
 ) -> Option<Arc<Event>> {
-    let [action, syscall, outcome, cwd, names, nametypes, objtypes] = reads;
+    let [action, syscall, outcome, cwd, names, nametypes, objtypes, a1, a2] = reads;
     fn text(v: Option<&Value>) -> Option<&str> {
         v.map(|v| v.as_str().unwrap_or(""))
     }
@@ -162,7 +164,7 @@ pub fn defend_overlay_from(
             &CREATION
         }
         ("wrote-to-file", _) if success => &MODIFICATION,
-        ("opened-file", _) if success && opens_for_writing(ev, syscall) => &MODIFICATION,
+        ("opened-file", _) if success && opens_for_writing(syscall, a1, a2) => &MODIFICATION,
         _ => return None,
     };
 
@@ -219,15 +221,15 @@ fn syscall_touches_files(syscall: &str) -> bool {
 }
 
 /// `open`'s flags are its second argument, `openat`'s its third (hex as the kernel printed it).
-fn opens_for_writing(ev: &Event, syscall: &str) -> bool {
+fn opens_for_writing(syscall: &str, a1: Option<&Value>, a2: Option<&Value>) -> bool {
     let arg = match syscall {
-        "open" => "auditd.data.a1",
-        "openat" => "auditd.data.a2",
+        "open" => a1,
+        "openat" => a2,
         "creat" | "truncate" | "ftruncate" | "fallocate" => return true,
         _ => return false,
     };
-    let Some(flags) = ev
-        .get_str(arg)
+    let Some(flags) = arg
+        .and_then(Value::as_str)
         .and_then(|s| u64::from_str_radix(s, 16).ok())
     else {
         return false;

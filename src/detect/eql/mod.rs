@@ -156,19 +156,34 @@ impl Held {
 }
 
 /// The event a stage is tried on, with the stages the dispatcher found it may match.
-pub struct EventRef {
+pub struct EventRef<'a> {
     ordinal: (i64, u64),
     /// The stages (a `dispatch::stage_bit` mask, `until` the top bit) that may match this
     /// event, as the engine's dispatcher found; the others are not evaluated.
     stages: std::cell::Cell<u64>,
     held: Held,
     /// `Event::heap_bytes` of the event, worked out when a rule first keeps it (0: not
-    /// yet); shared by the views of one event.
-    base_bytes: std::rc::Rc<std::cell::Cell<u32>>,
+    /// yet); shared by the views of one event (a view borrows its event's).
+    base_bytes: BaseBytes<'a>,
 }
 
-impl EventRef {
-    pub fn ready(ev: &Arc<Event>) -> EventRef {
+/// An event's own count, or the one of the event a view is of.
+enum BaseBytes<'a> {
+    Own(std::cell::Cell<u32>),
+    Of(&'a std::cell::Cell<u32>),
+}
+
+impl BaseBytes<'_> {
+    fn cell(&self) -> &std::cell::Cell<u32> {
+        match self {
+            BaseBytes::Own(c) => c,
+            BaseBytes::Of(c) => c,
+        }
+    }
+}
+
+impl EventRef<'_> {
+    pub fn ready(ev: &Arc<Event>) -> EventRef<'static> {
         EventRef {
             ordinal: (ev.timestamp_ms, ev.arrival),
             stages: std::cell::Cell::new(u64::MAX),
@@ -178,12 +193,12 @@ impl EventRef {
                 view: None,
                 bytes: 0,
             },
-            base_bytes: Default::default(),
+            base_bytes: BaseBytes::Own(std::cell::Cell::new(0)),
         }
     }
 
     /// This event as changed by `view` (see [`Event::overlaid`]).
-    pub fn view(&self, view: &Arc<Event>) -> EventRef {
+    pub fn view(&self, view: &Arc<Event>) -> EventRef<'_> {
         EventRef {
             ordinal: self.ordinal,
             stages: std::cell::Cell::new(u64::MAX),
@@ -193,7 +208,7 @@ impl EventRef {
                 view: Some(Arc::clone(view)),
                 bytes: 0,
             },
-            base_bytes: std::rc::Rc::clone(&self.base_bytes),
+            base_bytes: BaseBytes::Of(self.base_bytes.cell()),
         }
     }
 
@@ -215,17 +230,17 @@ impl EventRef {
 
     /// The event to keep in state, with what keeping it costs.
     pub fn held(&self) -> Held {
-        if self.base_bytes.get() == 0 {
+        let base_bytes = self.base_bytes.cell();
+        if base_bytes.get() == 0 {
             let n = self.held.base.heap_bytes();
-            self.base_bytes
-                .set(u32::try_from(n).unwrap_or(u32::MAX).max(1));
+            base_bytes.set(u32::try_from(n).unwrap_or(u32::MAX).max(1));
         }
         // A view's overlay is small, and most are shared by all events of their kind.
         let view = self.held.view.as_ref().map_or(0, |v| {
             v.fields.capacity() * std::mem::size_of::<(crate::event::Key, Value)>()
         });
         Held {
-            bytes: self.base_bytes.get().saturating_add(view as u32),
+            bytes: base_bytes.get().saturating_add(view as u32),
             ..self.held.clone()
         }
     }
