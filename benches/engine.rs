@@ -4,7 +4,8 @@
 //! The events are synthetic Auditbeat-shaped ECS documents of a busy server: program
 //! executions (with parents and argv), outbound connections, file opens for writing, renames
 //! and creations, in a realistic mix. Each pass builds a fresh engine (new_terms in memory) and
-//! feeds the events in time order: first as the daemon does (a front thread allocates them and
+//! feeds the events in time order, in batches of 64 through `Engine::on_batch` as the daemon's
+//! worker does: first as the daemon does (a front thread allocates them and
 //! sends them in batches over a bounded channel, the engine's thread is timed), then from an
 //! array built beforehand (every event read from main memory, in allocation order). With every
 //! corpus rule the first is the slower on the development VM. `AW_FEED=front|prebuilt` runs one
