@@ -349,15 +349,16 @@ fn from_front(engine: &mut Engine, events: &[Arc<Event>]) -> (f64, f64, i64) {
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Vec<Arc<Event>>>(16);
     std::thread::scope(|s| {
         s.spawn(move || {
+            let mut reaper = auditwatch::pipeline::Reaper::new();
             for chunk in events.chunks(BATCH) {
                 let batch = chunk.iter().map(|e| Arc::new(Event::clone(e))).collect();
                 if tx.send(batch).is_err() {
                     break;
                 }
                 // Handled events are freed here, where they were allocated, as the daemon's
-                // front does.
+                // front does (those rules still hold once they let go).
                 while let Ok(done) = done_rx.try_recv() {
-                    drop(done);
+                    reaper.take(done);
                 }
             }
         });

@@ -176,13 +176,16 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
     let engine = engine(&opts)?;
     let mut worker = Worker::new(Some(engine), events_out(&opts)?, alert_sinks(&opts)?);
     let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(64);
+    // Handled events go back here to be freed where they were built (`Reaper`); when the
+    // queue is full the worker frees them.
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Vec<std::sync::Arc<Event>>>(16);
     let worker = std::thread::Builder::new()
         .name("worker".into())
         .spawn(move || {
             for batch in rx {
                 // Stream time is the newest event's time.
                 let newest = batch.iter().map(|e| e.timestamp_ms).max();
-                worker.handle(batch);
+                let _ = done_tx.try_send(worker.handle(batch));
                 if let Some(t) = newest {
                     worker.tick(t);
                 }
@@ -200,6 +203,7 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
     let mut warn = RateLimited::new(Duration::from_secs(5));
     let mut progress = Progress::new(&logs);
     let mut batch = Vec::with_capacity(BATCH);
+    let mut reaper = crate::pipeline::Reaper::new();
     let mut done_before = 0;
     for log in &logs {
         let mut reader = LineReader::open(log).with_context(|| format!("opening {log}"))?;
@@ -228,6 +232,9 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                 if tx.send(full).is_err() {
                     break;
+                }
+                while let Ok(done) = done_rx.try_recv() {
+                    reaper.take(done);
                 }
                 progress.update(
                     done_before + reader.bytes_read(),

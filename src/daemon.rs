@@ -299,7 +299,8 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
 
     let (job_tx, job_rx) = bounded::<Job>(64);
     // Handled events go back to the front thread that allocated them, to be freed there
-    // (cross-thread frees cost the allocator more); when this queue is full they are freed here.
+    // (`Reaper`; cross-thread frees cost the allocator more); when this queue is full they are
+    // freed here.
     let (done_tx, done_rx) = bounded::<Vec<std::sync::Arc<Event>>>(16);
     let mut worker = Worker::new(Some(engine), events_out, sinks);
     let worker_stats = std::sync::Arc::new(std::sync::Mutex::new(WorkerStats::default()));
@@ -350,6 +351,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
     let status_every = Duration::from_secs(2);
     let (mut last_stats, mut last_status) = (Instant::now(), Instant::now());
     let mut events = Vec::new();
+    let mut reaper = crate::pipeline::Reaper::new();
     let write_status = |front: &Front, worker: &WorkerStats, final_: bool| {
         let Some(dir) = &eff.state_dir else { return };
         let doc = serde_json::json!({
@@ -388,7 +390,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
             sd_notify("READY=1");
         }
         while let Ok(done) = done_rx.try_recv() {
-            drop(done);
+            reaper.take(done);
         }
         match rec_rx.recv_timeout(Duration::from_millis(100)) {
             Ok(batch) => {
