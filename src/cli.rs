@@ -175,7 +175,7 @@ pub struct ReplaySummary {
 pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
     let engine = engine(&opts)?;
     let mut worker = Worker::new(Some(engine), events_out(&opts)?, alert_sinks(&opts)?);
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(64);
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<std::sync::Arc<Event>>>(64);
     // Handled events go back here to be freed where they were built (`Reaper`); when the
     // queue is full the worker frees them.
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Vec<std::sync::Arc<Event>>>(16);
@@ -229,8 +229,7 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
                 }
             }
             if batch.len() >= BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if tx.send(full).is_err() {
+                if tx.send(crate::pipeline::share(&mut batch)).is_err() {
                     break;
                 }
                 while let Ok(done) = done_rx.try_recv() {
@@ -245,7 +244,7 @@ pub fn replay(opts: CommonOpts, logs: Vec<String>) -> anyhow::Result<ExitCode> {
         done_before += reader.bytes_read();
     }
     front.flush(&mut batch);
-    let _ = tx.send(batch);
+    let _ = tx.send(crate::pipeline::share(&mut batch));
     drop(tx);
     progress.finish();
     summary.worker = worker

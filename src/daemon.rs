@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What the worker thread is asked to do.
 enum Job {
-    Events(Vec<Event>),
+    Events(Vec<std::sync::Arc<Event>>),
     /// New rules after SIGHUP.
     Reload(Vec<crate::detect::rule::Rule>, EngineConfig),
 }
@@ -409,7 +409,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         }
         if !events.is_empty()
             && job_tx
-                .send(Job::Events(std::mem::take(&mut events)))
+                .send(Job::Events(crate::pipeline::share(&mut events)))
                 .is_err()
         {
             break;
@@ -448,7 +448,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<ExitCode> {
         }
     }
     front.flush(&mut events);
-    let _ = job_tx.send(Job::Events(events));
+    let _ = job_tx.send(Job::Events(crate::pipeline::share(&mut events)));
     drop(job_tx);
     let ws = worker
         .join()

@@ -23,6 +23,12 @@ use std::time::Duration;
 /// Events travel to the worker in batches: one channel operation per batch, not per event.
 pub const BATCH: usize = 256;
 
+/// A batch of events as the worker takes it: each wrapped in its `Arc` here, on the thread
+/// that built it, so the worker neither allocates the wrappers nor frees them.
+pub fn share(events: &mut Vec<Event>) -> Vec<Arc<Event>> {
+    events.drain(..).map(Arc::new).collect()
+}
+
 /// Frees handled events on the thread that built them. The worker gives each batch back
 /// (`Worker::handle`); an event a rule still holds (sequence, sample, threshold state) is kept
 /// here and freed once the rule has let go of it, so the worker's last reference is a
@@ -176,10 +182,10 @@ impl Worker {
         }
     }
 
-    /// Writes and checks a batch of events, in order; gives them back shared, so the thread
-    /// that built them can drop them (allocators free fastest on the allocating thread).
-    pub fn handle(&mut self, batch: Vec<Event>) -> Vec<Arc<Event>> {
-        let batch: Vec<Arc<Event>> = batch.into_iter().map(Arc::new).collect();
+    /// Writes and checks a batch of events, in order, and gives it back so the thread that
+    /// built them can drop them (allocators free fastest on the allocating thread; see
+    /// `Reaper`). The events come shared (`share`): wrapped where they were built.
+    pub fn handle(&mut self, batch: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
         self.stats.events += batch.len() as u64;
         if let Some(w) = &mut self.events_out {
             for ev in &batch {
