@@ -355,6 +355,71 @@ fn max_signals_caps_alerts_per_lookback_window() {
     assert_eq!(run(&mut engine, &[exec_event(T0 + 61_000)]).len(), 1);
 }
 
+/// An EQL event rule reading both views: one alert per event (the Auditbeat view's document,
+/// tried first, or the Defend view's when only it matches), capped by `max_signals` with the
+/// rest counted as suppressed, not raised; a new window raises again.
+#[test]
+fn max_signals_caps_an_eql_event_rule_on_both_views() {
+    let text = r#"[rule]
+rule_id = "both-eql"
+name = "both-eql"
+description = "test"
+severity = "high"
+risk_score = 73
+type = "eql"
+language = "eql"
+index = ["auditbeat-*", "logs-endpoint.events.process*"]
+from = "now-1m"
+max_signals = 2
+query = 'process where event.action in ("exec", "executed") and process.name == "id"'
+"#;
+    let l = load_str("both-eql", text);
+    let rule = l.rule.unwrap_or_else(|| panic!("{}", l.message));
+    let mut engine = Engine::new(vec![rule], EngineConfig::default()).unwrap();
+    let events: Vec<_> = (0..5).map(|i| exec_event(T0 + i * 1000)).collect();
+    let alerts = run(&mut engine, &events);
+    assert_eq!(alerts.len(), 2);
+    for (a, e) in alerts.iter().zip(&events) {
+        assert_eq!(a.events.len(), 1);
+        assert_eq!(a.timestamp_ms, e.timestamp_ms);
+        assert_eq!(
+            a.events[0].get("event.action").and_then(|v| v.as_str()),
+            Some("executed")
+        );
+    }
+    let stats = engine.stats();
+    assert_eq!((stats.alerts, stats.suppressed), (2, 3));
+    assert_eq!(
+        stats.per_rule[0].matches, 5,
+        "each event counted once, not per view"
+    );
+    // A minute on, a new window.
+    assert_eq!(run(&mut engine, &[exec_event(T0 + 61_000)]).len(), 1);
+
+    // Only the Defend view matches here: its document is the alert's.
+    let defend_only = r#"[rule]
+rule_id = "def-eql"
+name = "def-eql"
+description = "test"
+severity = "high"
+risk_score = 73
+type = "eql"
+language = "eql"
+index = ["auditbeat-*", "logs-endpoint.events.process*"]
+query = 'process where event.action == "exec" and process.name == "id"'
+"#;
+    let l = load_str("def-eql", defend_only);
+    let mut engine = Engine::new(vec![l.rule.unwrap()], EngineConfig::default()).unwrap();
+    let alerts = run(&mut engine, &events[..1]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        alerts[0].events[0]
+            .get("event.action")
+            .and_then(|v| v.as_str()),
+        Some("exec")
+    );
+}
+
 #[test]
 fn threshold_alerts_once_per_group_with_its_count() {
     let text = r#"[rule]

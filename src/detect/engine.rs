@@ -589,18 +589,21 @@ impl Engine {
                 v.iter()
                     .flatten()
                     .find(|(_, ix)| f.matches_indexed(ix))
-                    .map(|(e, _)| e.get())
+                    .map(|(e, _)| *e)
             };
             match &mut slot.state {
                 State::Filter(f) => {
                     if let Some(e) = first_match(f) {
                         slot.meta.stats.matches += 1;
-                        let alert = Alert::new(&slot.meta.rule, e.timestamp_ms, vec![e]);
-                        emit(&mut slot.meta, &mut self.stats, alert, out);
+                        // The document is built only for an alert `max_signals` lets through.
+                        let ts = e.ordinal().0;
+                        if admit(&mut slot.meta, &mut self.stats, ts) {
+                            out.push(Alert::new(&slot.meta.rule, ts, vec![e.get()]));
+                        }
                     }
                 }
                 State::NewTerms(f, tracker) => {
-                    if let Some(e) = first_match(f) {
+                    if let Some(e) = first_match(f).map(EventRef::get) {
                         slot.meta.stats.matches += 1;
                         let seen = tracker.observe(&e, self.store.as_ref());
                         self.stats.new_terms_learned += seen.learned;
@@ -614,7 +617,7 @@ impl Engine {
                     }
                 }
                 State::Threshold(f, tracker) => {
-                    if let Some(e) = first_match(f) {
+                    if let Some(e) = first_match(f).map(EventRef::get) {
                         slot.meta.stats.matches += 1;
                         self.hits.clear();
                         let before = tracker.held_bytes();
@@ -637,8 +640,22 @@ impl Engine {
                         if rt.idle_for(self.stages[fam][i]) {
                             continue;
                         }
-                        self.matches.clear();
                         e.set_stages(self.stages[fam][i]);
+                        if let Some(matched) = rt.event_matches(ix, e) {
+                            // An event query: its document is built only for an alert.
+                            if !matched
+                                || both && seen_before(&mut slot.meta.recent, vec![e.ordinal()])
+                            {
+                                continue;
+                            }
+                            slot.meta.stats.matches += 1;
+                            let ts = e.ordinal().0;
+                            if admit(&mut slot.meta, &mut self.stats, ts) {
+                                out.push(Alert::new(&slot.meta.rule, ts, vec![e.get()]));
+                            }
+                            continue;
+                        }
+                        self.matches.clear();
                         let before = rt.held_bytes();
                         rt.on_indexed(ix, e, &mut self.matches);
                         self.held = self.held + rt.held_bytes() - before;
@@ -646,7 +663,7 @@ impl Engine {
                             continue;
                         }
                         for events in self.matches.drain(..) {
-                            if both && seen_before(&mut slot.meta.recent, &events) {
+                            if both && seen_before(&mut slot.meta.recent, ordinals(&events)) {
                                 continue;
                             }
                             slot.meta.stats.matches += 1;
@@ -674,7 +691,7 @@ impl Engine {
                 rt.on_time(now_ms, &mut matches);
                 self.held = self.held + rt.held_bytes() - before;
                 for m in matches.drain(..) {
-                    if both && seen_before(&mut slot.meta.recent, &m.events) {
+                    if both && seen_before(&mut slot.meta.recent, ordinals(&m.events)) {
                         continue;
                     }
                     slot.meta.stats.matches += 1;
@@ -808,7 +825,14 @@ impl Drop for Engine {
 
 /// Applies `max_signals` per look-back window, then hands the alert out.
 fn emit(slot: &mut Meta, stats: &mut Stats, alert: Alert, out: &mut Vec<Alert>) {
-    let ts = alert.timestamp_ms;
+    if admit(slot, stats, alert.timestamp_ms) {
+        out.push(alert);
+    }
+}
+
+/// Whether the rule may raise an alert at `ts` under `max_signals` (counted as raised if so,
+/// as suppressed if not), so a caller can skip building one that would be dropped.
+fn admit(slot: &mut Meta, stats: &mut Stats, ts: i64) -> bool {
     if slot.window_start == i64::MIN
         || ts.saturating_sub(slot.window_start) >= slot.rule.lookback_ms
     {
@@ -818,12 +842,12 @@ fn emit(slot: &mut Meta, stats: &mut Stats, alert: Alert, out: &mut Vec<Alert>) 
     if slot.window_count >= slot.rule.max_signals {
         slot.stats.suppressed += 1;
         stats.suppressed += 1;
-        return;
+        return false;
     }
     slot.window_count += 1;
     slot.stats.alerts += 1;
     stats.alerts += 1;
-    out.push(alert);
+    true
 }
 
 /// An EQL match as an alert: the placeholders of missing-event stages are left out, the time
@@ -838,8 +862,11 @@ fn eql_alert(rule: &Arc<Rule>, mut events: Vec<Arc<Event>>, fallback_ts: i64) ->
     Alert::new(rule, ts, events)
 }
 
-fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, events: &[Arc<Event>]) -> bool {
-    let key: Vec<(i64, u64)> = events.iter().map(|e| (e.timestamp_ms, e.arrival)).collect();
+fn ordinals(events: &[Arc<Event>]) -> Vec<(i64, u64)> {
+    events.iter().map(|e| (e.timestamp_ms, e.arrival)).collect()
+}
+
+fn seen_before(recent: &mut VecDeque<Vec<(i64, u64)>>, key: Vec<(i64, u64)>) -> bool {
     if recent.contains(&key) {
         return true;
     }

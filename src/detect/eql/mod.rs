@@ -739,6 +739,21 @@ impl Runtime {
         }
     }
 
+    /// For an event query: whether the event matches (counted against `| head` as a match
+    /// is), without building its document, which the caller builds only for an alert it
+    /// raises. `None` for sequences and samples.
+    pub fn event_matches(&mut self, ix: &IndexedEvent, ev: &EventRef) -> Option<bool> {
+        let Engine::Event(filter) = &self.engine else {
+            return None;
+        };
+        if self.head.is_some_and(|h| self.emitted >= h) {
+            return Some(false);
+        }
+        let matched = ev.may_match(Some(0)) && filter.matches_indexed(ix);
+        self.emitted += matched as usize;
+        Some(matched)
+    }
+
     /// Like [`Runtime::on_indexed`], keeping the join keys of each match.
     pub fn on_indexed_matches(&mut self, ix: &IndexedEvent, ev: &EventRef, out: &mut Vec<Match>) {
         if self.head.is_some_and(|h| self.emitted >= h) {
