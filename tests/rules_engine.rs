@@ -231,6 +231,40 @@ fn shared_object_new_terms_fires_on_the_first_new_tuple_only() {
     assert!(run(&mut engine, &near).is_empty());
 }
 
+/// new_terms on the Defend view reads the view's values (here `event.action`, which the view
+/// changes) and the alert carries the view's document.
+#[test]
+fn new_terms_reads_the_defend_view_in_place() {
+    let text = r#"[rule]
+rule_id = "nt-def"
+name = "nt-def"
+description = "test"
+severity = "low"
+risk_score = 21
+type = "new_terms"
+language = "kuery"
+index = ["logs-endpoint.events.process*"]
+query = "event.action:exec"
+
+[rule.new_terms]
+field = "new_terms_fields"
+value = ["event.action", "process.name"]
+
+[[rule.new_terms.history_window_start]]
+field = "history_window_start"
+value = "now-7d"
+"#;
+    let l = load_str("nt-def", text);
+    let rule = l.rule.unwrap_or_else(|| panic!("{}", l.message));
+    let mut engine = Engine::new(vec![rule], EngineConfig::default()).unwrap();
+    let alerts = run(&mut engine, &[exec_event(T0), exec_event(T0 + 1000)]);
+    assert_eq!(alerts.len(), 1, "the second sighting of the tuple is known");
+    assert_eq!(alerts[0].new_terms, Some(vec!["exec".into(), "id".into()]));
+    assert_eq!(alerts[0].events[0].get_str("event.action"), Some("exec"));
+    assert_eq!(alerts[0].timestamp_ms, T0);
+    assert_eq!(engine.stats().per_rule[0].matches, 2);
+}
+
 fn cron_event(exe: &str) -> Arc<Event> {
     let name = exe.rsplit('/').next().unwrap_or(exe);
     ev(

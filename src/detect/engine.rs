@@ -603,16 +603,22 @@ impl Engine {
                     }
                 }
                 State::NewTerms(f, tracker) => {
-                    if let Some(e) = first_match(f).map(EventRef::get) {
+                    if let Some(e) = first_match(f) {
                         slot.meta.stats.matches += 1;
-                        let seen = tracker.observe(&e, self.store.as_ref());
+                        // Read in place: the document is built only for an alert.
+                        let ts = e.ordinal().0;
+                        let seen = tracker.observe_fields(ts, |p| e.field(p), self.store.as_ref());
                         self.stats.new_terms_learned += seen.learned;
                         self.stats.new_terms_truncated += seen.truncated;
+                        let mut doc = None;
                         for terms in seen.new {
-                            let mut alert =
-                                Alert::new(&slot.meta.rule, e.timestamp_ms, vec![Arc::clone(&e)]);
-                            alert.new_terms = Some(terms);
-                            emit(&mut slot.meta, &mut self.stats, alert, out);
+                            if admit(&mut slot.meta, &mut self.stats, ts) {
+                                let doc = doc.get_or_insert_with(|| e.get());
+                                let mut alert =
+                                    Alert::new(&slot.meta.rule, ts, vec![Arc::clone(doc)]);
+                                alert.new_terms = Some(terms);
+                                out.push(alert);
+                            }
                         }
                     }
                 }

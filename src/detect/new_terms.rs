@@ -18,7 +18,7 @@
 //! period counted from the rule's first event on this state (persisted too): tuples first seen
 //! in it are recorded, not alerted. With 0, the first sighting of every tuple alerts.
 
-use crate::event::{Event, Value};
+use crate::event::Value;
 use redb::{Database, TableDefinition};
 use std::collections::HashMap;
 use std::path::Path;
@@ -129,17 +129,22 @@ impl Tracker {
         self.seen.len()
     }
 
-    /// Records the event's tuples and returns the new ones.
-    pub fn observe(&mut self, ev: &Event, store: Option<&Store>) -> Seen {
+    /// Records the tuples of an event at `ts` whose fields `get` reads, and returns the new
+    /// ones. A view of an event is read in place, its document not built.
+    pub fn observe_fields<'a>(
+        &mut self,
+        ts: i64,
+        get: impl Fn(&str) -> Option<&'a Value>,
+        store: Option<&Store>,
+    ) -> Seen {
         let mut out = Seen::default();
-        let ts = ev.timestamp_ms;
         let mut first_run_new = false;
         let first_run = *self.first_run.get_or_insert_with(|| {
             first_run_new = true;
             ts
         });
         let warming = ts < first_run.saturating_add(self.warmup_ms);
-        let (tuples, truncated) = tuples(ev, &self.fields);
+        let (tuples, truncated) = tuples(get, &self.fields);
         out.truncated = truncated;
         let mut fresh: Vec<Vec<u8>> = Vec::new();
         for tuple in tuples {
@@ -244,8 +249,11 @@ fn values(v: Option<&Value>) -> Vec<&Value> {
 }
 
 /// The cartesian product of the fields' values, at most `MAX_TUPLES`; the count beyond it.
-fn tuples(ev: &Event, fields: &[String]) -> (Vec<Vec<Value>>, u64) {
-    let per_field: Vec<Vec<&Value>> = fields.iter().map(|f| values(ev.get(f))).collect();
+fn tuples<'a>(
+    get: impl Fn(&str) -> Option<&'a Value>,
+    fields: &[String],
+) -> (Vec<Vec<Value>>, u64) {
+    let per_field: Vec<Vec<&Value>> = fields.iter().map(|f| values(get(f))).collect();
     if per_field.iter().any(Vec::is_empty) {
         return (Vec::new(), 0);
     }
@@ -294,6 +302,13 @@ fn encode(tuple: &[Value]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
+
+    impl Tracker {
+        fn observe(&mut self, ev: &Event, store: Option<&Store>) -> Seen {
+            self.observe_fields(ev.timestamp_ms, |f| ev.get(f), store)
+        }
+    }
 
     /// A tuple with a long value is remembered by its digest: a fixed-size key, the same for
     /// the same value (known on the second sighting, also after a restart), different for a

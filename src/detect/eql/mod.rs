@@ -146,6 +146,15 @@ impl Held {
             }
     }
 
+    /// A field of the document, read without building it (a view's `Null` removes the field).
+    pub fn field(&self, path: &str) -> Option<&Value> {
+        match self.view.as_ref().and_then(|v| v.get(path)) {
+            Some(Value::Null) => None,
+            Some(v) => Some(v),
+            None => self.base.get(path),
+        }
+    }
+
     /// The document: the event itself, or the event with the view's changes applied.
     pub fn materialize(&self) -> Arc<Event> {
         match &self.view {
@@ -243,6 +252,11 @@ impl EventRef<'_> {
             bytes: base_bytes.get().saturating_add(view as u32),
             ..self.held.clone()
         }
+    }
+
+    /// A field of the full document, without building it.
+    pub fn field(&self, path: &str) -> Option<&Value> {
+        self.held.field(path)
     }
 
     /// The full document, for an alert.
