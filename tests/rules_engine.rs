@@ -235,17 +235,12 @@ fn shared_object_new_terms_fires_on_the_first_new_tuple_only() {
 /// changes) and the alert carries the view's document.
 #[test]
 fn new_terms_reads_the_defend_view_in_place() {
-    let text = r#"[rule]
-rule_id = "nt-def"
-name = "nt-def"
-description = "test"
-severity = "low"
-risk_score = 21
-type = "new_terms"
-language = "kuery"
-index = ["logs-endpoint.events.process*"]
-query = "event.action:exec"
-
+    let rule = rule_of(
+        "nt-def",
+        "type = \"new_terms\"\nlanguage = \"kuery\"",
+        r#"["logs-endpoint.events.process*"]"#,
+        "event.action:exec",
+        r#"
 [rule.new_terms]
 field = "new_terms_fields"
 value = ["event.action", "process.name"]
@@ -253,9 +248,8 @@ value = ["event.action", "process.name"]
 [[rule.new_terms.history_window_start]]
 field = "history_window_start"
 value = "now-7d"
-"#;
-    let l = load_str("nt-def", text);
-    let rule = l.rule.unwrap_or_else(|| panic!("{}", l.message));
+"#,
+    );
     let mut engine = Engine::new(vec![rule], EngineConfig::default()).unwrap();
     let alerts = run(&mut engine, &[exec_event(T0), exec_event(T0 + 1000)]);
     assert_eq!(alerts.len(), 1, "the second sighting of the tuple is known");
@@ -316,8 +310,28 @@ fn all_bundled_rules_together_raise_exactly_their_own_alerts() {
 }
 
 fn kql_rule(id: &str, index: &str, query: &str, extra: &str) -> Rule {
+    rule_of(
+        id,
+        "type = \"query\"\nlanguage = \"kuery\"",
+        index,
+        query,
+        extra,
+    )
+}
+
+fn eql_rule(id: &str, index: &str, query: &str, extra: &str) -> Rule {
+    rule_of(
+        id,
+        "type = \"eql\"\nlanguage = \"eql\"",
+        index,
+        query,
+        extra,
+    )
+}
+
+fn rule_of(id: &str, kind: &str, index: &str, query: &str, extra: &str) -> Rule {
     let text = format!(
-        "[rule]\nrule_id = \"{id}\"\nname = \"{id}\"\ndescription = \"test\"\nseverity = \"high\"\nrisk_score = 73\ntype = \"query\"\nlanguage = \"kuery\"\nindex = {index}\nfrom = \"now-1m\"\nquery = '''{query}'''\n{extra}"
+        "[rule]\nrule_id = \"{id}\"\nname = \"{id}\"\ndescription = \"test\"\nseverity = \"high\"\nrisk_score = 73\n{kind}\nindex = {index}\nfrom = \"now-1m\"\nquery = '''{query}'''\n{extra}"
     );
     let l = load_str(id, &text);
     l.rule.unwrap_or_else(|| panic!("{id}: {}", l.message))
@@ -394,21 +408,13 @@ fn max_signals_caps_alerts_per_lookback_window() {
 /// rest counted as suppressed, not raised; a new window raises again.
 #[test]
 fn max_signals_caps_an_eql_event_rule_on_both_views() {
-    let text = r#"[rule]
-rule_id = "both-eql"
-name = "both-eql"
-description = "test"
-severity = "high"
-risk_score = 73
-type = "eql"
-language = "eql"
-index = ["auditbeat-*", "logs-endpoint.events.process*"]
-from = "now-1m"
-max_signals = 2
-query = 'process where event.action in ("exec", "executed") and process.name == "id"'
-"#;
-    let l = load_str("both-eql", text);
-    let rule = l.rule.unwrap_or_else(|| panic!("{}", l.message));
+    const BOTH: &str = r#"["auditbeat-*", "logs-endpoint.events.process*"]"#;
+    let rule = eql_rule(
+        "both-eql",
+        BOTH,
+        r#"process where event.action in ("exec", "executed") and process.name == "id""#,
+        "max_signals = 2\n",
+    );
     let mut engine = Engine::new(vec![rule], EngineConfig::default()).unwrap();
     let events: Vec<_> = (0..5).map(|i| exec_event(T0 + i * 1000)).collect();
     let alerts = run(&mut engine, &events);
@@ -431,19 +437,13 @@ query = 'process where event.action in ("exec", "executed") and process.name == 
     assert_eq!(run(&mut engine, &[exec_event(T0 + 61_000)]).len(), 1);
 
     // Only the Defend view matches here: its document is the alert's.
-    let defend_only = r#"[rule]
-rule_id = "def-eql"
-name = "def-eql"
-description = "test"
-severity = "high"
-risk_score = 73
-type = "eql"
-language = "eql"
-index = ["auditbeat-*", "logs-endpoint.events.process*"]
-query = 'process where event.action == "exec" and process.name == "id"'
-"#;
-    let l = load_str("def-eql", defend_only);
-    let mut engine = Engine::new(vec![l.rule.unwrap()], EngineConfig::default()).unwrap();
+    let rule = eql_rule(
+        "def-eql",
+        BOTH,
+        r#"process where event.action == "exec" and process.name == "id""#,
+        "",
+    );
+    let mut engine = Engine::new(vec![rule], EngineConfig::default()).unwrap();
     let alerts = run(&mut engine, &events[..1]);
     assert_eq!(alerts.len(), 1);
     assert_eq!(
