@@ -356,7 +356,7 @@ fn from_front(engine: &mut Engine, events: &[Arc<Event>]) -> (f64, f64, i64) {
                     break;
                 }
                 // Handled events are freed here, where they were allocated, as the daemon's
-                // front does (those rules still hold once they let go).
+                // front does (those a rule still holds once it lets go of them).
                 while let Ok(done) = done_rx.try_recv() {
                     reaper.take(done);
                 }

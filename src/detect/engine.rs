@@ -594,12 +594,7 @@ impl Engine {
             match &mut slot.state {
                 State::Filter(f) => {
                     if let Some(e) = first_match(f) {
-                        slot.meta.stats.matches += 1;
-                        // The document is built only for an alert `max_signals` lets through.
-                        let ts = e.ordinal().0;
-                        if admit(&mut slot.meta, &mut self.stats, ts) {
-                            out.push(Alert::new(&slot.meta.rule, ts, vec![e.get()]));
-                        }
+                        raise_one(&mut slot.meta, &mut self.stats, e, out);
                     }
                 }
                 State::NewTerms(f, tracker) => {
@@ -648,17 +643,12 @@ impl Engine {
                         }
                         e.set_stages(self.stages[fam][i]);
                         if let Some(matched) = rt.event_matches(ix, e) {
-                            // An event query: its document is built only for an alert.
                             if !matched
                                 || both && seen_before(&mut slot.meta.recent, vec![e.ordinal()])
                             {
                                 continue;
                             }
-                            slot.meta.stats.matches += 1;
-                            let ts = e.ordinal().0;
-                            if admit(&mut slot.meta, &mut self.stats, ts) {
-                                out.push(Alert::new(&slot.meta.rule, ts, vec![e.get()]));
-                            }
+                            raise_one(&mut slot.meta, &mut self.stats, e, out);
                             continue;
                         }
                         self.matches.clear();
@@ -826,6 +816,16 @@ fn fingerprint(r: &Rule) -> Fingerprint {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// A one-event rule's match: counted, and an alert of the event's document if `max_signals`
+/// lets it through (the document is built only then).
+fn raise_one(slot: &mut Meta, stats: &mut Stats, e: &EventRef, out: &mut Vec<Alert>) {
+    slot.stats.matches += 1;
+    let ts = e.ordinal().0;
+    if admit(slot, stats, ts) {
+        out.push(Alert::new(&slot.rule, ts, vec![e.get()]));
     }
 }
 
