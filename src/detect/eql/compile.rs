@@ -30,7 +30,7 @@ pub(crate) enum Node {
     Str(Slot, Box<StrTest>),
     /// Some value compares to the literal as `op` says.
     Cmp(Slot, CmpOp, Value),
-    Cidr(Slot, Box<[ipnet::IpNet]>),
+    Cidr(Slot, Box<funcs::Nets>),
     General(Box<Pred>),
 }
 
@@ -308,9 +308,8 @@ fn call_node(name: &str, insensitive: bool, args: &[Expr]) -> Result<Node, Strin
     if let (Some(s), Some(lits)) = (slot, lits) {
         match name {
             "cidrmatch" => {
-                let nets: Vec<ipnet::IpNet> =
-                    lits.iter().filter_map(|c| funcs::parse_cidr(c)).collect();
-                return Ok(Node::Cidr(s, nets.into()));
+                let nets = lits.iter().filter_map(|c| funcs::parse_cidr(c));
+                return Ok(Node::Cidr(s, Box::new(funcs::Nets::new(nets))));
             }
             "startswith" | "endswith" | "stringcontains" => {
                 let mut t = StrTest {
@@ -886,11 +885,7 @@ impl Node {
                 .get(*s)
                 .is_some_and(|v| each_value(v).any(|v| cmp_ok(*op, funcs::compare(v, lit)))),
             Node::Cidr(s, nets) => ix.get(*s).is_some_and(|v| {
-                each_value(v).any(|v| {
-                    v.as_str()
-                        .and_then(|x| x.parse::<std::net::IpAddr>().ok())
-                        .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
-                })
+                each_value(v).any(|v| v.as_str().is_some_and(|x| nets.matches(x)))
             }),
             Node::General(p) => p.eval(ix),
         }

@@ -118,6 +118,84 @@ pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
         .map(|n| n.trunc())
 }
 
+/// The blocks of one `cidrMatch` call as masks: an address is tested against each with an
+/// AND and a compare, and an IPv4 address (most are) is read without the general parser.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Nets {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl Nets {
+    pub(crate) fn new(nets: impl IntoIterator<Item = ipnet::IpNet>) -> Nets {
+        let mut out = Nets::default();
+        for n in nets {
+            match n {
+                ipnet::IpNet::V4(n) => out
+                    .v4
+                    .push((u32::from(n.network()), u32::from(n.netmask()))),
+                ipnet::IpNet::V6(n) => out
+                    .v6
+                    .push((u128::from(n.network()), u128::from(n.netmask()))),
+            }
+        }
+        out
+    }
+
+    /// Whether `s` is an IP address in one of the blocks (an IPv4 address only in IPv4
+    /// blocks, an IPv6 one only in IPv6 blocks).
+    pub(crate) fn matches(&self, s: &str) -> bool {
+        let ip = match parse_ipv4(s) {
+            Some(a) => std::net::IpAddr::V4(a.into()),
+            None => match s.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => return false,
+            },
+        };
+        match ip {
+            std::net::IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            std::net::IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        }
+    }
+}
+
+/// A dotted-quad IPv4 address in its plain form (four decimal octets, no leading zeros),
+/// which is what the standard parser accepts; `None` for anything else, which is then left
+/// to that parser, so the two agree on every input.
+fn parse_ipv4(s: &str) -> Option<u32> {
+    let b = s.as_bytes();
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let (mut addr, mut octet, mut digits, mut dots) = (0u32, 0u32, 0u32, 0u32);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                if digits == 1 && octet == 0 {
+                    return None; // a leading zero
+                }
+                octet = octet * 10 + u32::from(c - b'0');
+                digits += 1;
+                if octet > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits > 0 && dots < 3 => {
+                addr = addr << 8 | octet;
+                (octet, digits, dots) = (0, 0, dots + 1);
+            }
+            _ => return None,
+        }
+    }
+    (dots == 3 && digits > 0).then_some(addr << 8 | octet)
+}
+
 /// The string form ES gives a value in `string()` and `concat()`.
 pub fn to_string(v: &Value) -> Option<String> {
     Some(match v {
@@ -391,6 +469,78 @@ fn between(x: &str, l: &str, r: &str, greedy: bool, insensitive: bool) -> Option
 
 #[cfg(test)]
 mod tests {
+
+    /// The IPv4 fast path and the masks give what the general parser and `ipnet` give.
+    #[test]
+    fn nets_agree_with_the_standard_parser_and_ipnet() {
+        let blocks = [
+            "10.0.0.0/8",
+            "192.168.1.0/24",
+            "0.0.0.0/32",
+            "::1",
+            "fe80::/10",
+            "1.2.3.4",
+        ];
+        let parsed: Vec<ipnet::IpNet> = blocks.iter().filter_map(|b| parse_cidr(b)).collect();
+        let nets = Nets::new(parsed.iter().copied());
+        let mut inputs: Vec<String> = [
+            "10.1.2.3",
+            "010.1.2.3",
+            "10.01.2.3",
+            "10.0.0.0",
+            "0.0.0.0",
+            "00.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1..2.3",
+            "1.2.3.4 ",
+            "1.2.3.4\0",
+            "192.168.1.255",
+            "192.168.2.1",
+            "1.2.3.4",
+            "::1",
+            "::ffff:10.1.2.3",
+            "fe80::1",
+            "FE80::1",
+            "fe7f::1",
+            "",
+            "x",
+            "1.2.3.-4",
+            "+1.2.3.4",
+            "1.2.3.0x4",
+            "999.999.999.999",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every string of digits and dots up to a few characters, and some random ones.
+        let alphabet = ['0', '1', '2', '5', '9', '.'];
+        let mut x = 0x9e37_79b9u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 7 + (x % 9) as usize;
+            let s: String = (0..len)
+                .map(|i| alphabet[((x >> (i * 3)) % alphabet.len() as u64) as usize])
+                .collect();
+            inputs.push(s);
+        }
+        for s in &inputs {
+            let std_v4 = s.parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+            assert_eq!(parse_ipv4(s), std_v4, "{s:?}");
+            let want = s
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| parsed.iter().any(|n| n.contains(&ip)));
+            assert_eq!(nets.matches(s), want, "{s:?}");
+        }
+        assert_eq!(parse_ipv4("192.168.1.7"), Some(0xc0a8_0107));
+        assert!(nets.matches("10.200.0.1") && !nets.matches("11.0.0.1"));
+    }
+
     use super::*;
 
     /// Open-ended patterns searched unanchored accept exactly what the anchored regex does.
