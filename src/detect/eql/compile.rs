@@ -36,27 +36,33 @@ pub(crate) enum Node {
 
 /// A group of string patterns applied to one value; `fold` when the operator is insensitive
 /// (patterns are stored lower-cased, the value is lower-cased before testing).
+///
+/// `repr(C)`, fields in the order a test reads them: a test against one string reads only the
+/// first cache line (`fold`, `single`), a remembered value the next, and most others stop
+/// before the sets. Tests are one allocation each and rules hold thousands of them, so the
+/// lines a test touches are mostly cache misses.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct StrTest {
     fold: bool,
     any_string: bool,
-    exact: StrSet<CompactString>,
-    prefixes: Affixes,
-    suffixes: Affixes,
-    contains: Option<AhoCorasick>,
-    globs: Vec<Glob>,
-    regexes: Vec<regex::Regex>,
-    /// Numbers from an `in` list: compared numerically against numeric values.
-    numbers: Vec<Value>,
     /// A pattern looks numeric, so numeric event values are tested via their string form.
     numeric_strings: bool,
-    /// The whole test is one exact string: compared directly, no hashing.
-    single: Option<CompactString>,
     /// Shortest and longest exact string (bytes).
     exact_lens: (usize, usize),
+    /// The whole test is one exact string: compared directly, no hashing.
+    single: Option<CompactString>,
     /// Results for recent values, for tests that cost more than a hash lookup (regexes,
     /// globs, many affixes): values repeat, so most are answered from here.
     memo: Option<Memo>,
+    regexes: Vec<regex::Regex>,
+    contains: Option<AhoCorasick>,
+    globs: Vec<Glob>,
+    prefixes: Affixes,
+    suffixes: Affixes,
+    exact: StrSet<CompactString>,
+    /// Numbers from an `in` list: compared numerically against numeric values.
+    numbers: Vec<Value>,
 }
 
 /// Results for recent values (`crate::detect::memo` says when). Rules are shared between
