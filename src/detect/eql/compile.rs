@@ -28,6 +28,15 @@ pub(crate) enum Node {
     Present(Slot),
     /// Some string value of the field passes the test.
     Str(Slot, Box<StrTest>),
+    /// A test against one string (`event.type == "start"`, most tests), the string kept in the
+    /// node so that testing a string value reads no memory but the node's; other values go to
+    /// `test` (the same test, built by [`str_node`]).
+    One {
+        slot: Slot,
+        fold: bool,
+        text: CompactString,
+        test: Box<StrTest>,
+    },
     /// Some value compares to the literal as `op` says.
     Cmp(Slot, CmpOp, Value),
     Cidr(Slot, Box<funcs::Nets>),
@@ -152,7 +161,7 @@ fn node(e: &Expr) -> Result<Node, String> {
         } => {
             let test = pattern_test(*kind, *insensitive, patterns)?;
             match field_slot(expr) {
-                Some(s) => Node::Str(s, Box::new(test)),
+                Some(s) => str_node(s, test),
                 None => Node::General(Box::new(Pred::Match(val(expr)?, Box::new(test)))),
             }
         }
@@ -230,7 +239,7 @@ fn compare(op: CmpOp, left: &Expr, right: &Expr) -> Result<Node, String> {
                 let mut t = StrTest::default();
                 t.add_exact(x);
                 t.finish()?;
-                Node::Str(s, Box::new(t))
+                str_node(s, t)
             }
             _ => Node::Cmp(s, op, lit.clone()),
         });
@@ -279,7 +288,7 @@ fn in_list(expr: &Expr, list: &[Expr], insensitive: bool) -> Result<Node, String
     }
     t.finish()?;
     Ok(match field_slot(expr) {
-        Some(s) => Node::Str(s, Box::new(t)),
+        Some(s) => str_node(s, t),
         None => Node::General(Box::new(Pred::Match(val(expr)?, Box::new(t)))),
     })
 }
@@ -329,7 +338,7 @@ fn call_node(name: &str, insensitive: bool, args: &[Expr]) -> Result<Node, Strin
                     _ => t.add_contains(&lit),
                 }
                 t.finish()?;
-                return Ok(Node::Str(s, Box::new(t)));
+                return Ok(str_node(s, t));
             }
             _ => {}
         }
@@ -834,16 +843,33 @@ impl StrTest {
     }
 }
 
+/// The node for `slot` tested by `t`: [`Node::One`] when `t` is one string.
+fn str_node(slot: Slot, t: StrTest) -> Node {
+    match t.single.clone() {
+        Some(text) => Node::One {
+            slot,
+            fold: t.fold,
+            text,
+            test: Box::new(t),
+        },
+        None => Node::Str(slot, Box::new(t)),
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Node>() <= 40);
+
 impl Node {
     /// The necessary exact-match conditions of this filter: its top-level `and` operands
     /// that test one field against exact strings only (at most 64).
     pub(crate) fn anchors(&self) -> Vec<Anchor> {
         let one = |n: &Node| match n {
-            Node::Str(slot, t) => t.exact_only().map(|values| Anchor {
-                slot: *slot,
-                fold: t.fold,
-                values,
-            }),
+            Node::Str(slot, t) | Node::One { slot, test: t, .. } => {
+                t.exact_only().map(|values| Anchor {
+                    slot: *slot,
+                    fold: t.fold,
+                    values,
+                })
+            }
             _ => None,
         };
         match self {
@@ -859,7 +885,7 @@ impl Node {
     /// A test of a field with few distinct values (category, type, action, outcome, OS).
     fn mostly_true(&self) -> bool {
         match self {
-            Node::Str(slot, _) => super::prefilter::LOW_CARDINALITY
+            Node::Str(slot, _) | Node::One { slot, .. } => super::prefilter::LOW_CARDINALITY
                 .contains(&super::fields::slot_name(*slot).as_str()),
             _ => false,
         }
@@ -871,7 +897,7 @@ impl Node {
             Node::Const(_) => 0,
             Node::Present(_) => 1,
             Node::Cmp(..) => 2,
-            Node::Str(_, t) => t.cost(),
+            Node::Str(_, t) | Node::One { test: t, .. } => t.cost(),
             Node::Cidr(..) => 8,
             Node::Not(n) => n.cost(),
             Node::And(items) | Node::Or(items) => 1 + items.iter().map(Node::cost).sum::<u32>(),
@@ -887,6 +913,21 @@ impl Node {
             Node::Not(n) => !n.eval(ix),
             Node::Present(s) => present(ix.get(*s)),
             Node::Str(s, t) => ix.get(*s).is_some_and(|v| each_value(v).any(|v| t.test(v))),
+            // `StrTest::test`'s own first step, without reading the test.
+            Node::One {
+                slot,
+                fold,
+                text,
+                test,
+            } => ix.get(*slot).is_some_and(|v| {
+                each_value(v).any(|v| match v {
+                    Value::Str(s) if !*fold => s.as_str() == text.as_str(),
+                    Value::Str(s) if s.is_ascii() => {
+                        s.len() == text.len() && s.eq_ignore_ascii_case(text)
+                    }
+                    _ => test.test(v),
+                })
+            }),
             Node::Cmp(s, op, lit) => ix
                 .get(*s)
                 .is_some_and(|v| each_value(v).any(|v| cmp_ok(*op, funcs::compare(v, lit)))),
@@ -1093,6 +1134,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A one-string node (`Node::One`, its string kept in the node) evaluates as the general
+    /// string node over the same test: string, numeric, boolean and list values, either case.
+    #[test]
+    fn one_string_node_agrees_with_the_general_node() {
+        let slot = super::super::slot_of("test.one_string_node");
+        let values = [
+            Value::Str("start".into()),
+            Value::Str("START".into()),
+            Value::Str("\u{212a}elvin".into()),
+            Value::Str("café".into()),
+            Value::Str("CAFÉ".into()),
+            Value::Int(0),
+            Value::Int(7),
+            Value::Bool(true),
+            Value::Null,
+            Value::List(vec!["x".into(), "Start".into()]),
+            Value::List(vec![]),
+        ];
+        let mut hits = 0;
+        for fold in [false, true] {
+            for p in ["start", "kelvin", "café", "0", "true", "7"] {
+                let mut t = StrTest {
+                    fold,
+                    ..StrTest::default()
+                };
+                t.add_wildcard(p);
+                t.finish().unwrap();
+                let one = str_node(slot, t.clone());
+                assert!(matches!(one, Node::One { .. }), "{p}");
+                let general = Node::Str(slot, Box::new(t));
+                for v in &values {
+                    let mut ev = crate::event::Event::new(0);
+                    ev.push("test.one_string_node", v.clone());
+                    let mut fi = super::super::FieldIndex::new();
+                    let ix = fi.index(&ev);
+                    hits += usize::from(one.eval(&ix));
+                    assert_eq!(
+                        one.eval(&ix),
+                        general.eval(&ix),
+                        "pattern {p:?} value {v:?} fold {fold}"
+                    );
+                }
+            }
+        }
+        // start, list with Start (folded), START (folded), café, CAFÉ (folded), 0, 7, true
+        // (twice each), Kelvin sign (folded).
+        assert!(hits >= 12, "{hits}");
     }
 
     /// The quick rejection on the raw value never rejects one the patterns accept: exact,
