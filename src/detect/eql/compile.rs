@@ -648,11 +648,8 @@ impl StrTest {
         // The most common test (`event.type == "start"`): one comparison, nothing else. The
         // pattern is stored folded, so ASCII folding of an ASCII value is enough.
         if let (Value::Str(s), Some(only)) = (v, &self.single) {
-            if !self.fold {
-                return s.as_str() == only.as_str();
-            }
-            if s.is_ascii() {
-                return s.len() == only.len() && s.eq_ignore_ascii_case(only);
+            if let Some(hit) = one_string(self.fold, only, s) {
+                return hit;
             }
         }
         match v {
@@ -843,6 +840,19 @@ impl StrTest {
     }
 }
 
+/// A value against a test's one string (stored folded when `fold`); `None` when that takes
+/// the general path (an insensitive test of a non-ASCII value).
+#[inline]
+fn one_string(fold: bool, only: &str, s: &str) -> Option<bool> {
+    if !fold {
+        Some(s == only)
+    } else if s.is_ascii() {
+        Some(s.len() == only.len() && s.eq_ignore_ascii_case(only))
+    } else {
+        None
+    }
+}
+
 /// The node for `slot` tested by `t`: [`Node::One`] when `t` is one string.
 fn str_node(slot: Slot, t: StrTest) -> Node {
     match t.single.clone() {
@@ -913,7 +923,7 @@ impl Node {
             Node::Not(n) => !n.eval(ix),
             Node::Present(s) => present(ix.get(*s)),
             Node::Str(s, t) => ix.get(*s).is_some_and(|v| each_value(v).any(|v| t.test(v))),
-            // `StrTest::test`'s own first step, without reading the test.
+            // `StrTest::test`'s first step, without reading the test.
             Node::One {
                 slot,
                 fold,
@@ -921,10 +931,7 @@ impl Node {
                 test,
             } => ix.get(*slot).is_some_and(|v| {
                 each_value(v).any(|v| match v {
-                    Value::Str(s) if !*fold => s.as_str() == text.as_str(),
-                    Value::Str(s) if s.is_ascii() => {
-                        s.len() == text.len() && s.eq_ignore_ascii_case(text)
-                    }
+                    Value::Str(s) => one_string(*fold, text, s).unwrap_or_else(|| test.test(v)),
                     _ => test.test(v),
                 })
             }),
