@@ -17,7 +17,7 @@
 //! - Time is event time (`Event::timestamp_ms`) throughout: windows, maxspan, history.
 
 use super::alert::{Alert, ThresholdResult};
-use super::dispatch::{necessary, query_key, second_key, Dispatch, Key, SECOND};
+use super::dispatch::{necessary, query_key, second_key, Dispatch, Key, Marks, SECOND};
 use super::eql::{self, EventRef, FieldIndex, Filter, IndexedEvent, Limits, Runtime};
 use super::new_terms::{self, Store};
 use super::rule::{Rule, RuleKind};
@@ -268,9 +268,9 @@ pub struct Engine {
     // Scratch, reused per event.
     /// Boxed: taken out for each event and put back, which moves a pointer, not the tables.
     index: Option<Box<[FieldIndex; 2]>>,
-    stamp: [Vec<u64>; 2],
-    /// Per rule: the stages its dispatch keys say may match this event (`dispatch::stage_bit`).
-    stages: [Vec<u64>; 2],
+    /// Per rule and view: whether dispatch named it for this event, and the stages its keys
+    /// say may match (`dispatch::stage_bit`).
+    marks: Marks,
     cands: Vec<u32>,
     matches: Vec<Vec<Arc<Event>>>,
     hits: Vec<threshold::Hit>,
@@ -464,8 +464,7 @@ impl Engine {
             defend_overlay: view,
             defend_reads: DEFEND_READS.map(eql::slot_of),
             index: Some(Box::new([FieldIndex::new(), FieldIndex::new()])),
-            stamp: [vec![0; n], vec![0; n]],
-            stages: [vec![u64::MAX; n], vec![u64::MAX; n]],
+            marks: Marks::new(n),
             cands: Vec::new(),
             matches: Vec::new(),
             hits: Vec::new(),
@@ -530,8 +529,7 @@ impl Engine {
         self.dispatch.collect(
             [Some(&ix_ab), ix_def.as_ref()],
             gen,
-            &mut self.stamp,
-            &mut self.stages,
+            &mut self.marks,
             &mut self.cands,
         );
         if !self.cands.is_empty() {
@@ -575,7 +573,8 @@ impl Engine {
             let need = self.dispatch.need(i);
             let sees = |fam: usize| {
                 views[fam].filter(|_| {
-                    sees[fam] && self.stamp[fam][i] == gen && self.stages[fam][i] & need == need
+                    let mk = self.marks.get(fam, i);
+                    sees[fam] && mk.gen == gen && mk.stages & need == need
                 })
             };
             let v = [sees(AB), sees(DEF)];
@@ -638,10 +637,11 @@ impl Engine {
                         let (Some(rt), Some((e, ix))) = (rts[fam].as_mut(), v[fam]) else {
                             continue;
                         };
-                        if rt.idle_for(self.stages[fam][i]) {
+                        let stages = self.marks.get(fam, i).stages;
+                        if rt.idle_for(stages) {
                             continue;
                         }
-                        e.set_stages(self.stages[fam][i]);
+                        e.set_stages(stages);
                         if let Some(matched) = rt.event_matches(ix, e) {
                             if !matched
                                 || both && seen_before(&mut slot.meta.recent, vec![e.ordinal()])
