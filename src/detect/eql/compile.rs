@@ -868,7 +868,83 @@ fn str_node(slot: Slot, t: StrTest) -> Node {
 
 const _: () = assert!(std::mem::size_of::<Node>() <= 40);
 
-impl Node {
+// ---- the tree as a program -----------------------------------------------------------------
+
+/// A condition as its tests in a row, each naming the test to run next when it holds and when
+/// it does not (or the answer): `and`, `or` and `not` become jumps. Evaluating runs a loop
+/// over one array instead of recursing through the tree's boxes: no call per node, and a
+/// rule's tests sit side by side in memory. Jumps only go forward.
+#[derive(Clone, Debug)]
+pub(crate) struct Program {
+    steps: Box<[Step]>,
+    entry: u32,
+    /// The steps that are operands of a top-level `and` (or the one test), for `anchors`.
+    top: Box<[u32]>,
+}
+
+#[derive(Clone, Debug)]
+struct Step {
+    /// A test: never `And`, `Or`, `Not` or `Const`.
+    test: Node,
+    yes: u32,
+    no: u32,
+}
+
+/// Jump targets that are answers.
+const ACCEPT: u32 = u32::MAX;
+const REJECT: u32 = u32::MAX - 1;
+
+impl Program {
+    pub(crate) fn new(root: Node) -> Program {
+        // Emitted last test first (a test's targets are known once what follows it is), then
+        // reversed into evaluation order.
+        let mut steps = Vec::new();
+        let mut top = Vec::new();
+        let entry = match root {
+            Node::And(items) => {
+                let mut next = ACCEPT;
+                for n in items.into_vec().into_iter().rev() {
+                    let leaf = n.is_test();
+                    next = emit(n, next, REJECT, &mut steps);
+                    if leaf && next < REJECT {
+                        top.push(next);
+                    }
+                }
+                next
+            }
+            n => {
+                let leaf = n.is_test();
+                let entry = emit(n, ACCEPT, REJECT, &mut steps);
+                if leaf && entry < REJECT {
+                    top.push(entry);
+                }
+                entry
+            }
+        };
+        let last = steps.len() as u32;
+        let flip = |t: u32| if t >= REJECT { t } else { last - 1 - t };
+        steps.reverse();
+        for st in &mut steps {
+            st.yes = flip(st.yes);
+            st.no = flip(st.no);
+        }
+        let mut top: Vec<u32> = top.into_iter().map(flip).collect();
+        top.sort_unstable();
+        Program {
+            steps: steps.into(),
+            entry: flip(entry),
+            top: top.into(),
+        }
+    }
+
+    pub(crate) fn eval(&self, ix: &IndexedEvent) -> bool {
+        let mut at = self.entry;
+        while let Some(st) = self.steps.get(at as usize) {
+            at = if st.test.eval_test(ix) { st.yes } else { st.no };
+        }
+        at == ACCEPT
+    }
+
     /// The necessary exact-match conditions of this filter: its top-level `and` operands
     /// that test one field against exact strings only (at most 64).
     pub(crate) fn anchors(&self) -> Vec<Anchor> {
@@ -882,9 +958,44 @@ impl Node {
             }
             _ => None,
         };
-        match self {
-            Node::And(items) => items.iter().filter_map(one).take(64).collect(),
-            n => one(n).into_iter().collect(),
+        self.top
+            .iter()
+            .filter_map(|&i| one(&self.steps[i as usize].test))
+            .take(64)
+            .collect()
+    }
+}
+
+impl Node {
+    /// Neither a connective nor a constant: a step of a program.
+    fn is_test(&self) -> bool {
+        !matches!(
+            self,
+            Node::And(_) | Node::Or(_) | Node::Not(_) | Node::Const(_)
+        )
+    }
+}
+
+/// Emits `n`'s tests (last first), jumping to `yes` when `n` holds and `no` when not; returns
+/// the step to start `n` at (or the answer, for a constant).
+fn emit(n: Node, yes: u32, no: u32, out: &mut Vec<Step>) -> u32 {
+    match n {
+        Node::Const(true) => yes,
+        Node::Const(false) => no,
+        Node::Not(inner) => emit(*inner, no, yes, out),
+        Node::And(items) => items
+            .into_vec()
+            .into_iter()
+            .rev()
+            .fold(yes, |next, n| emit(n, next, no, out)),
+        Node::Or(items) => items
+            .into_vec()
+            .into_iter()
+            .rev()
+            .fold(no, |next, n| emit(n, yes, next, out)),
+        test => {
+            out.push(Step { test, yes, no });
+            out.len() as u32 - 1
         }
     }
 }
@@ -921,6 +1032,15 @@ impl Node {
             Node::And(items) => items.iter().all(|n| n.eval(ix)),
             Node::Or(items) => items.iter().any(|n| n.eval(ix)),
             Node::Not(n) => !n.eval(ix),
+            test => test.eval_test(ix),
+        }
+    }
+
+    /// [`Node::eval`] of a test (a program's step).
+    #[inline(always)]
+    fn eval_test(&self, ix: &IndexedEvent) -> bool {
+        match self {
+            Node::Const(_) | Node::And(_) | Node::Or(_) | Node::Not(_) => self.eval(ix),
             Node::Present(s) => present(ix.get(*s)),
             Node::Str(s, t) => ix.get(*s).is_some_and(|v| each_value(v).any(|v| t.test(v))),
             // `StrTest::test`'s first step, without reading the test.
@@ -1101,6 +1221,114 @@ impl Val {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A random condition over fields `p.a`..`p.d`: presence tests, a one-string and a
+    /// general string test, constants, under `and`, `or` and `not` nested a few deep.
+    fn random_node(rng: &mut u64, depth: u32) -> Node {
+        let mut next = |n: u64| {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            *rng % n
+        };
+        let field = |i: u64| slot_of(["p.a", "p.b", "p.c", "p.d"][i as usize]);
+        let pick = if depth == 0 { next(4) } else { next(8) };
+        match pick {
+            0 => Node::Present(field(next(4))),
+            1 => Node::Const(next(2) == 0),
+            2 => {
+                let mut t = StrTest::default();
+                t.add_exact("x");
+                t.finish().unwrap();
+                str_node(field(next(4)), t)
+            }
+            3 => {
+                let mut t = StrTest::default();
+                t.add_wildcard("y*");
+                t.add_exact("z");
+                t.finish().unwrap();
+                str_node(field(next(4)), t)
+            }
+            4 => Node::Not(Box::new(random_node(rng, depth - 1))),
+            5 | 6 => {
+                let n = 1 + next(4);
+                let items: Vec<Node> = (0..n).map(|_| random_node(rng, depth - 1)).collect();
+                Node::And(items.into())
+            }
+            _ => {
+                let n = 1 + next(4);
+                let items: Vec<Node> = (0..n).map(|_| random_node(rng, depth - 1)).collect();
+                Node::Or(items.into())
+            }
+        }
+    }
+
+    /// A condition run as a program of jumps answers as the tree it came from, simplified
+    /// or not, on events with every combination of the fields' values.
+    #[test]
+    fn programs_answer_as_their_trees() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let values = ["x", "yes", "z", "w"];
+        let mut events = Vec::new();
+        for mask in 0..256u32 {
+            let mut ev = crate::event::Event::new(0);
+            for (i, f) in ["p.a", "p.b", "p.c", "p.d"].into_iter().enumerate() {
+                let v = (mask >> (2 * i)) & 3;
+                // Three values, or the field left out.
+                if v < 3 {
+                    ev.push(f, values[(v as usize + i) % values.len()]);
+                }
+            }
+            events.push(ev);
+        }
+        let mut index = super::super::fields::FieldIndex::new();
+        let (mut steps, mut longest) = (0, 0);
+        for _ in 0..2000 {
+            let tree = random_node(&mut rng, 5);
+            for tree in [tree.clone(), simplify(tree)] {
+                let prog = Program::new(tree.clone());
+                steps += prog.steps.len();
+                longest = longest.max(prog.steps.len());
+                for ev in &events {
+                    let ix = index.index(ev);
+                    assert_eq!(prog.eval(&ix), tree.eval(&ix), "{tree:?} on {ev:?}");
+                }
+            }
+        }
+        assert!(
+            steps > 8_000 && longest > 20,
+            "the trees were not trivial: {steps} steps, {longest} the most"
+        );
+    }
+
+    /// The rule index's anchors are the exact-string operands of the top-level `and`.
+    #[test]
+    fn program_anchors_are_the_top_level_exact_tests() {
+        let e = crate::detect::eql::parser::parse_expr(
+            r#"p.a == "x" and p.b in ("y", "z") and (p.c == "q" or p.d == "r") and not p.e == "s"
+               and p.f : "t*""#,
+        )
+        .unwrap();
+        let prog = Program::new(compile(&e).unwrap());
+        let mut got: Vec<(String, Vec<Box<str>>)> = prog
+            .anchors()
+            .into_iter()
+            .map(|a| (super::super::fields::slot_name(a.slot), a.values))
+            .collect();
+        got.iter_mut().for_each(|(_, v)| v.sort());
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("p.a".to_string(), vec!["x".into()]),
+                ("p.b".to_string(), vec!["y".into(), "z".into()]),
+            ]
+        );
+        let one = Program::new(
+            compile(&crate::detect::eql::parser::parse_expr(r#"p.a == "x""#).unwrap()).unwrap(),
+        );
+        assert_eq!(one.anchors().len(), 1);
+    }
 
     /// The one-string fast path of `test` agrees with the general path, sensitive and not,
     /// for ASCII and non-ASCII values and patterns (the Kelvin sign folds to `k`).

@@ -39,7 +39,7 @@ pub use prefilter::RuleIndex;
 
 use crate::detect::expr::Expr;
 use crate::event::{Event, Value};
-use compile::{Node, Val};
+use compile::{Program, Val};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub enum QueryKind {
 /// A compiled boolean condition over one event.
 #[derive(Debug, Clone)]
 pub struct Filter {
-    root: Node,
+    prog: Program,
 }
 
 impl Filter {
@@ -76,7 +76,9 @@ impl Filter {
     /// reports the same errors with their real position first.
     pub fn compile(expr: &Expr) -> Result<Filter, QueryError> {
         compile::compile(expr)
-            .map(|root| Filter { root })
+            .map(|root| Filter {
+                prog: Program::new(root),
+            })
             .map_err(|message| QueryError {
                 line: 1,
                 col: 1,
@@ -97,7 +99,7 @@ impl Filter {
     }
 
     pub fn matches_indexed(&self, ix: &IndexedEvent) -> bool {
-        self.root.eval(ix)
+        self.prog.eval(ix)
     }
 }
 

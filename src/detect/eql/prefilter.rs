@@ -94,7 +94,7 @@ impl RuleIndex {
         self.rules += 1;
         let clauses: Vec<Vec<Anchor>> = filters
             .iter()
-            .map(|f| selective(f.root.anchors()))
+            .map(|f| selective(f.prog.anchors()))
             .collect();
         if clauses.iter().any(Vec::is_empty) {
             self.always.push(id);
