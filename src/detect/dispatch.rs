@@ -18,7 +18,7 @@
 use super::eql::{Query, QueryKind};
 use super::expr::{CmpOp, Expr, MatchKind};
 use super::memo::{self, Policy};
-use crate::detect::eql::{slot_of, with_folded, IndexedEvent, Slot, StrMap};
+use crate::detect::eql::{slot_of, with_folded, IndexedEvent, Slot, StrMap, Text};
 use crate::event::Value;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -610,14 +610,14 @@ impl FieldMap {
             }
         }
         let exact_len = self.exact_lens & len_bit(b.len()) != 0;
-        if let Some(rules) = self.exact.get(s).filter(|_| exact_len) {
+        if let Some(rules) = self.exact.get(Text::of(s)).filter(|_| exact_len) {
             rules.iter().for_each(|&(r, m)| mark(r, m));
         }
         for a in &self.prefixes {
             if a.len > b.len() || (a.len > 0 && !(a.edges.has(b[a.len - 1]) && a.outer.has(b[0]))) {
                 continue;
             }
-            if let Some(rules) = s.get(..a.len).and_then(|p| a.rules.get(p)) {
+            if let Some(rules) = s.get(..a.len).and_then(|p| a.rules.get(Text::of(p))) {
                 rules.iter().for_each(|&(r, m)| mark(r, m));
             }
         }
@@ -627,7 +627,10 @@ impl FieldMap {
             {
                 continue;
             }
-            if let Some(rules) = s.get(b.len() - a.len..).and_then(|t| a.rules.get(t)) {
+            if let Some(rules) = s
+                .get(b.len() - a.len..)
+                .and_then(|t| a.rules.get(Text::of(t)))
+            {
                 rules.iter().for_each(|&(r, m)| mark(r, m));
             }
         }
@@ -807,7 +810,7 @@ impl Memo {
             compute(scratch);
             return None;
         }
-        let (at, len) = match self.index.get(s) {
+        let (at, len) = match self.index.get(Text::of(s)) {
             Some(&found) => found,
             None => {
                 self.policy.missed();

@@ -8,7 +8,9 @@
 //! Semantics: a multi-valued field matches when any value does; `!=`, `not` and `not in` are
 //! exact complements (so an event without the field satisfies them); `== null` means absent.
 
-use super::fields::{each_value, present, slot_of, IndexedEvent, Slot, StrMap, StrSet};
+use super::fields::{
+    each_value, present, same_bytes, slot_of, IndexedEvent, Slot, StrMap, StrSet, Text,
+};
 use super::funcs;
 use crate::detect::expr::{ArithOp, CmpOp, Expr, MatchKind};
 use crate::detect::memo::{self, Policy};
@@ -585,7 +587,7 @@ impl StrTest {
                 if !policy.consult(s.len(), || results.clear()) {
                     return self.test_uncached(s);
                 }
-                if let Some(&hit) = results.get(s) {
+                if let Some(&hit) = results.get(Text::of(s)) {
                     return hit;
                 }
                 policy.missed();
@@ -635,7 +637,7 @@ impl StrTest {
             return with_folded(s, self.fold, |s| s == &**only);
         }
         with_folded(s, self.fold, |s| {
-            self.exact.contains(s)
+            self.exact.contains(Text::of(s))
                 || self.prefixes.any_prefix(s)
                 || self.suffixes.any_suffix(s)
                 || self.contains.as_ref().is_some_and(|ac| ac.is_match(s))
@@ -706,14 +708,20 @@ impl Affixes {
     fn any_prefix(&self, s: &str) -> bool {
         !self.list.is_empty()
             && self.edge_hit(s.as_bytes().first())
-            && self.list.iter().any(|p| s.starts_with(&**p))
+            && self
+                .list
+                .iter()
+                .any(|p| s.len() >= p.len() && same_bytes(&s.as_bytes()[..p.len()], p.as_bytes()))
     }
 
     #[inline]
     fn any_suffix(&self, s: &str) -> bool {
         !self.list.is_empty()
             && self.edge_hit(s.as_bytes().last())
-            && self.list.iter().any(|p| s.ends_with(&**p))
+            && self.list.iter().any(|p| {
+                let at = s.len().wrapping_sub(p.len());
+                s.len() >= p.len() && same_bytes(&s.as_bytes()[at..], p.as_bytes())
+            })
     }
 }
 
@@ -850,26 +858,6 @@ fn one_string(fold: bool, only: &str, s: &str) -> Option<bool> {
         Some(s.len() == only.len() && s.eq_ignore_ascii_case(only))
     } else {
         None
-    }
-}
-
-/// `a == b`, with strings up to 16 bytes compared in registers: most values and patterns
-/// are short, and a call to `memcmp` costs more than comparing them.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    // Two overlapping words cover every byte of a string of one to two words.
-    let word = |x: &[u8], at: usize| u64::from_le_bytes(x[at..at + 8].try_into().unwrap_or([0; 8]));
-    let half = |x: &[u8], at: usize| u32::from_le_bytes(x[at..at + 4].try_into().unwrap_or([0; 4]));
-    match n {
-        0 => true,
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
-        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
-        _ => a == b,
     }
 }
 
@@ -1280,22 +1268,6 @@ mod tests {
                 let items: Vec<Node> = (0..n).map(|_| random_node(rng, depth - 1)).collect();
                 Node::Or(items.into())
             }
-        }
-    }
-
-    /// The register comparison agrees with `==` for every length up to past two words, with
-    /// a difference at every position.
-    #[test]
-    fn same_bytes_is_equality() {
-        for n in 0..40usize {
-            let a: Vec<u8> = (0..n as u8).map(|i| b'a' + i % 26).collect();
-            assert!(same_bytes(&a, &a.clone()), "{n}");
-            for at in 0..n {
-                let mut b = a.clone();
-                b[at] ^= 0x20;
-                assert!(!same_bytes(&a, &b), "{n} at {at}");
-            }
-            assert!(!same_bytes(&a, &a[..n.saturating_sub(1)]) || n == 0);
         }
     }
 

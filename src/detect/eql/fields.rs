@@ -27,6 +27,65 @@ pub type StrBuild = foldhash::fast::RandomState;
 pub type StrMap<K, V> = HashMap<K, V, StrBuild>;
 pub type StrSet<K> = std::collections::HashSet<K, StrBuild>;
 
+/// A string as the tables above are probed with: equality by [`same_bytes`] instead of a call
+/// to `memcmp`, the same hash as `str` (so a table keyed by `CompactString` or `Box<str>` finds
+/// it). Most probes are short values (names, actions), where the call costs more than the
+/// comparison.
+#[derive(Hash)]
+#[repr(transparent)]
+pub struct Text(str);
+
+impl Text {
+    #[inline]
+    pub fn of(s: &str) -> &Text {
+        // SAFETY: `Text` is `repr(transparent)` over `str`: the same layout and metadata.
+        unsafe { &*(s as *const str as *const Text) }
+    }
+}
+
+impl PartialEq for Text {
+    #[inline]
+    fn eq(&self, other: &Text) -> bool {
+        same_bytes(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for Text {}
+
+impl std::borrow::Borrow<Text> for compact_str::CompactString {
+    #[inline]
+    fn borrow(&self) -> &Text {
+        Text::of(self)
+    }
+}
+
+impl std::borrow::Borrow<Text> for Box<str> {
+    #[inline]
+    fn borrow(&self) -> &Text {
+        Text::of(self)
+    }
+}
+
+/// `a == b`, with strings up to 16 bytes compared in registers: most values and patterns
+/// are short, and a call to `memcmp` costs more than comparing them.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // Two overlapping words cover every byte of a string of one to two words.
+    let word = |x: &[u8], at: usize| u64::from_le_bytes(x[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |x: &[u8], at: usize| u32::from_le_bytes(x[at..at + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// Index of an interned field path.
 pub type Slot = u32;
 
@@ -514,6 +573,54 @@ pub fn present(v: Option<&Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// A table keyed by `CompactString` or `Box<str>` finds a `Text` exactly when it finds the
+    /// `str`: same hash, same equality, over lengths around the word boundaries.
+    #[test]
+    fn text_probes_as_str() {
+        use compact_str::CompactString;
+        let keys: Vec<String> = (0..40).map(|n| "ab/c.".repeat(8)[..n].to_owned()).collect();
+        let compact: StrMap<CompactString, usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str().into(), i))
+            .collect();
+        let boxed: StrMap<Box<str>, usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str().into(), i))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(compact.get(Text::of(k)), Some(&i), "{k:?}");
+            assert_eq!(boxed.get(Text::of(k)), Some(&i), "{k:?}");
+            let other = format!("{k}x");
+            assert_eq!(compact.get(Text::of(&other)), compact.get(other.as_str()));
+            let mut flipped = k.clone().into_bytes();
+            if let Some(b) = flipped.last_mut() {
+                *b ^= 0x20;
+            }
+            let flipped = String::from_utf8(flipped).expect("ascii");
+            assert_eq!(
+                compact.get(Text::of(&flipped)),
+                compact.get(flipped.as_str())
+            );
+        }
+    }
+
+    /// The register comparison agrees with `==` for every length up to past two words, with
+    /// a difference at every position.
+    #[test]
+    fn same_bytes_is_equality() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n as u8).map(|i| b'a' + i % 26).collect();
+            assert!(same_bytes(&a, &a.clone()), "{n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "{n} at {at}");
+            }
+            assert!(!same_bytes(&a, &a[..n.saturating_sub(1)]) || n == 0);
+        }
+    }
 
     /// Indexing an overlay over an event reads exactly what indexing the overlaid copy does,
     /// for fields kept, replaced, added and removed, interned before or after the index.

@@ -30,7 +30,7 @@ mod sample;
 mod sequence;
 
 pub(crate) use compile::with_folded;
-pub use fields::{slot_of, FieldIndex, IndexedEvent, Slot, StrBuild, StrMap};
+pub use fields::{slot_of, FieldIndex, IndexedEvent, Slot, StrBuild, StrMap, Text};
 #[cfg(test)]
 pub(crate) use funcs::build_regex;
 pub use funcs::{parse_number, to_string};
