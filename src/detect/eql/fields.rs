@@ -31,7 +31,6 @@ pub type StrSet<K> = std::collections::HashSet<K, StrBuild>;
 /// to `memcmp`, the same hash as `str` (so a table keyed by `CompactString` or `Box<str>` finds
 /// it). Most probes are short values (names, actions), where the call costs more than the
 /// comparison.
-#[derive(Hash)]
 #[repr(transparent)]
 pub struct Text(str);
 
@@ -51,6 +50,13 @@ impl PartialEq for Text {
 }
 
 impl Eq for Text {}
+
+impl std::hash::Hash for Text {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
 
 impl std::borrow::Borrow<Text> for compact_str::CompactString {
     #[inline]
