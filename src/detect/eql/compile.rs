@@ -708,19 +708,18 @@ impl Affixes {
     fn any_prefix(&self, s: &str) -> bool {
         !self.list.is_empty()
             && self.edge_hit(s.as_bytes().first())
-            && self
-                .list
-                .iter()
-                .any(|p| s.len() >= p.len() && same_bytes(&s.as_bytes()[..p.len()], p.as_bytes()))
+            && (self.list.iter()).any(|p| {
+                (s.as_bytes().get(..p.len())).is_some_and(|head| same_bytes(head, p.as_bytes()))
+            })
     }
 
     #[inline]
     fn any_suffix(&self, s: &str) -> bool {
         !self.list.is_empty()
             && self.edge_hit(s.as_bytes().last())
-            && self.list.iter().any(|p| {
-                let at = s.len().wrapping_sub(p.len());
-                s.len() >= p.len() && same_bytes(&s.as_bytes()[at..], p.as_bytes())
+            && (self.list.iter()).any(|p| {
+                (s.len().checked_sub(p.len()))
+                    .is_some_and(|at| same_bytes(&s.as_bytes()[at..], p.as_bytes()))
             })
     }
 }

@@ -579,6 +579,7 @@ pub fn present(v: Option<&Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     /// A table keyed by `CompactString` or `Box<str>` finds a `Text` exactly when it finds the
     /// `str`: same hash, same equality, over lengths around the word boundaries.
     #[test]
