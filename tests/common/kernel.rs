@@ -1,7 +1,7 @@
 //! The kernel's audit state is one machine-wide resource. Every test that touches it holds
 //! `KernelGuard`: an exclusive flock on one lock file (so cargo's test threads and parallel test
 //! binaries never overlap), plus a snapshot of the rule list and settings that `Drop` restores
-//! however the test ends (panics included).
+//! however the test ends (panics included). The rule list is emptied while the guard is held.
 #![allow(dead_code)]
 
 use std::fs::{File, OpenOptions};
@@ -48,6 +48,10 @@ pub fn kernel_guard() -> KernelGuard {
                 .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
         })
         .collect();
+    // Every test starts from an empty rule list: rules left by something killed earlier (a
+    // SIGKILLed `auditwatch run` keeps its rules loaded) would match first and change the keys
+    // and events a test sees. `Drop` puts the snapshot back.
+    auditctl(&["-D"]);
     KernelGuard {
         _lock: lock,
         rules,
