@@ -510,6 +510,55 @@ struct Affixes {
 
 type ByLen = Vec<Affixes>;
 
+/// Per outer edge byte (a prefix's first, a suffix's last): the entries of a `ByLen` (bit
+/// per entry) with an affix of that edge. A value is checked against those lengths only,
+/// instead of every length the field's affixes have (dozens on `process.args`).
+struct ByEdge(Box<[u64; 256]>);
+
+impl ByEdge {
+    /// `None` for more than 64 lengths (then every length is checked).
+    fn of(list: &ByLen) -> Option<ByEdge> {
+        if list.is_empty() || list.len() > 64 {
+            return None;
+        }
+        let mut t = Box::new([0u64; 256]);
+        for (i, a) in list.iter().enumerate() {
+            for (c, bits) in t.iter_mut().enumerate() {
+                if a.outer.has(c as u8) {
+                    *bits |= 1 << i;
+                }
+            }
+        }
+        Some(ByEdge(t))
+    }
+}
+
+/// The entries of `list` a value with outer edge byte `edge` may hit, in order.
+#[inline]
+fn by_edge<'a>(
+    list: &'a ByLen,
+    table: Option<&ByEdge>,
+    edge: Option<u8>,
+) -> impl Iterator<Item = &'a Affixes> + 'a {
+    let mut mask = match (table, edge) {
+        (Some(t), Some(c)) => t.0[c as usize],
+        _ => u64::MAX,
+    };
+    let whole = table.is_none() || edge.is_none();
+    let mut all = list.iter();
+    std::iter::from_fn(move || {
+        if whole {
+            return all.next();
+        }
+        if mask == 0 {
+            return None;
+        }
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask - 1;
+        list.get(i)
+    })
+}
+
 /// Rules by atom, for one field and folding: exact values, prefixes and suffixes by length.
 #[derive(Default)]
 struct FieldMap {
@@ -517,6 +566,9 @@ struct FieldMap {
     exact: StrMap<Inline, Rules>,
     prefixes: ByLen,
     suffixes: ByLen,
+    /// Which lengths of `prefixes` (`suffixes`) have an affix starting (ending) with a byte.
+    prefix_edge: Option<ByEdge>,
+    suffix_edge: Option<ByEdge>,
     /// Rules that only need the field present.
     present: Rules,
     /// `Contains` texts and their rules; searched with one automaton (built by `finish`).
@@ -524,6 +576,9 @@ struct FieldMap {
     automaton: Option<aho_corasick::AhoCorasick>,
     /// A pair of adjacent bytes of each needle (`None`: a needle is shorter than two bytes).
     pairs: Option<Pairs>,
+    /// Some needle is too short for the automaton's prefilter to skip much (`-S`): values of
+    /// any length are checked for pairs first.
+    short_needle: bool,
     /// Lengths of the exact values (bit `min(len, 63)`): a value of another length is not
     /// hashed for them.
     exact_lens: u64,
@@ -532,6 +587,9 @@ struct FieldMap {
 /// Values up to this long are checked for a needle's byte pair before the automaton runs;
 /// over longer ones the automaton's own vectorised prefilter is faster than a byte loop.
 const PAIR_SCAN_MAX: usize = 64;
+/// Needles this short are common in long values (`-S` among a command line's dashes): the
+/// automaton's prefilter stops at every candidate byte, and checking pairs is cheaper.
+const SHORT_NEEDLE: usize = 2;
 
 /// One chosen pair of adjacent bytes per needle, as a bit per possible pair: a value can hold
 /// a needle only if it holds the needle's pair. Short values (arguments, names) mostly hold
@@ -540,11 +598,16 @@ struct Pairs(Box<[u64; 1024]>);
 
 impl Pairs {
     fn of<'a>(needles: impl Iterator<Item = &'a [u8]>) -> Option<Pairs> {
-        // Letters, digits and path punctuation are everywhere; other bytes are rarer, so a pair
-        // with them lets fewer values through.
+        // The needle's rarest pair lets the fewest values through. Path punctuation is
+        // everywhere, then lower-case letters by their frequency in English text (`he` of
+        // `hex2bin` is in every `--header`; its `x2` is rare), digits, upper case; other
+        // bytes are rare.
+        const LETTERS: &[u8; 26] = b"zqjxkvbpygfwmucldrhsnioate";
         let common = |b: u8| match b {
-            b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b' ' => 2,
-            b'A'..=b'Z' => 1,
+            b'/' | b'.' | b'-' | b'_' | b' ' => 40,
+            b'a'..=b'z' => 12 + LETTERS.iter().position(|&l| l == b).unwrap_or(0) as u32,
+            b'0'..=b'9' => 10,
+            b'A'..=b'Z' => 6,
             _ => 0,
         };
         let mut bits = Box::new([0u64; 1024]);
@@ -598,7 +661,8 @@ impl FieldMap {
         // prefilter say so faster than an overlapping search finds nothing.
         let b = s.as_bytes();
         let may_hold = |ac: &&aho_corasick::AhoCorasick| {
-            (b.len() > PAIR_SCAN_MAX || self.pairs.as_ref().is_none_or(|p| p.any(b)))
+            ((b.len() > PAIR_SCAN_MAX && !self.short_needle)
+                || self.pairs.as_ref().is_none_or(|p| p.any(b)))
                 && ac.is_match(s)
         };
         if let Some(ac) = self.automaton.as_ref().filter(may_hold) {
@@ -613,7 +677,11 @@ impl FieldMap {
         if let Some(rules) = self.exact.get(Text::of(s)).filter(|_| exact_len) {
             rules.iter().for_each(|&(r, m)| mark(r, m));
         }
-        for a in &self.prefixes {
+        for a in by_edge(
+            &self.prefixes,
+            self.prefix_edge.as_ref(),
+            b.first().copied(),
+        ) {
             if a.len > b.len() || (a.len > 0 && !(a.edges.has(b[a.len - 1]) && a.outer.has(b[0]))) {
                 continue;
             }
@@ -621,7 +689,7 @@ impl FieldMap {
                 rules.iter().for_each(|&(r, m)| mark(r, m));
             }
         }
-        for a in &self.suffixes {
+        for a in by_edge(&self.suffixes, self.suffix_edge.as_ref(), b.last().copied()) {
             if a.len > b.len()
                 || (a.len > 0 && !(a.edges.has(b[b.len() - a.len]) && a.outer.has(b[b.len() - 1])))
             {
@@ -950,6 +1018,7 @@ impl Dispatch {
                     Ok(ac) => {
                         m.automaton = Some(ac);
                         m.pairs = Pairs::of(m.needles.iter().map(|(n, _)| n.as_bytes()));
+                        m.short_needle = m.needles.iter().any(|(n, _)| n.len() <= SHORT_NEEDLE);
                     }
                     Err(_) => fallback.extend(m.needles.drain(..).flat_map(|(_, r)| r)),
                 }
@@ -959,6 +1028,8 @@ impl Dispatch {
         for f in &mut self.fields {
             for m in &mut f.maps {
                 m.exact_lens = m.exact.keys().fold(0, |l, v| l | len_bit(v.len()));
+                m.prefix_edge = ByEdge::of(&m.prefixes);
+                m.suffix_edge = ByEdge::of(&m.suffixes);
             }
             f.gate = Gate::of(&f.maps);
         }
@@ -1889,5 +1960,110 @@ mod tests {
         ] {
             assert_eq!(hit(v), want, "{v}");
         }
+    }
+
+    /// Prefixes and suffixes of many lengths and edge bytes: a value hits exactly the rules
+    /// whose affix it has, whether the lengths are picked by edge byte (up to 64 of them) or
+    /// all scanned (more).
+    #[test]
+    fn affix_lookup_by_edge_agrees_with_a_scan() {
+        let mut next = below(0x2545_f491_4f6c_dd1d);
+        let alphabet = b"abc/-._x";
+        let mut word = |n: u64| -> String {
+            (0..n)
+                .map(|_| alphabet[next(alphabet.len() as u64) as usize] as char)
+                .collect()
+        };
+        for (count, longest) in [(40, 20), (120, 90)] {
+            let prefixes: Vec<String> = (0..count).map(|i| word(1 + i % longest)).collect();
+            let suffixes: Vec<String> = (0..count).map(|i| word(1 + (i * 7) % longest)).collect();
+            let list = |items: &[String], pre: bool| {
+                items
+                    .iter()
+                    .map(|a| {
+                        if pre {
+                            format!("{a}*")
+                        } else {
+                            format!("*{a}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            };
+            let mut d = Dispatch::default();
+            d.add(
+                0,
+                0,
+                kql(&format!("process.args:({})", list(&prefixes, true))).as_ref(),
+            );
+            d.add(
+                1,
+                0,
+                kql(&format!("process.args:({})", list(&suffixes, false))).as_ref(),
+            );
+            d.finish();
+            let f = &d.fields[0];
+            let lengths = f.maps[0].prefixes.len();
+            assert_eq!(f.maps[0].prefix_edge.is_some(), lengths <= 64, "{lengths}");
+            let mut values: Vec<String> = (0..3000).map(|i| word(i % 30)).collect();
+            for (i, a) in prefixes.iter().chain(&suffixes).enumerate() {
+                values.push(if i % 2 == 0 {
+                    format!("{a}{}", word(3))
+                } else {
+                    format!("{}{a}", word(3))
+                });
+            }
+            let (mut found, mut missed) = (0, 0);
+            for v in &values {
+                let mut got = vec![];
+                f.maps
+                    .iter()
+                    .for_each(|m| m.hits(v, |r, _| got.push(r >> 1)));
+                got.sort();
+                got.dedup();
+                let mut want = vec![];
+                if prefixes.iter().any(|p| v.starts_with(p.as_str())) {
+                    want.push(0);
+                }
+                if suffixes.iter().any(|p| v.ends_with(p.as_str())) {
+                    want.push(1);
+                }
+                assert_eq!(got, want, "{v:?} ({count} affixes)");
+                if want.is_empty() {
+                    missed += 1;
+                } else {
+                    found += 1;
+                }
+            }
+            assert!(found > 500 && missed > 200, "{found} found, {missed} not");
+        }
+    }
+
+    /// A needle of two bytes is looked for in long values too (its pair is checked first,
+    /// there as in short ones).
+    #[test]
+    fn short_needles_are_found_in_long_values() {
+        let mut d = Dispatch::default();
+        d.add(
+            0,
+            0,
+            kql("process.command_line:(*-S* or *containerd.sock*)").as_ref(),
+        );
+        d.finish();
+        let f = &d.fields[0];
+        assert!(f.maps[0].short_needle);
+        let hit = |v: &str| {
+            let mut rules = vec![];
+            f.maps
+                .iter()
+                .for_each(|m| m.hits(v, |r, _| rules.push(r >> 1)));
+            !rules.is_empty()
+        };
+        let long = "curl --header-1=value ".repeat(20);
+        assert!(!hit(&long));
+        assert!(hit(&format!("{long}-S")));
+        assert!(hit(&format!("-S{long}")));
+        assert!(hit(&format!("{long}/run/containerd.sock")));
+        assert!(!hit(&format!("{long}-s")));
     }
 }
