@@ -673,9 +673,12 @@ impl FieldMap {
                     .for_each(|&(r, m)| mark(r, m));
             }
         }
-        let exact_len = self.exact_lens & len_bit(b.len()) != 0;
-        if let Some(rules) = self.exact.get(Text::of(s)).filter(|_| exact_len) {
-            rules.iter().for_each(|&(r, m)| mark(r, m));
+        // The length first: most values have none of the exact values' lengths, and are
+        // then not hashed.
+        if self.exact_lens & len_bit(b.len()) != 0 {
+            if let Some(rules) = self.exact.get(Text::of(s)) {
+                rules.iter().for_each(|&(r, m)| mark(r, m));
+            }
         }
         for a in by_edge(
             &self.prefixes,
