@@ -540,22 +540,17 @@ fn by_edge<'a>(
     table: Option<&ByEdge>,
     edge: Option<u8>,
 ) -> impl Iterator<Item = &'a Affixes> + 'a {
-    let mut mask = match (table, edge) {
-        (Some(t), Some(c)) => t.0[c as usize],
-        _ => u64::MAX,
-    };
-    let whole = table.is_none() || edge.is_none();
+    // `None`: no table (or an empty value), every entry in turn.
+    let mut mask = table.zip(edge).map(|(t, c)| t.0[c as usize]);
     let mut all = list.iter();
-    std::iter::from_fn(move || {
-        if whole {
-            return all.next();
+    std::iter::from_fn(move || match &mut mask {
+        None => all.next(),
+        Some(0) => None,
+        Some(m) => {
+            let i = m.trailing_zeros() as usize;
+            *m &= *m - 1;
+            list.get(i)
         }
-        if mask == 0 {
-            return None;
-        }
-        let i = mask.trailing_zeros() as usize;
-        mask &= mask - 1;
-        list.get(i)
     })
 }
 
@@ -1733,6 +1728,17 @@ mod tests {
     }
 
     /// A xorshift generator of numbers below its argument.
+    /// The rules (sorted, once each) a field's maps list for `v`, folded or not as given.
+    fn rules_hit(f: &Field, v: &str) -> Vec<u32> {
+        let mut rules = vec![];
+        f.maps
+            .iter()
+            .for_each(|m| m.hits(v, |r, _| rules.push(r >> 1)));
+        rules.sort();
+        rules.dedup();
+        rules
+    }
+
     fn below(mut rng: u64) -> impl FnMut(u64) -> u64 {
         move |n| {
             rng ^= rng << 13;
@@ -1939,15 +1945,7 @@ mod tests {
         d.add(1, 0, kql("process.args:(*.so or *-so or *.SH)").as_ref());
         d.finish();
         let f = &d.fields[0];
-        let hit = |v: &str| {
-            let mut rules = vec![];
-            f.maps
-                .iter()
-                .for_each(|m| m.hits(v, |r, _| rules.push(r >> 1)));
-            rules.sort();
-            rules.dedup();
-            rules
-        };
+        let hit = |v: &str| rules_hit(f, v);
         for (v, want) in [
             ("/tmp/a", vec![0]),
             ("--xy/q", vec![0]),
@@ -2018,12 +2016,7 @@ mod tests {
             }
             let (mut found, mut missed) = (0, 0);
             for v in &values {
-                let mut got = vec![];
-                f.maps
-                    .iter()
-                    .for_each(|m| m.hits(v, |r, _| got.push(r >> 1)));
-                got.sort();
-                got.dedup();
+                let got = rules_hit(f, v);
                 let mut want = vec![];
                 if prefixes.iter().any(|p| v.starts_with(p.as_str())) {
                     want.push(0);
@@ -2055,13 +2048,7 @@ mod tests {
         d.finish();
         let f = &d.fields[0];
         assert!(f.maps[0].short_needle);
-        let hit = |v: &str| {
-            let mut rules = vec![];
-            f.maps
-                .iter()
-                .for_each(|m| m.hits(v, |r, _| rules.push(r >> 1)));
-            !rules.is_empty()
-        };
+        let hit = |v: &str| !rules_hit(f, v).is_empty();
         let long = "curl --header-1=value ".repeat(20);
         assert!(!hit(&long));
         assert!(hit(&format!("{long}-S")));
